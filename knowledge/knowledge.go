@@ -1,0 +1,82 @@
+// Package knowledge is the city's knowledge base: documents, chunking,
+// CJK-aware tokenising, embedders and hybrid (dense + lexical) retrieval with
+// citations and clearance filtering. Storage backends live in subpackages and
+// satisfy Store.
+package knowledge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cityagent/cityagent/access"
+)
+
+// Document is one source document before chunking.
+type Document struct {
+	ID         string            `json:"id"`
+	Collection string            `json:"collection"`
+	Title      string            `json:"title"`
+	Source     string            `json:"source"`
+	Text       string            `json:"text"`
+	Clearance  access.Clearance  `json:"clearance"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	Effective  *time.Time        `json:"effective,omitempty"`
+	Expires    *time.Time        `json:"expires,omitempty"`
+	Hash       string            `json:"hash,omitempty"` // content hash, set at ingest
+}
+
+// Chunk is a piece of a document, the unit of retrieval.
+type Chunk struct {
+	ID          string            `json:"chunk_id"`
+	DocID       string            `json:"doc_id"`
+	Collection  string            `json:"collection"`
+	Ordinal     int               `json:"ordinal"`
+	Title       string            `json:"title"`
+	HeadingPath []string          `json:"heading_path,omitempty"`
+	Source      string            `json:"source"`
+	Text        string            `json:"text"`
+	Clearance   access.Clearance  `json:"clearance"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Effective   *time.Time        `json:"effective,omitempty"`
+	Expires     *time.Time        `json:"expires,omitempty"`
+}
+
+// Hit is a retrieved chunk with its fused score.
+type Hit struct {
+	Chunk
+	Score float64 `json:"score"`
+}
+
+// Query asks a collection for the k best chunks a caller of Clearance may read.
+type Query struct {
+	Collection string            `json:"collection"`
+	Text       string            `json:"query"`
+	K          int               `json:"k"`
+	Clearance  access.Clearance  `json:"-"` // the caller's; chunks above it are never returned
+	Filter     map[string]string `json:"filter,omitempty"`
+	At         time.Time         `json:"-"` // validity date; zero = now
+}
+
+// Embedder turns texts into vectors of Dim() dimensions.
+type Embedder interface {
+	Name() string
+	Dim() int
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// Store keeps chunks with their vectors and answers hybrid queries.
+// Put replaces every chunk of doc atomically; Search fuses dense and lexical
+// ranking and must never return a chunk above q.Clearance.
+type Store interface {
+	Put(ctx context.Context, doc Document, chunks []Chunk, vectors [][]float32) error
+	Search(ctx context.Context, q Query, vector []float32) ([]Hit, error)
+	Delete(ctx context.Context, collection, docID string) error
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound          = errors.New("knowledge: not found")
+	ErrEmptyDocument     = errors.New("knowledge: empty document")
+	ErrUnknownCollection = errors.New("knowledge: unknown collection")
+)
