@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/tmc/langchaingo/llms/anthropic"
+
+	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/config"
+	"github.com/cityagent/cityagent/democity"
+	"github.com/cityagent/cityagent/knowledge"
+	"github.com/cityagent/cityagent/knowledge/demodocs"
+	"github.com/cityagent/cityagent/knowledge/embedded"
+	"github.com/cityagent/cityagent/llm"
+	"github.com/cityagent/cityagent/llm/lcbridge"
+	"github.com/cityagent/cityagent/llm/offline"
+	"github.com/cityagent/cityagent/llm/openai"
+	"github.com/cityagent/cityagent/server"
+	"github.com/cityagent/cityagent/store"
+	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/traffic"
+)
+
+// installation is everything a running cityagent holds, built from config.
+type installation struct {
+	db      *store.DB
+	kstore  *embedded.Store
+	kb      *knowledge.Base
+	city    *democity.City
+	tools   *tools.Registry
+	catalog *agents.Catalog
+	models  agents.Models
+	runner  *agents.Runner
+	checks  []server.Check
+	closers []func() error
+}
+
+func (in *installation) Close() error {
+	var errs []error
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		errs = append(errs, in.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// modelName is what an agent whose spec names specModel runs on.
+func (in *installation) modelName(specModel string) string {
+	if chain := in.models.Chain(specModel); len(chain) > 0 {
+		return chain[0].Name()
+	}
+	return ""
+}
+
+// build wires every dependency from cfg. Nothing here reads globals.
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *installation, err error) {
+	in = &installation{}
+	defer func() {
+		if err != nil {
+			in.Close()
+		}
+	}()
+	if err := ensureDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if in.db, err = store.Open(ctx, cfg.DatabaseURL, cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
+	}
+	in.closers = append(in.closers, in.db.Close)
+	in.checks = append(in.checks, server.Check{Name: "state_store", Ping: in.db.Ping})
+
+	if in.kstore, err = embedded.Open(filepath.Join(cfg.DataDir, "knowledge")); err != nil {
+		return nil, fmt.Errorf("knowledge store: %w", err)
+	}
+	in.closers = append(in.closers, in.kstore.Close)
+	in.kb = knowledge.NewBase(in.kstore, knowledge.NewHashedEmbedder(0))
+	if cfg.Knowledge.LoadDemo {
+		n, err := demodocs.Load(ctx, in.kb)
+		if err != nil {
+			return nil, fmt.Errorf("load demo documents: %w", err)
+		}
+		log.Debug("demo documents loaded", "documents", n)
+	}
+
+	clock := time.Now
+	in.city = democity.New(cfg.DemoCity.Seed, clock)
+	if in.tools, err = tools.NewRegistry(traffic.Tools(in.city, clock)...); err != nil {
+		return nil, err
+	}
+	if in.catalog, err = agents.LoadCatalog(cfg.AgentsDir); err != nil {
+		return nil, err
+	}
+	if in.models, err = buildModels(cfg.LLM); err != nil {
+		return nil, err
+	}
+	in.runner = &agents.Runner{Catalog: in.catalog, Models: in.models, Tools: in.tools, Knowledge: in.kb, Sessions: in.db, Log: log}
+	for _, s := range in.catalog.List() {
+		for _, name := range s.Tools {
+			if _, err := in.tools.Get(name); err != nil {
+				log.Warn("agent lists a tool that is not registered", "agent", s.Name, "tool", name)
+			}
+		}
+		if s.Model != "" && in.models.ByName[s.Model] == nil {
+			return nil, fmt.Errorf("agent %s names model %q, which is not configured (configured: %v)", s.Name, s.Model, modelNames(in.models))
+		}
+	}
+	return in, nil
+}
+
+func modelNames(m agents.Models) []string {
+	var out []string
+	for n := range m.ByName {
+		out = append(out, n)
+	}
+	return out
+}
+
+// buildModels builds the default model and its fallbacks. The offline engine
+// is always the last resort.
+func buildModels(c config.LLMConfig) (agents.Models, error) {
+	off := offline.New()
+	ms := agents.Models{ByName: map[string]llm.Model{"offline": off}, Offline: off}
+	for i, mc := range append([]config.ModelConfig{c.ModelConfig}, c.Fallbacks...) {
+		m, err := buildModel(mc)
+		if err != nil {
+			return ms, err
+		}
+		name := mc.ModelName()
+		ms.ByName[name] = m
+		if i == 0 {
+			ms.Default = name
+		} else {
+			ms.Fallbacks = append(ms.Fallbacks, name)
+		}
+	}
+	return ms, nil
+}
+
+func buildModel(mc config.ModelConfig) (llm.Model, error) {
+	switch mc.Provider {
+	case "offline":
+		return offline.New(), nil
+	case "openai":
+		m, err := openai.New(openai.Config{BaseURL: mc.BaseURL, Model: mc.Model, APIKey: mc.Key(nil), Timeout: mc.Timeout, MaxRetries: mc.MaxRetries})
+		if err != nil {
+			return nil, fmt.Errorf("openai model: %w", err)
+		}
+		return m, nil
+	case "anthropic":
+		opts := []anthropic.Option{anthropic.WithModel(mc.Model), anthropic.WithToken(mc.Key(nil))}
+		if mc.BaseURL != "" {
+			opts = append(opts, anthropic.WithBaseURL(mc.BaseURL))
+		}
+		m, err := anthropic.New(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("anthropic model: %w", err)
+		}
+		return lcbridge.New("anthropic:"+mc.Model, m), nil
+	}
+	return nil, fmt.Errorf("unknown model provider %q", mc.Provider)
+}

@@ -1,0 +1,283 @@
+// Package config loads cityagent's typed configuration: defaults, then an
+// optional YAML file, then environment variables, then flags; validated once
+// at start with messages that name the setting.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of a cityagent process.
+type Config struct {
+	Addr        string          `yaml:"addr"`
+	DataDir     string          `yaml:"data_dir"`
+	DatabaseURL string          `yaml:"database_url"`
+	AgentsDir   string          `yaml:"agents_dir"`
+	Knowledge   KnowledgeConfig `yaml:"knowledge"`
+	LLM         LLMConfig       `yaml:"llm"`
+	Server      ServerConfig    `yaml:"server"`
+	Log         LogConfig       `yaml:"log"`
+	DemoCity    DemoCityConfig  `yaml:"democity"`
+	Outbound    OutboundConfig  `yaml:"outbound"`
+}
+
+// KnowledgeConfig selects the knowledge store and embedder.
+type KnowledgeConfig struct {
+	Store    string `yaml:"store"`    // embedded | pgvector | qdrant
+	URL      string `yaml:"url"`      // postgres://… for pgvector, host:port for qdrant
+	Embedder string `yaml:"embedder"` // hashed | openai
+	LoadDemo bool   `yaml:"load_demo"`
+}
+
+// LLMConfig is the default model and its fallbacks.
+type LLMConfig struct {
+	ModelConfig `yaml:",inline"`
+	Fallbacks   []ModelConfig `yaml:"fallbacks"`
+}
+
+// ModelConfig configures one model.
+type ModelConfig struct {
+	Name       string        `yaml:"name"`     // how agent specs refer to it; default = provider
+	Provider   string        `yaml:"provider"` // offline | openai | anthropic
+	BaseURL    string        `yaml:"base_url"`
+	Model      string        `yaml:"model"`
+	APIKey     string        `yaml:"api_key"`
+	APIKeyEnv  string        `yaml:"api_key_env"` // read the key from this variable instead
+	Timeout    time.Duration `yaml:"timeout"`
+	MaxRetries int           `yaml:"max_retries"`
+}
+
+// ServerConfig tunes the HTTP server.
+type ServerConfig struct {
+	BodyLimit         int           `yaml:"body_limit"` // bytes
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+}
+
+// LogConfig sets structured logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// DemoCityConfig seeds the simulated city.
+type DemoCityConfig struct {
+	Seed int64 `yaml:"seed"`
+}
+
+// OutboundConfig guards HTTP calls that registered tools make.
+type OutboundConfig struct {
+	Allow []string `yaml:"allow"`
+}
+
+// Default returns the embedded-default configuration.
+func Default() Config {
+	return Config{
+		Addr:      "127.0.0.1:8080",
+		DataDir:   "./data",
+		Knowledge: KnowledgeConfig{Store: "embedded", Embedder: "hashed", LoadDemo: true},
+		LLM:       LLMConfig{ModelConfig: ModelConfig{Provider: "offline", Timeout: 60 * time.Second, MaxRetries: 2}},
+		Server:    ServerConfig{BodyLimit: 1 << 20, HeartbeatInterval: 15 * time.Second, ShutdownTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second},
+		Log:       LogConfig{Level: "info", Format: "text"},
+		DemoCity:  DemoCityConfig{Seed: 2024},
+	}
+}
+
+// EnvVar is one environment variable cityagent reads.
+type EnvVar struct {
+	Name        string
+	Description string
+	apply       func(c *Config, v string) error
+}
+
+// Env lists every environment variable, in the order the README documents them.
+var Env = []EnvVar{
+	{"CITYAGENT_CONFIG", "YAML config file (same as --config)", nil},
+	{"CITYAGENT_ADDR", "listen address (same as --addr)", func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"CITYAGENT_DATA", "data directory: embedded stores and admin.key (same as --data)", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"CITYAGENT_DATABASE_URL", "state store: empty = embedded SQLite in the data dir; postgres://… = PostgreSQL", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	{"CITYAGENT_AGENTS_DIR", "directory of agent YAML files that add to or override the built-in agents", func(c *Config, v string) error { c.AgentsDir = v; return nil }},
+	{"CITYAGENT_KNOWLEDGE_STORE", "knowledge store: embedded", func(c *Config, v string) error { c.Knowledge.Store = v; return nil }},
+	{"CITYAGENT_KNOWLEDGE_URL", "knowledge store address (postgres://… for pgvector, host:port for qdrant)", func(c *Config, v string) error { c.Knowledge.URL = v; return nil }},
+	{"CITYAGENT_EMBEDDER", "embedder: hashed", func(c *Config, v string) error { c.Knowledge.Embedder = v; return nil }},
+	{"CITYAGENT_LLM_PROVIDER", "default model provider: offline, openai (any OpenAI-compatible server), anthropic (via langchaingo)", func(c *Config, v string) error { c.LLM.Provider = v; return nil }},
+	{"CITYAGENT_LLM_BASE_URL", "model server base URL, e.g. http://127.0.0.1:11434/v1", func(c *Config, v string) error { c.LLM.BaseURL = v; return nil }},
+	{"CITYAGENT_LLM_MODEL", "model name on that server, e.g. qwen2.5:7b", func(c *Config, v string) error { c.LLM.Model = v; return nil }},
+	{"CITYAGENT_LLM_API_KEY", "model server API key", func(c *Config, v string) error { c.LLM.APIKey = v; return nil }},
+	{"CITYAGENT_LLM_TIMEOUT", "per-attempt model timeout, e.g. 60s", func(c *Config, v string) error { return setDuration(&c.LLM.Timeout, v) }},
+	{"CITYAGENT_OUTBOUND_ALLOW", "comma-separated hosts/CIDRs registered tools may reach despite the guard", func(c *Config, v string) error { c.Outbound.Allow = splitList(v); return nil }},
+	{"CITYAGENT_LOG_LEVEL", "debug, info, warn or error", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"CITYAGENT_LOG_FORMAT", "text or json", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+	{"CITYAGENT_DEMO_SEED", "seed of the simulated demo city", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		c.DemoCity.Seed = n
+		return err
+	}},
+}
+
+func setDuration(d *time.Duration, v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	*d = x
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Load builds the configuration: defaults, then file (if path is not empty),
+// then the environment (getenv; nil means os.Getenv). It validates the result.
+func Load(path string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	var errs []error
+	for _, e := range Env {
+		if e.apply == nil {
+			continue
+		}
+		if v := getenv(e.Name); v != "" {
+			if err := e.apply(&c, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", e.Name, v, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every setting and reports all problems at once.
+func (c *Config) Validate() error {
+	var p []string
+	bad := func(field, format string, args ...any) { p = append(p, field+": "+fmt.Sprintf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", "want HOST:PORT, got %q", c.Addr)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database_url", "want empty (embedded) or a postgres:// URL")
+		}
+	}
+	switch c.Knowledge.Store {
+	case "embedded":
+	case "pgvector", "qdrant":
+		bad("knowledge.store", "%q is not available in this build yet; use embedded", c.Knowledge.Store)
+	default:
+		bad("knowledge.store", "want embedded, pgvector or qdrant, got %q", c.Knowledge.Store)
+	}
+	if c.Knowledge.Embedder != "hashed" {
+		bad("knowledge.embedder", "want hashed, got %q", c.Knowledge.Embedder)
+	}
+	names := map[string]bool{}
+	for i, m := range append([]ModelConfig{c.LLM.ModelConfig}, c.LLM.Fallbacks...) {
+		field := "llm"
+		if i > 0 {
+			field = fmt.Sprintf("llm.fallbacks[%d]", i-1)
+		}
+		switch m.Provider {
+		case "offline":
+		case "openai":
+			if m.BaseURL == "" {
+				bad(field+".base_url", "required for provider openai (e.g. http://127.0.0.1:11434/v1)")
+			} else if u, err := url.Parse(m.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				bad(field+".base_url", "want an http(s) URL, got %q", m.BaseURL)
+			}
+			if m.Model == "" {
+				bad(field+".model", "required for provider openai")
+			}
+		case "anthropic":
+			if m.Model == "" {
+				bad(field+".model", "required for provider anthropic")
+			}
+		default:
+			bad(field+".provider", "want offline, openai or anthropic, got %q", m.Provider)
+		}
+		if m.Timeout < 0 || m.MaxRetries < 0 || m.MaxRetries > 10 {
+			bad(field, "timeout must be ≥ 0 and max_retries between 0 and 10")
+		}
+		n := m.ModelName()
+		if names[n] {
+			bad(field+".name", "model name %q used twice", n)
+		}
+		names[n] = true
+	}
+	if c.Server.BodyLimit < 1024 {
+		bad("server.body_limit", "must be at least 1024 bytes")
+	}
+	if c.Server.HeartbeatInterval < 100*time.Millisecond {
+		bad("server.heartbeat_interval", "must be at least 100ms")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	if len(p) > 0 {
+		return fmt.Errorf("config: invalid settings:\n  %s", strings.Join(p, "\n  "))
+	}
+	return nil
+}
+
+// ModelName is how agent specs refer to a model: its name, else provider:model.
+func (m ModelConfig) ModelName() string {
+	if m.Name != "" {
+		return m.Name
+	}
+	if m.Provider == "offline" || m.Model == "" {
+		return m.Provider
+	}
+	return m.Provider + ":" + m.Model
+}
+
+// Key returns the API key, reading APIKeyEnv when set.
+func (m ModelConfig) Key(getenv func(string) string) string {
+	if m.APIKeyEnv != "" {
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		return getenv(m.APIKeyEnv)
+	}
+	return m.APIKey
+}

@@ -1,0 +1,134 @@
+package knowledge
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Tokens splits text into the terms that lexical search matches on:
+// lower-cased words of alphabetic scripts without common English stop words
+// and with plurals folded ("permits" → "permit"), numbers kept whole ("2.0",
+// "12345"), and for runs of CJK characters their character bigrams, or the
+// character itself when the run is a single character. Chinese has no spaces,
+// and overlapping bigrams match it without a dictionary.
+func Tokens(text string) []string {
+	var out []string
+	scanTerms(text, func(w string) {
+		out = append(out, w)
+	}, func(run []rune) {
+		if len(run) == 1 {
+			out = append(out, string(run))
+			return
+		}
+		for i := 0; i+1 < len(run); i++ {
+			out = append(out, string(run[i:i+2]))
+		}
+	})
+	return out
+}
+
+// scanTerms walks text once, calling word for each kept word or number (already
+// lower-cased and folded) and run for each maximal run of CJK characters. run's
+// slice is reused between calls.
+func scanTerms(text string, word func(string), run func([]rune)) {
+	var wb strings.Builder
+	flushWord := func() {
+		if wb.Len() == 0 {
+			return
+		}
+		w := wb.String()
+		wb.Reset()
+		if !isStopWord(w) {
+			word(foldPlural(w))
+		}
+	}
+	var cjk []rune
+	flushRun := func() {
+		if len(cjk) > 0 {
+			run(cjk)
+			cjk = cjk[:0]
+		}
+	}
+	var prev rune
+	for i, w := 0, 0; i < len(text); i += w {
+		var r rune
+		r, w = utf8.DecodeRuneInString(text[i:])
+		r = foldWidth(r)
+		switch {
+		case isCJK(r):
+			flushWord()
+			cjk = append(cjk, r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			flushRun()
+			wb.WriteRune(unicode.ToLower(r))
+		case r == '.' && isDigit(prev) && i+w < len(text) && isDigit(rune(text[i+w])):
+			// A decimal point inside a number: "2.0" stays one term.
+			wb.WriteRune(r)
+		default:
+			flushRun()
+			flushWord()
+		}
+		prev = r
+	}
+	flushRun()
+	flushWord()
+}
+
+func isDigit(r rune) bool { return r >= '0' && r <= '9' }
+
+// isCJK reports whether r belongs to a script written without spaces between
+// words: Han, the Japanese kana and Hangul.
+func isCJK(r rune) bool {
+	if r < 0x2E80 {
+		return false
+	}
+	return unicode.Is(unicode.Han, r) || unicode.In(r, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
+
+// foldWidth maps full-width ASCII forms (Ａ, １, ．) to ASCII, as Chinese text
+// often mixes the two.
+func foldWidth(r rune) rune {
+	if r >= 0xFF01 && r <= 0xFF5E {
+		return r - 0xFEE0
+	}
+	if r == 0x3000 {
+		return ' '
+	}
+	return r
+}
+
+// foldPlural strips a regular English plural so that "permits" matches
+// "permit". It is deliberately tiny: both the documents and the queries pass
+// through it, so consistency matters more than linguistic accuracy.
+func foldPlural(w string) string {
+	n := len(w)
+	if n <= 3 || w[n-1] != 's' || isDigit(rune(w[0])) {
+		return w
+	}
+	switch {
+	case strings.HasSuffix(w, "ss"), strings.HasSuffix(w, "us"), strings.HasSuffix(w, "is"):
+		return w
+	case strings.HasSuffix(w, "ies") && n > 4:
+		return w[:n-3] + "y"
+	case strings.HasSuffix(w, "sses"), strings.HasSuffix(w, "ches"), strings.HasSuffix(w, "shes"), strings.HasSuffix(w, "xes"):
+		return w[:n-2]
+	}
+	return w[:n-1]
+}
+
+func isStopWord(w string) bool {
+	_, ok := stopWords[w]
+	return ok
+}
+
+var stopWords = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, w := range strings.Fields(`a an and are as at be been but by can could did do does
+		for from had has have how i if in into is it its may me my no not of on or our
+		should so than that the their them then there these they this those to was we
+		were what when where which who whom why will with would you your`) {
+		m[w] = struct{}{}
+	}
+	return m
+}()

@@ -1,0 +1,535 @@
+package offline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cityagent/cityagent/llm"
+)
+
+// The words the writer uses, per language. The answer's language is the
+// question's: Chinese when it has Han characters, English otherwise.
+type phrases struct {
+	dataFrom   string // tool name, citation marker
+	failed     string // tool name, reason
+	docsLead   string
+	sources    string
+	nothing    string
+	toolsHint  string // tool names
+	missing    string // tool name, arguments
+	modelLine  string
+	listSep    string
+	sep        string // goes before a quote or a citation marker
+	items      func(n int) string
+	quote      func(s string) string
+	paren      func(s string) string
+	sourceLine func(label, source, asOf string) string
+}
+
+var english = phrases{
+	dataFrom:  "Data from %s %s:",
+	failed:    "The tool %s failed: %s.",
+	docsLead:  "From the documents:",
+	sources:   "Sources:",
+	nothing:   "I found nothing in the city data or the knowledge base that answers this question.",
+	toolsHint: "Tools available to this agent: %s.",
+	modelLine: "— Answered by cityagent offline engine (extractive, not a large language model).",
+	items: func(n int) string {
+		if n == 1 {
+			return "1 item"
+		}
+		return fmt.Sprintf("%d items", n)
+	},
+	quote: func(s string) string { return "“" + s + "”" },
+	sourceLine: func(label, source, asOf string) string {
+		var parts []string
+		if source != "" {
+			parts = append(parts, source)
+		}
+		if asOf != "" {
+			parts = append(parts, "as of "+asOf)
+		}
+		if len(parts) == 0 {
+			return label
+		}
+		return label + " — " + strings.Join(parts, ", ")
+	},
+	listSep: ", ",
+	sep:     " ",
+	paren:   func(s string) string { return " (" + s + ")" },
+	missing: "To use %s I need %s.",
+}
+
+var chinese = phrases{
+	dataFrom:  "%s 的数据 %s：",
+	failed:    "工具 %s 调用失败：%s。",
+	docsLead:  "文档摘录：",
+	sources:   "来源：",
+	nothing:   "在城市数据和知识库中没有找到能回答这个问题的内容。",
+	toolsHint: "本智能体可用的工具：%s。",
+	modelLine: "——由 cityagent 离线引擎生成（抽取式回答，非大语言模型）。",
+	items:     func(n int) string { return fmt.Sprintf("共 %d 项", n) },
+	quote:     func(s string) string { return "「" + s + "」" },
+	sourceLine: func(label, source, asOf string) string {
+		var parts []string
+		if source != "" {
+			parts = append(parts, source)
+		}
+		if asOf != "" {
+			parts = append(parts, "截至 "+asOf)
+		}
+		if len(parts) == 0 {
+			return label
+		}
+		return label + " — " + strings.Join(parts, "，")
+	},
+	listSep: "、",
+	paren:   func(s string) string { return "（" + s + "）" },
+	missing: "调用 %s 需要提供 %s。",
+}
+
+const (
+	maxQuoted     = 2   // document sentences quoted per answer
+	maxSentence   = 240 // runes of a quoted sentence
+	maxFieldText  = 160 // runes of one rendered value
+	maxFieldLines = 10  // lines rendered per tool result
+	maxItems      = 3   // array items rendered
+	maxErrText    = 160 // runes of a tool's error
+)
+
+// writeAnswer composes the extractive answer for a turn.
+func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
+	zh := hasHan(t.question)
+	ph := english
+	if zh {
+		ph = chinese
+	}
+	var body, sources []string
+	cite := func(b llm.DataBlock) string {
+		label := b.Title
+		if label == "" {
+			label = b.Ref
+		}
+		n := len(sources) + 1
+		sources = append(sources, fmt.Sprintf("[%d] %s", n, ph.sourceLine(label, b.Source, b.AsOf)))
+		return fmt.Sprintf("[%d]", n)
+	}
+	for _, r := range t.results {
+		body = append(body, renderResult(r, zh, ph, cite)...)
+	}
+	if quotes := pickSentences(t.question, t.docs); len(quotes) > 0 {
+		line := ph.docsLead
+		marks := map[int]string{}
+		for _, q := range quotes {
+			m, ok := marks[q.doc]
+			if !ok {
+				m = cite(t.docs[q.doc])
+				marks[q.doc] = m
+			}
+			line += ph.sep + ph.quote(q.text) + ph.sep + m
+		}
+		body = append(body, line)
+	}
+	if len(sources) == 0 {
+		body = append(body, ph.nothing)
+		switch {
+		case blocked != nil:
+			var args []string
+			for _, p := range blocked.args {
+				a := p.name
+				if p.s != nil && p.s.Description != "" {
+					a += ph.paren(truncate(oneLine(p.s.Description), 80))
+				}
+				args = append(args, a)
+			}
+			body = append(body, fmt.Sprintf(ph.missing, blocked.tool, strings.Join(args, ph.listSep)))
+		case len(t.results) == 0 && len(specs) > 0:
+			names := make([]string, 0, len(specs))
+			for _, s := range specs {
+				names = append(names, s.Name)
+			}
+			sort.Strings(names)
+			body = append(body, fmt.Sprintf(ph.toolsHint, strings.Join(names, ph.listSep)))
+		}
+	}
+	var b strings.Builder
+	b.WriteString(strings.Join(body, "\n"))
+	if len(sources) > 0 {
+		b.WriteString("\n\n" + ph.sources + "\n" + strings.Join(sources, "\n"))
+	}
+	b.WriteString("\n\n" + ph.modelLine)
+	return b.String()
+}
+
+// renderResult writes one tool result: its summary in the question's
+// language if it has one, otherwise its fields; a failure is reported, not cited.
+func renderResult(r llm.DataBlock, zh bool, ph phrases, cite func(llm.DataBlock) string) []string {
+	body := strings.TrimSpace(r.Body)
+	v, err := parseOrdered(body)
+	if err != nil {
+		switch {
+		case body == "":
+			return nil
+		case looksLikeError(body):
+			return []string{fmt.Sprintf(ph.failed, r.Ref, reason(body))}
+		}
+		return []string{truncate(oneLine(body), maxFieldText*2) + ph.sep + cite(r)}
+	}
+	if msg, ok := v.errorText(); ok {
+		return []string{fmt.Sprintf(ph.failed, r.Ref, reason(msg))}
+	}
+	first, second := "summary", "summary_zh"
+	if zh {
+		first, second = second, first
+	}
+	for _, k := range []string{first, second} {
+		if s, ok := v.field(k); ok && s.kind == kindString && strings.TrimSpace(s.text) != "" {
+			return []string{strings.TrimSpace(s.text) + ph.sep + cite(r)}
+		}
+	}
+	lines := renderValue(v, ph)
+	if len(lines) == 0 {
+		return nil
+	}
+	return append([]string{fmt.Sprintf(ph.dataFrom, r.Ref, cite(r))}, lines...)
+}
+
+// reason shortens a tool's error for the answer.
+func reason(s string) string {
+	return truncate(strings.TrimRight(oneLine(s), ".。 "), maxErrText)
+}
+
+var errorWords = []string{"error", "fail", "invalid", "timed out", "timeout", "denied", "forbidden", "unavailable", "错误", "失败", "超时", "无效"}
+
+func looksLikeError(s string) bool {
+	l := strings.ToLower(s)
+	for _, w := range errorWords {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// renderValue renders JSON as a short list of "key: value" lines, with the
+// first items of arrays nested under their key.
+func renderValue(v *ordered, ph phrases) []string {
+	var lines []string
+	switch v.kind {
+	case kindObject:
+		for i, k := range v.keys {
+			if len(lines) >= maxFieldLines {
+				break
+			}
+			f := v.vals[i]
+			switch f.kind {
+			case kindArray:
+				if f.scalars() {
+					lines = append(lines, "- "+k+": "+f.compact())
+					continue
+				}
+				lines = append(lines, fmt.Sprintf("- %s (%s):", k, ph.items(len(f.items))))
+				for _, it := range f.items[:min(maxItems, len(f.items))] {
+					lines = append(lines, "  - "+it.compact())
+				}
+			default:
+				lines = append(lines, "- "+k+": "+f.compact())
+			}
+		}
+	case kindArray:
+		lines = append(lines, "- "+ph.items(len(v.items))+":")
+		for _, it := range v.items[:min(maxItems, len(v.items))] {
+			lines = append(lines, "  - "+it.compact())
+		}
+	default:
+		if s := v.compact(); s != "" {
+			lines = append(lines, "- "+s)
+		}
+	}
+	return lines
+}
+
+// quoted is a sentence chosen from a retrieved passage.
+type quoted struct {
+	text  string
+	doc   int
+	pos   int
+	score float64
+}
+
+// pickSentences returns the passages' sentences that share most terms with
+// the question, best first.
+func pickSentences(question string, docs []llm.DataBlock) []quoted {
+	q := termSet(question)
+	total := 0.0
+	for t := range q {
+		total += termWeight(t)
+	}
+	threshold := max(1, 0.2*total)
+	var cands []quoted
+	counted := map[string]bool{}
+	for di, d := range docs {
+		for si, s := range splitSentences(d.Body) {
+			clear(counted)
+			score := 0.0
+			for _, t := range tokenize(s) {
+				if q[t] && !counted[t] {
+					counted[t] = true
+					score += termWeight(t)
+				}
+			}
+			if score >= threshold {
+				cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score})
+			}
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
+	seen := map[string]bool{}
+	var out []quoted
+	for _, c := range cands {
+		if len(out) == maxQuoted {
+			break
+		}
+		if !seen[c.text] {
+			seen[c.text] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// splitSentences cuts text at Chinese and English sentence ends and at line
+// breaks, dropping Markdown list and heading marks.
+func splitSentences(text string) []string {
+	var out []string
+	var cur []rune
+	flush := func() {
+		s := strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(string(cur)), "#*->•·"))
+		if utf8.RuneCountInString(s) >= 4 {
+			out = append(out, s)
+		}
+		cur = cur[:0]
+	}
+	rs := []rune(text)
+	for i, r := range rs {
+		if r == '\n' || r == '\r' {
+			flush()
+			continue
+		}
+		cur = append(cur, r)
+		switch r {
+		case '。', '！', '？', '；':
+			flush()
+		case '.', '!', '?':
+			if i+1 == len(rs) || rs[i+1] == ' ' || rs[i+1] == '\n' {
+				flush()
+			}
+		}
+	}
+	flush()
+	return out
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// chunks splits text for streaming, by line and, within long lines, by
+// sentence. Joined, they are the text again.
+func chunks(text string) []string {
+	var out []string
+	for len(text) > 0 {
+		end := strings.IndexByte(text, '\n') + 1
+		if end == 0 {
+			end = len(text)
+		}
+		line := text[:end]
+		text = text[end:]
+		for len(line) > 0 {
+			cut := len(line)
+			if utf8.RuneCountInString(line) > 80 {
+				if i := strings.IndexAny(line, "。！？；.!?"); i >= 0 {
+					_, size := utf8.DecodeRuneInString(line[i:])
+					cut = i + size
+				}
+			}
+			out = append(out, line[:cut])
+			line = line[cut:]
+		}
+	}
+	return out
+}
+
+// ordered is a JSON value that keeps its object keys in the order the tool
+// wrote them, so that rendering follows the tool's own layout.
+type ordered struct {
+	kind  kind
+	text  string // scalars as written (strings unquoted)
+	keys  []string
+	vals  []*ordered
+	items []*ordered
+}
+
+type kind int
+
+const (
+	kindNull kind = iota
+	kindString
+	kindNumber
+	kindBool
+	kindObject
+	kindArray
+)
+
+var errTrailing = errors.New("offline: trailing data after JSON value")
+
+func parseOrdered(s string) (*ordered, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	v, err := decodeOrdered(dec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errTrailing
+	}
+	return v, nil
+}
+
+func decodeOrdered(dec *json.Decoder) (*ordered, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			v := &ordered{kind: kindObject}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				val, err := decodeOrdered(dec)
+				if err != nil {
+					return nil, err
+				}
+				v.keys = append(v.keys, k)
+				v.vals = append(v.vals, val)
+			}
+			_, err := dec.Token()
+			return v, err
+		case '[':
+			v := &ordered{kind: kindArray}
+			for dec.More() {
+				it, err := decodeOrdered(dec)
+				if err != nil {
+					return nil, err
+				}
+				v.items = append(v.items, it)
+			}
+			_, err := dec.Token()
+			return v, err
+		}
+		return nil, fmt.Errorf("offline: unexpected %v", t)
+	case string:
+		return &ordered{kind: kindString, text: t}, nil
+	case json.Number:
+		return &ordered{kind: kindNumber, text: t.String()}, nil
+	case bool:
+		return &ordered{kind: kindBool, text: fmt.Sprint(t)}, nil
+	default:
+		return &ordered{kind: kindNull, text: "null"}, nil
+	}
+}
+
+func (v *ordered) field(k string) (*ordered, bool) {
+	if v.kind != kindObject {
+		return nil, false
+	}
+	for i, key := range v.keys {
+		if key == k {
+			return v.vals[i], true
+		}
+	}
+	return nil, false
+}
+
+// errorText finds the error a failed call reports: {"error": "…"} or
+// {"error": {"message": "…"}}.
+func (v *ordered) errorText() (string, bool) {
+	e, ok := v.field("error")
+	if !ok {
+		return "", false
+	}
+	switch e.kind {
+	case kindString:
+		return e.text, e.text != ""
+	case kindObject:
+		if m, ok := e.field("message"); ok && m.kind == kindString {
+			return m.text, true
+		}
+		return e.compact(), true
+	}
+	return "", false
+}
+
+func (v *ordered) scalars() bool {
+	for _, it := range v.items {
+		if it.kind == kindObject || it.kind == kindArray {
+			return false
+		}
+	}
+	return true
+}
+
+// compact renders a value on one line: objects as "k: v, k: v" (scalar
+// fields only), arrays of scalars as "a, b, c".
+func (v *ordered) compact() string {
+	switch v.kind {
+	case kindObject:
+		var parts []string
+		for i, k := range v.keys {
+			f := v.vals[i]
+			switch f.kind {
+			case kindObject:
+				continue
+			case kindArray:
+				if !f.scalars() {
+					parts = append(parts, fmt.Sprintf("%s: [%d]", k, len(f.items)))
+					continue
+				}
+			}
+			parts = append(parts, k+": "+f.compact())
+			if len(parts) == 6 {
+				break
+			}
+		}
+		return truncate(strings.Join(parts, ", "), maxFieldText*2)
+	case kindArray:
+		var parts []string
+		for _, it := range v.items[:min(5, len(v.items))] {
+			if it.kind != kindObject && it.kind != kindArray {
+				parts = append(parts, it.compact())
+			}
+		}
+		s := strings.Join(parts, ", ")
+		if len(v.items) > 5 {
+			s += ", …"
+		}
+		return s
+	}
+	return truncate(oneLine(v.text), maxFieldText)
+}

@@ -1,0 +1,76 @@
+package offline
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/cityagent/cityagent/llm"
+)
+
+func TestPlanSchemaShapes(t *testing.T) {
+	signal := llm.ToolSpec{
+		Name:        "signal_plan",
+		Description: "Traffic signal timing plan of a corridor. 信号配时 红绿灯",
+		Parameters: json.RawMessage(`{"type":"object","anyOf":[{"required":["corridor"]},{"required":["segment_id"]}],"properties":{
+			"corridor":{"type":"string","enum":["jiefang","gaoxin_ave"],"description":"Corridor. Codes: jiefang = 解放大道 Jiefang Avenue; gaoxin_ave = 高新大道 Gaoxin Avenue."},
+			"segment_id":{"type":"string","pattern":"^S\\d{3}$","description":"Or a segment id"}}}`),
+	}
+	jams := llm.ToolSpec{
+		Name:        "jams",
+		Description: "Congestion ranking. 拥堵 最堵 堵不堵",
+		Parameters: json.RawMessage(`{"type":"object","properties":{
+			"district":{"type":"string","enum":["gaoxin","nanhu"],"description":"District. Codes: gaoxin = 高新区 Gaoxin High-tech Zone; nanhu = 南湖区 Nanhu District."},
+			"road":{"type":"string","enum":["gaoxin_ave","jiefang"],"description":"Road. Codes: gaoxin_ave = 高新大道 Gaoxin Avenue; jiefang = 解放大道 Jiefang Avenue."},
+			"live":{"type":"boolean","default":true},
+			"unit":{"const":"kmh"}}}`),
+	}
+	specs := []llm.ToolSpec{signal, jams}
+	for name, tc := range map[string]struct {
+		question string
+		want     map[string]string // tool → arguments
+		need     string
+	}{
+		"one alternative given":    {"What is the signal plan on Jiefang Avenue?", map[string]string{"signal_plan": `{"corridor":"jiefang"}`}, ""},
+		"other alternative":        {"信号配时 S012", map[string]string{"signal_plan": `{"segment_id":"S012"}`}, ""},
+		"no alternative":           {"show the signal timing plan", nil, "signal_plan"},
+		"district keeps its words": {"高新区最堵的路", map[string]string{"jams": `{"district":"gaoxin","live":true,"unit":"kmh"}`}, ""},
+		"road keeps its words":     {"高新大道堵不堵", map[string]string{"jams": `{"live":true,"road":"gaoxin_ave","unit":"kmh"}`}, ""},
+		"english road":             {"congestion on Gaoxin Avenue", map[string]string{"jams": `{"live":true,"road":"gaoxin_ave","unit":"kmh"}`}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := New()
+			calls, need := plan(tc.question, nil, e.index(specs))
+			got := map[string]string{}
+			for _, c := range calls {
+				got[c.Name] = string(c.Arguments)
+			}
+			if len(got) == 0 {
+				got = nil
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("calls %v, want %v", got, tc.want)
+			}
+			gotNeed := ""
+			if need != nil {
+				gotNeed = need.tool
+			}
+			if gotNeed != tc.need {
+				t.Fatalf("need %q, want %q", gotNeed, tc.need)
+			}
+		})
+	}
+}
+
+func TestPlanUnreadableSchema(t *testing.T) {
+	specs := []llm.ToolSpec{
+		{Name: "broken_congestion", Description: "congestion", Parameters: json.RawMessage(`[1,2]`)},
+		{Name: "odd_congestion", Description: "congestion", Parameters: json.RawMessage(`{"properties":{"x":{"description":7}},"required":["x"]}`)},
+		{Name: "loose_congestion", Description: "congestion", Parameters: json.RawMessage(`{"properties":{"x":{"description":7}}}`)},
+		{Name: "", Description: "congestion"},
+	}
+	calls, _ := plan("congestion", nil, New().index(specs))
+	if len(calls) != 1 || calls[0].Name != "loose_congestion" || string(calls[0].Arguments) != "{}" {
+		t.Fatalf("calls %v", calls)
+	}
+}

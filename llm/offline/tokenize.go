@@ -1,0 +1,217 @@
+package offline
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The tokenizer is deliberately small: English words lower-cased and lightly
+// stemmed, Chinese as character unigrams and bigrams. It only has to make a
+// question and a tool description meet on the same terms; it is not a
+// linguistic analyser.
+
+// hanUnigramWeight is how much a single Chinese character counts against a
+// word or a bigram: single characters are ambiguous, bigrams carry meaning.
+const hanUnigramWeight = 0.4
+
+// termWeight is the weight of one term in a query.
+func termWeight(t string) float64 {
+	if isSingleHan(t) {
+		return hanUnigramWeight
+	}
+	return 1
+}
+
+func isHan(r rune) bool { return r >= 0x2E80 && unicode.Is(unicode.Han, r) }
+
+func isSingleHan(t string) bool {
+	for i, r := range t {
+		return i == 0 && isHan(r) && len(t) == len(string(r))
+	}
+	return false
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if isHan(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenize splits s into terms, in order and with repeats.
+func tokenize(s string) []string {
+	var out []string
+	var word, han []rune
+	flushWord := func() {
+		if len(word) == 0 {
+			return
+		}
+		w := stem(string(word))
+		if keepWord(w) {
+			out = append(out, w)
+		}
+		word = word[:0]
+	}
+	flushHan := func() {
+		for i, r := range han {
+			if !stopHan[r] {
+				out = append(out, string(r))
+			}
+			if i+1 < len(han) {
+				bg := string(han[i : i+2])
+				if !stopBigrams[bg] {
+					out = append(out, bg)
+				}
+			}
+		}
+		han = han[:0]
+	}
+	for _, r := range s {
+		switch {
+		case isHan(r):
+			flushWord()
+			if particles[r] {
+				flushHan()
+				continue
+			}
+			han = append(han, r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			flushHan()
+			word = append(word, unicode.ToLower(r))
+		default:
+			flushWord()
+			flushHan()
+		}
+	}
+	flushWord()
+	flushHan()
+	return out
+}
+
+// termSet is tokenize as a set.
+func termSet(s string) map[string]bool {
+	set := map[string]bool{}
+	for _, t := range tokenize(s) {
+		set[t] = true
+	}
+	return set
+}
+
+func keepWord(w string) bool {
+	if len([]rune(w)) < 2 || stopWords[w] {
+		return false
+	}
+	for _, r := range w {
+		if !unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false // bare numbers say nothing about which tool fits
+}
+
+// stem removes common English inflections so that "congested", "congestion"
+// and "congest" meet. Both sides of every comparison go through it, so it
+// only has to be consistent, not correct.
+func stem(w string) string {
+	for _, r := range w {
+		if r > unicode.MaxASCII || !unicode.IsLetter(r) {
+			return w // identifiers like s042 and non-English words stay whole
+		}
+	}
+	if len(w) <= 3 {
+		return w
+	}
+	switch {
+	case strings.HasSuffix(w, "ies") && len(w) > 4:
+		w = w[:len(w)-3] + "y"
+	case strings.HasSuffix(w, "sses"):
+		w = w[:len(w)-2]
+	case strings.HasSuffix(w, "ss"), strings.HasSuffix(w, "us"), strings.HasSuffix(w, "is"):
+	case strings.HasSuffix(w, "s"):
+		w = w[:len(w)-1]
+	}
+	switch {
+	case strings.HasSuffix(w, "iest") && len(w) > 6:
+		w = w[:len(w)-4] + "y"
+	case strings.HasSuffix(w, "ied") && len(w) > 5:
+		w = w[:len(w)-3] + "y"
+	case strings.HasSuffix(w, "ing") && len(w) >= 7:
+		w = undouble(w[:len(w)-3])
+	case strings.HasSuffix(w, "ed") && len(w) >= 6:
+		w = undouble(w[:len(w)-2])
+	case strings.HasSuffix(w, "ion") && len(w) >= 8:
+		w = w[:len(w)-3]
+	}
+	if strings.HasSuffix(w, "e") && len(w) > 4 {
+		w = w[:len(w)-1]
+	}
+	return w
+}
+
+// undouble turns "permitt" back into "permit".
+func undouble(w string) string {
+	n := len(w)
+	if n >= 4 && w[n-1] == w[n-2] && !strings.ContainsRune("aeioulsz", rune(w[n-1])) {
+		return w[:n-1]
+	}
+	return w
+}
+
+var stopWords = setOf(strings.Fields(`
+a about above after again all also am an and any are as at be been before being below between both but by
+can could current currently did do does doing down during each few for from further get give had has have having
+he her here hers him his how i if in into is it its itself just let me more most much my no nor not now of off on
+once only or other our ours out over own please same she should show so some such tell than that the their theirs
+them then there these they this those through to today too under until up us very was we were what whats when where
+which while who whom whose why will with would you your yours
+`))
+
+// particles end a run of Chinese text: they glue phrases and never carry
+// meaning on their own.
+var particles = runeSet("的了吗呢吧啊么呀嘛哦")
+
+// stopHan are characters dropped as unigrams (they still form bigrams).
+var stopHan = runeSet("是在和与及或请把被给哪什怎我你他她它们这那些个有都也就还很又要能会对为从到吗")
+
+var stopBigrams = setOf([]string{"什么", "哪些", "哪个", "哪里", "怎么", "怎样", "如何", "请问", "一下", "是否",
+	"可以", "我们", "你们", "他们", "这个", "那个", "这些", "那些", "现在", "目前"})
+
+func setOf(ws []string) map[string]bool {
+	m := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		m[w] = true
+	}
+	return m
+}
+
+func runeSet(s string) map[rune]bool {
+	m := map[rune]bool{}
+	for _, r := range s {
+		m[r] = true
+	}
+	return m
+}
+
+// estimateTokens approximates a tokenizer: one token per Chinese character,
+// one per four other characters.
+func estimateTokens(s string) int {
+	han, other := 0, 0
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			other++
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if isHan(r) {
+			han++
+		} else {
+			other++
+		}
+		i += size
+	}
+	return han + (other+3)/4
+}

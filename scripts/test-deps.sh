@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and is not part of Go: PostgreSQL 15 server
+# binaries (the store tests start a real cluster from them). Idempotent.
+set -euo pipefail
+PG_BIN=/usr/lib/postgresql/15/bin
+if [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+  echo "test-deps: installing PostgreSQL 15 server binaries"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql-15 >/dev/null
+fi
+if [ "$(id -u)" = "0" ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
+fi
+echo "test-deps: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') ready"

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/cityagent/cityagent/agents"
+)
+
+// ChatRequest is the body of POST /v1/agents/{agent}/chat.
+type ChatRequest struct {
+	Message   string `json:"message"`
+	SessionID string `json:"session_id,omitempty"`
+	Stream    bool   `json:"stream,omitempty"`
+}
+
+func (s *Server) chat(c *fiber.Ctx) error {
+	var req ChatRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Message) == "" {
+		return badRequest("the request is invalid", FieldError{"message", "must not be empty"})
+	}
+	turn := agents.Turn{Agent: c.Params("agent"), SessionID: req.SessionID, Message: req.Message,
+		Principal: mustPrincipal(c), TraceID: requestID(c)}
+	// Refuse what the runner would refuse before switching to a stream, so
+	// that those errors are plain problem+json responses.
+	spec, err := s.deps.Catalog.Get(turn.Agent)
+	if err != nil {
+		return err
+	}
+	if !spec.AdmitsRole(turn.Principal.Role) {
+		return forbidden(fmt.Sprintf("role %s may not use agent %s", turn.Principal.Role, spec.Name))
+	}
+	if req.Stream || strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+		return s.streamChat(c, turn)
+	}
+	res, err := s.deps.Runner.Run(s.base, turn, nil)
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
+
+// streamChat answers with server-sent events. The turn runs in its own
+// goroutine under a context that is cancelled when a write to the client
+// fails (heartbeats make that timely) or the server shuts down.
+func (s *Server) streamChat(c *fiber.Ctx, turn agents.Turn) error {
+	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderConnection, "keep-alive")
+	c.Set("X-Accel-Buffering", "no")
+	heartbeat := s.opts.HeartbeatInterval
+	runner, log, base := s.deps.Runner, s.log, s.base
+	s.streams.Add(1)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.streams.Done()
+		ctx, cancel := context.WithCancel(base)
+		defer cancel()
+		events := make(chan agents.Event, 32)
+		finished := make(chan error, 1)
+		go func() {
+			_, err := runner.Run(ctx, turn, func(e agents.Event) {
+				select {
+				case events <- e:
+				case <-ctx.Done():
+				}
+			})
+			finished <- err
+		}()
+		tick := time.NewTicker(heartbeat)
+		defer tick.Stop()
+		write := func(event string, data any) bool {
+			b, err := json.Marshal(data)
+			if err != nil {
+				log.Error("encode SSE event", "event", event, "err", err)
+				return true
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+			return w.Flush() == nil
+		}
+		for {
+			select {
+			case e := <-events:
+				if !write(e.Type, e.Data) {
+					log.Info("client left the stream; cancelling the turn", "trace_id", turn.TraceID)
+					cancel()
+					<-finished
+					return
+				}
+			case err := <-finished:
+				// Drain what the turn emitted before it ended.
+			drain:
+				for {
+					select {
+					case e := <-events:
+						write(e.Type, e.Data)
+					default:
+						break drain
+					}
+				}
+				if err != nil {
+					p := s.problemFor(err)
+					p.Type, p.RequestID = "about:blank", turn.TraceID
+					write(agents.EventError, p)
+				}
+				return
+			case <-tick.C:
+				if _, err := w.WriteString(": ping\n\n"); err != nil || w.Flush() != nil {
+					log.Info("client left the stream; cancelling the turn", "trace_id", turn.TraceID)
+					cancel()
+					<-finished
+					return
+				}
+			case <-base.Done():
+				write(agents.EventError, &Problem{Type: "about:blank", Title: "Service Unavailable", Status: fiber.StatusServiceUnavailable,
+					Detail: "the server is shutting down; retry the question", RequestID: turn.TraceID})
+				cancel()
+				<-finished
+				return
+			}
+		}
+	})
+	return nil
+}

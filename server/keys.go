@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/store"
+)
+
+// NewKey mints an API key. The secret is returned once and never stored; the
+// store keeps only its hash.
+func NewKey(name string, role access.Role, clearance access.Clearance, expires *time.Time, createdBy string, now time.Time) (store.Key, string) {
+	secret := access.NewKeySecret()
+	id := "key_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	return store.Key{ID: id, Name: name, Role: role, Clearance: clearance, Hash: access.HashKey(secret),
+		CreatedAt: now.UTC(), ExpiresAt: expires, CreatedBy: createdBy}, secret
+}
+
+// IssueKey validates the request, mints the key and stores it.
+func IssueKey(ctx context.Context, ks KeyStore, req KeyRequest, createdBy string, now time.Time) (store.Key, string, error) {
+	var errs []FieldError
+	name := strings.TrimSpace(req.Name)
+	if name == "" || len([]rune(name)) > 100 {
+		errs = append(errs, FieldError{"name", "must be 1 to 100 characters"})
+	}
+	role, err := access.ParseRole(req.Role)
+	if err != nil {
+		errs = append(errs, FieldError{"role", "must be one of operator, supervisor, hotline, developer, admin"})
+	}
+	cl, err := access.ParseClearance(req.Clearance)
+	if err != nil {
+		errs = append(errs, FieldError{"clearance", "must be one of public, internal, sensitive, restricted"})
+	}
+	var expires *time.Time
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 {
+			errs = append(errs, FieldError{"expires_in", "must be a positive duration such as 720h"})
+		} else {
+			at := now.Add(d).UTC()
+			expires = &at
+		}
+	}
+	if len(errs) > 0 {
+		return store.Key{}, "", badRequest("the key request is invalid", errs...)
+	}
+	k, secret := NewKey(name, role, cl, expires, createdBy, now)
+	if err := ks.CreateKey(ctx, k); err != nil {
+		return store.Key{}, "", fmt.Errorf("server: create key: %w", err)
+	}
+	return k, secret, nil
+}
+
+// KeyRequest is the body of POST /v1/keys.
+type KeyRequest struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Clearance string `json:"clearance"`
+	ExpiresIn string `json:"expires_in,omitempty"` // e.g. "720h"; empty = never
+}
+
+type keyView struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	Clearance string     `json:"clearance"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	CreatedBy string     `json:"created_by,omitempty"`
+	Active    bool       `json:"active"`
+	Key       string     `json:"key,omitempty"` // only in the response that created it
+}
+
+func keyViewOf(k store.Key, now time.Time) keyView {
+	return keyView{ID: k.ID, Name: k.Name, Role: string(k.Role), Clearance: string(k.Clearance), CreatedAt: k.CreatedAt,
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, CreatedBy: k.CreatedBy, Active: k.Active(now)}
+}
+
+func (s *Server) createKey(c *fiber.Ctx) error {
+	var req KeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	k, secret, err := IssueKey(c.UserContext(), s.deps.Keys, req, mustPrincipal(c).KeyID, s.deps.Now())
+	if err != nil {
+		return err
+	}
+	v := keyViewOf(k, s.deps.Now())
+	v.Key = secret
+	c.Set(fiber.HeaderLocation, "/v1/keys/"+k.ID)
+	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+func (s *Server) listKeys(c *fiber.Ctx) error {
+	ks, err := s.deps.Keys.ListKeys(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]keyView, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, keyViewOf(k, s.deps.Now()))
+	}
+	return c.JSON(fiber.Map{"keys": out})
+}
+
+func (s *Server) revokeKey(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if id == mustPrincipal(c).KeyID {
+		return &Problem{Status: fiber.StatusConflict, Title: "Conflict", Detail: "a key cannot revoke itself; use another admin key"}
+	}
+	k, err := s.deps.Keys.GetKey(c.UserContext(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("unknown key " + id)
+	}
+	if err != nil {
+		return err
+	}
+	if k.RevokedAt != nil {
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+	if err := s.deps.Keys.RevokeKey(c.UserContext(), id, s.deps.Now().UTC()); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

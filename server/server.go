@@ -1,0 +1,224 @@
+// Package server is cityagent's HTTP API on Fiber v2: routes, API-key auth and
+// roles, RFC 9457 problem+json errors, request ids, structured logs, body
+// limits, server-sent event streams and graceful shutdown. Handlers translate
+// HTTP to domain calls and nothing else.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/google/uuid"
+
+	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/store"
+	"github.com/cityagent/cityagent/tools"
+)
+
+// KeyStore is the part of the state store auth and key management use.
+type KeyStore interface {
+	CreateKey(ctx context.Context, k store.Key) error
+	KeyByHash(ctx context.Context, hash string) (store.Key, error)
+	GetKey(ctx context.Context, id string) (store.Key, error)
+	ListKeys(ctx context.Context) ([]store.Key, error)
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+}
+
+// SessionReader is the part of the state store the session routes read.
+type SessionReader interface {
+	GetSession(ctx context.Context, id string) (store.Session, error)
+	Events(ctx context.Context, sessionID string) ([]store.Event, error)
+	ListSessions(ctx context.Context, ownerKeyID string, limit int, before string) ([]store.Session, error)
+}
+
+// Check is one readiness probe: a named dependency and how to ping it.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Deps are what the server serves.
+type Deps struct {
+	Runner   *agents.Runner
+	Catalog  *agents.Catalog
+	Tools    *tools.Registry
+	Keys     KeyStore
+	Sessions SessionReader
+	Checks   []Check
+	Log      *slog.Logger
+	Now      func() time.Time
+	// ModelName is what /v1/agents reports for agents that do not name a model.
+	ModelName func(specModel string) string
+}
+
+// Options tune the server.
+type Options struct {
+	BodyLimit         int           // bytes; default 1 MiB
+	HeartbeatInterval time.Duration // SSE ": ping" interval; default 15s
+	ReadTimeout       time.Duration
+	Version           string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	deps     Deps
+	opts     Options
+	app      *fiber.App
+	log      *slog.Logger
+	base     context.Context // cancelled when shutdown begins
+	stop     context.CancelFunc
+	streams  sync.WaitGroup
+	shutdown sync.Once
+}
+
+// New builds the server and its routes.
+func New(deps Deps, opts Options) *Server {
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = 1 << 20
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = 15 * time.Second
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 30 * time.Second
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.ModelName == nil {
+		deps.ModelName = func(m string) string { return m }
+	}
+	s := &Server{deps: deps, opts: opts, log: deps.Log}
+	s.base, s.stop = context.WithCancel(context.Background())
+	s.app = fiber.New(fiber.Config{
+		AppName:               "cityagent",
+		BodyLimit:             opts.BodyLimit,
+		ReadTimeout:           opts.ReadTimeout,
+		IdleTimeout:           2 * time.Minute,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+	})
+	s.routes()
+	return s
+}
+
+// App exposes the Fiber app (for tests with app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown ends open streams with a final error event, stops accepting
+// connections and waits for in-flight requests, up to ctx's deadline.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdown.Do(s.stop)
+	done := make(chan struct{})
+	go func() { s.streams.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	timeout := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), 10*time.Millisecond)
+	}
+	return s.app.ShutdownWithTimeout(timeout)
+}
+
+func (s *Server) routes() {
+	app := s.app
+	app.Use(s.recoverer)
+	app.Use(requestid.New(requestid.Config{Generator: func() string { return uuid.NewString() }}))
+	app.Use(s.logRequests)
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+
+	v1 := app.Group("/v1", s.authenticate)
+	v1.Get("/agents", s.listAgents)
+	v1.Get("/agents/:agent", s.getAgent)
+	v1.Post("/agents/:agent/chat", s.chat) // role checked against the agent's spec
+	v1.Get("/sessions", s.listSessions)
+	v1.Get("/sessions/:id", s.getSession)
+	v1.Get("/keys", s.require(roleAdmin), s.listKeys)
+	v1.Post("/keys", s.require(roleAdmin), s.createKey)
+	v1.Delete("/keys/:id", s.require(roleAdmin), s.revokeKey)
+
+	app.Use(func(c *fiber.Ctx) error {
+		return &Problem{Status: fiber.StatusNotFound, Title: "Not Found", Detail: fmt.Sprintf("no route %s %s", c.Method(), c.Path())}
+	})
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok", "version": s.opts.Version})
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	for _, ch := range s.deps.Checks {
+		if err := ch.Ping(ctx); err != nil {
+			checks[ch.Name] = "unavailable"
+			ready = false
+			s.log.Warn("readiness check failed", "check", ch.Name, "err", err)
+			continue
+		}
+		checks[ch.Name] = "ok"
+	}
+	if !ready {
+		c.Status(fiber.StatusServiceUnavailable)
+	}
+	status := "ready"
+	if !ready {
+		status = "not ready"
+	}
+	return c.JSON(fiber.Map{"status": status, "checks": checks})
+}
+
+func (s *Server) recoverer(c *fiber.Ctx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in handler", "panic", p, "path", c.Path(), "request_id", requestID(c))
+			err = errors.New("internal panic")
+		}
+	}()
+	return c.Next()
+}
+
+func (s *Server) logRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		// Let the error handler write the response so the status is logged right.
+		if herr := s.handleError(c, err); herr != nil {
+			s.log.Error("writing error response", "err", herr)
+		}
+		err = nil
+	}
+	attrs := []any{"method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
+		"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(c)}
+	if p, ok := principalOf(c); ok {
+		attrs = append(attrs, "key_id", p.KeyID)
+	}
+	s.log.Info("request", attrs...)
+	return err
+}
+
+func requestID(c *fiber.Ctx) string {
+	if v, ok := c.Locals("requestid").(string); ok {
+		return v
+	}
+	return string(c.Response().Header.Peek(fiber.HeaderXRequestID))
+}

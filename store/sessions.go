@@ -1,0 +1,268 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Session is one conversation between a key's holder and an agent.
+type Session struct {
+	ID         string
+	Agent      string
+	OwnerKeyID string
+	Title      string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time // the newest event's time
+}
+
+// Event is one entry of a session's transcript. Seq numbers a session's
+// events 1, 2, 3… in the order they were appended; Turn groups the events
+// of one chat turn; Data is the event's JSON payload, owned by its Type.
+type Event struct {
+	SessionID string
+	Seq       int64
+	Turn      int
+	Type      string
+	Data      json.RawMessage
+	CreatedAt time.Time
+}
+
+// Page sizes for ListSessions.
+const (
+	defaultSessionPage = 50
+	maxSessionPage     = 500
+)
+
+const sessionColumns = "id, agent, owner_key_id, title, created_at, updated_at"
+
+// CreateSession stores s. A zero CreatedAt means now; a zero UpdatedAt means
+// CreatedAt. An id already stored gives ErrConflict.
+func (db *DB) CreateSession(ctx context.Context, s Session) error {
+	if s.ID == "" || s.Agent == "" {
+		return fmt.Errorf("store: create session %q: empty id or agent", s.ID)
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = time.Now()
+	}
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = s.CreatedAt
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q("INSERT INTO sessions ("+sessionColumns+") VALUES (?, ?, ?, ?, ?, ?)"),
+			s.ID, s.Agent, s.OwnerKeyID, s.Title, nanos(s.CreatedAt), nanos(s.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: create session %s: %w", s.ID, db.classify(err))
+	}
+	return nil
+}
+
+// GetSession finds a session by id.
+func (db *DB) GetSession(ctx context.Context, id string) (Session, error) {
+	s, err := scanSession(db.sql.QueryRowContext(ctx, db.q("SELECT "+sessionColumns+" FROM sessions WHERE id = ?"), id))
+	if err != nil {
+		return Session{}, fmt.Errorf("store: get session %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// ListSessions pages through sessions newest first (by creation; ties by id,
+// descending). ownerKeyID restricts the list to one owner; empty lists every
+// owner's. limit ≤ 0 means 50, and at most 500 are returned. before is the
+// cursor: empty for the first page, else the ID of the last session of the
+// previous page. A cursor that names no session (of that owner) gives
+// ErrNotFound.
+func (db *DB) ListSessions(ctx context.Context, ownerKeyID string, limit int, before string) ([]Session, error) {
+	if limit <= 0 {
+		limit = defaultSessionPage
+	}
+	limit = min(limit, maxSessionPage)
+
+	var (
+		where []string
+		args  []any
+	)
+	if ownerKeyID != "" {
+		where = append(where, "owner_key_id = ?")
+		args = append(args, ownerKeyID)
+	}
+	if before != "" {
+		cur, err := scanSession(db.sql.QueryRowContext(ctx, db.q("SELECT "+sessionColumns+" FROM sessions WHERE id = ?"), before))
+		if err == nil && ownerKeyID != "" && cur.OwnerKeyID != ownerKeyID {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: list sessions: cursor %s: %w", before, err)
+		}
+		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, nanos(cur.CreatedAt), nanos(cur.CreatedAt), cur.ID)
+	}
+	query := "SELECT " + sessionColumns + " FROM sessions"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	args = append(args, limit)
+
+	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []Session{}
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list sessions: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list sessions: %w", err)
+	}
+	return out, nil
+}
+
+// AppendEvents appends events to a session's transcript in one transaction
+// and returns them with SessionID and Seq filled (and CreatedAt, when zero,
+// set to now). Seq continues the session's numbering without gaps; concurrent
+// appenders to one session queue behind a lock on its row, so none collide
+// or are lost. The session's UpdatedAt moves to the newest event's time.
+// Nil Data is stored as JSON null; Data that is not JSON is refused.
+// An unknown session gives ErrNotFound.
+func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event) ([]Event, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	now := time.Now()
+	out := make([]Event, len(events))
+	for i, e := range events {
+		if e.Type == "" {
+			return nil, fmt.Errorf("store: append events to %s: event %d has no type", sessionID, i)
+		}
+		if e.Data == nil {
+			e.Data = json.RawMessage("null")
+		}
+		if !json.Valid(e.Data) {
+			return nil, fmt.Errorf("store: append events to %s: event %d (%s): data is not JSON", sessionID, i, e.Type)
+		}
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = now
+		}
+		e.SessionID = sessionID
+		e.CreatedAt = e.CreatedAt.UTC()
+		out[i] = e
+	}
+
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var updated int64
+		err := tx.QueryRowContext(ctx, db.q(db.d.lockSession()), sessionID).Scan(&updated)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRowContext(ctx, db.q("SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?"), sessionID).Scan(&last); err != nil {
+			return err
+		}
+		ins, err := tx.PrepareContext(ctx, db.q("INSERT INTO session_events (session_id, seq, turn, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"))
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i := range out {
+			out[i].Seq = last + int64(i) + 1
+			e := out[i]
+			if _, err := ins.ExecContext(ctx, sessionID, e.Seq, e.Turn, e.Type, string(e.Data), nanos(e.CreatedAt)); err != nil {
+				return db.classify(err)
+			}
+			updated = max(updated, nanos(e.CreatedAt))
+		}
+		_, err = tx.ExecContext(ctx, db.q("UPDATE sessions SET updated_at = ? WHERE id = ?"), updated, sessionID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: append events to %s: %w", sessionID, err)
+	}
+	return out, nil
+}
+
+// Events returns a session's whole transcript in seq order. An unknown
+// session gives ErrNotFound; a session without events, an empty slice.
+func (db *DB) Events(ctx context.Context, sessionID string) ([]Event, error) {
+	rows, err := db.sql.QueryContext(ctx, db.q("SELECT seq, turn, type, data, created_at FROM session_events WHERE session_id = ? ORDER BY seq"), sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("store: events of %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var (
+			e       = Event{SessionID: sessionID}
+			data    string
+			created int64
+		)
+		if err := rows.Scan(&e.Seq, &e.Turn, &e.Type, &data, &created); err != nil {
+			return nil, fmt.Errorf("store: events of %s: %w", sessionID, err)
+		}
+		e.Data, e.CreatedAt = json.RawMessage(data), fromNanos(created)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: events of %s: %w", sessionID, err)
+	}
+	if len(out) == 0 {
+		if err := db.sessionExists(ctx, sessionID); err != nil {
+			return nil, fmt.Errorf("store: events of %s: %w", sessionID, err)
+		}
+	}
+	return out, nil
+}
+
+// LastTurn is the highest turn number among a session's events; 0 when it
+// has none. An unknown session gives ErrNotFound.
+func (db *DB) LastTurn(ctx context.Context, sessionID string) (int, error) {
+	var turn sql.NullInt64
+	if err := db.sql.QueryRowContext(ctx, db.q("SELECT MAX(turn) FROM session_events WHERE session_id = ?"), sessionID).Scan(&turn); err != nil {
+		return 0, fmt.Errorf("store: last turn of %s: %w", sessionID, err)
+	}
+	if !turn.Valid {
+		if err := db.sessionExists(ctx, sessionID); err != nil {
+			return 0, fmt.Errorf("store: last turn of %s: %w", sessionID, err)
+		}
+	}
+	return int(turn.Int64), nil
+}
+
+func (db *DB) sessionExists(ctx context.Context, id string) error {
+	var one int
+	err := db.sql.QueryRowContext(ctx, db.q("SELECT 1 FROM sessions WHERE id = ?"), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func scanSession(s scanner) (Session, error) {
+	var (
+		x                Session
+		created, updated int64
+	)
+	err := s.Scan(&x.ID, &x.Agent, &x.OwnerKeyID, &x.Title, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	x.CreatedAt, x.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return x, nil
+}
