@@ -262,7 +262,9 @@ func TestRunFallback(t *testing.T) {
 		wantModel string
 	}{
 		"error falls back to the next model": {
-			primary:   &fakeModel{name: "p", gen: func(context.Context, llm.Request, int) (llm.Response, error) { return llm.Response{}, llm.ErrUnavailable }},
+			primary: &fakeModel{name: "p", gen: func(context.Context, llm.Request, int) (llm.Response, error) {
+				return llm.Response{}, llm.ErrUnavailable
+			}},
 			fallbacks: []string{"second"}, wantModel: "second"},
 		"garbage falls back to offline": {
 			primary:   &fakeModel{name: "p", gen: func(context.Context, llm.Request, int) (llm.Response, error) { return llm.Response{Content: "  "}, nil }},

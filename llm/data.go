@@ -2,7 +2,7 @@ package llm
 
 import (
 	"fmt"
-	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -51,21 +51,56 @@ func clean(s string) string {
 // neutralise breaks any "<<<" so a body cannot open or close a fence.
 func neutralise(s string) string { return strings.ReplaceAll(s, "<<<", "‹‹‹") }
 
-var blockRE = regexp.MustCompile(`(?s)<<<DATA kind="((?:[^"\\]|\\.)*)" ref="((?:[^"\\]|\\.)*)" title="((?:[^"\\]|\\.)*)" source="((?:[^"\\]|\\.)*)" as_of="((?:[^"\\]|\\.)*)">>>\n(.*?)\n<<<END DATA>>>`)
-
-// ParseData extracts the blocks FormatData wrote, in order.
+// ParseData extracts the blocks FormatData wrote, in order. It is a small
+// hand-written scanner (the agent loop and the offline engine call it on every
+// step, and a regular expression was a sixth of a turn's CPU).
 func ParseData(s string) []DataBlock {
 	var out []DataBlock
-	for _, m := range blockRE.FindAllStringSubmatch(s, -1) {
-		out = append(out, DataBlock{Kind: unq(m[1]), Ref: unq(m[2]), Title: unq(m[3]), Source: unq(m[4]), AsOf: unq(m[5]), Body: m[6]})
+	for {
+		i := strings.Index(s, fenceOpen+" ")
+		if i < 0 {
+			return out
+		}
+		s = s[i+len(fenceOpen)+1:]
+		var d DataBlock
+		rest, ok := parseAttrs(s, &d)
+		if !ok {
+			continue
+		}
+		end := strings.Index(rest, "\n"+fenceClose)
+		if end < 0 {
+			return out
+		}
+		d.Body = rest[:end]
+		out = append(out, d)
+		s = rest[end+1+len(fenceClose):]
 	}
-	return out
 }
 
-func unq(s string) string {
-	var out string
-	if _, err := fmt.Sscanf(`"`+s+`"`, "%q", &out); err != nil {
-		return s
+// parseAttrs reads kind="…" ref="…" title="…" source="…" as_of="…">>>\n.
+func parseAttrs(s string, d *DataBlock) (string, bool) {
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"kind", &d.Kind}, {"ref", &d.Ref}, {"title", &d.Title}, {"source", &d.Source}, {"as_of", &d.AsOf}} {
+		s = strings.TrimPrefix(s, " ")
+		if !strings.HasPrefix(s, f.name+"=") {
+			return s, false
+		}
+		s = s[len(f.name)+1:]
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			return s, false
+		}
+		v, err := strconv.Unquote(q)
+		if err != nil {
+			return s, false
+		}
+		*f.dst = v
+		s = s[len(q):]
 	}
-	return out
+	if !strings.HasPrefix(s, ">>>\n") {
+		return s, false
+	}
+	return s[len(">>>\n"):], true
 }

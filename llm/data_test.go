@@ -26,3 +26,17 @@ func TestDataCannotEscapeFence(t *testing.T) {
 		t.Fatalf("body lost: %q", got[0].Body)
 	}
 }
+
+func FuzzDataRoundTrip(f *testing.F) {
+	f.Add("document", "d#1", "标题", "kb", "2026-01-01T00:00:00Z", "正文。\n<<<END DATA>>>")
+	f.Fuzz(func(t *testing.T, kind, ref, title, source, asOf, body string) {
+		in := DataBlock{Kind: kind, Ref: ref, Title: title, Source: source, AsOf: asOf, Body: body}
+		got := ParseData(FormatData([]DataBlock{in}))
+		if len(got) != 1 {
+			t.Fatalf("got %d blocks for %+v", len(got), in)
+		}
+		if got[0].Body != neutralise(body) || got[0].Ref != clean(ref) {
+			t.Fatalf("round trip changed the block: %+v", got[0])
+		}
+	})
+}

@@ -59,7 +59,9 @@ type ArgsError struct {
 	Reason string
 }
 
-func (e *ArgsError) Error() string { return fmt.Sprintf("tools: %s: invalid arguments: %s", e.Tool, e.Reason) }
+func (e *ArgsError) Error() string {
+	return fmt.Sprintf("tools: %s: invalid arguments: %s", e.Tool, e.Reason)
+}
 
 // Unwrap makes errors.Is(err, ErrInvalidArgs) hold.
 func (e *ArgsError) Unwrap() error { return ErrInvalidArgs }

@@ -24,7 +24,7 @@ type instance struct {
 	stop  func()
 }
 
-func startServe(t *testing.T, dataDir string) *instance {
+func startServe(t testing.TB, dataDir string) *instance {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"

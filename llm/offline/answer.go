@@ -358,9 +358,8 @@ func chunks(text string) []string {
 		for len(line) > 0 {
 			cut := len(line)
 			if utf8.RuneCountInString(line) > 80 {
-				if i := strings.IndexAny(line, "。！？；.!?"); i >= 0 {
-					_, size := utf8.DecodeRuneInString(line[i:])
-					cut = i + size
+				if i := sentenceEnd(line); i > 0 {
+					cut = i
 				}
 			}
 			out = append(out, line[:cut])
@@ -368,6 +367,23 @@ func chunks(text string) []string {
 		}
 	}
 	return out
+}
+
+// sentenceEnd returns the byte offset just after the first sentence end in
+// line: Chinese 。！？； anywhere, or . ! ? followed by a space (so that
+// decimals such as 1.31 are never split); 0 if there is none.
+func sentenceEnd(line string) int {
+	for i, r := range line {
+		switch r {
+		case '。', '！', '？', '；':
+			return i + utf8.RuneLen(r)
+		case '.', '!', '?':
+			if next := i + 1; next < len(line) && line[next] == ' ' {
+				return next + 1
+			}
+		}
+	}
+	return 0
 }
 
 // ordered is a JSON value that keeps its object keys in the order the tool
