@@ -15,6 +15,7 @@ import (
 
 	"github.com/cityagent/cityagent/agents"
 	"github.com/cityagent/cityagent/config"
+	"github.com/cityagent/cityagent/internal/pgtest"
 )
 
 // instance is a cityagent serve running in this process on the embedded default.
@@ -24,11 +25,14 @@ type instance struct {
 	stop  func()
 }
 
-func startServe(t testing.TB, dataDir string) *instance {
+func startServe(t testing.TB, dataDir string, tweak ...func(*config.Config)) *instance {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = dataDir
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	cfg.Log.Level = "warn"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -47,8 +51,9 @@ func startServe(t testing.TB, dataDir string) *instance {
 		cancel()
 		t.Fatal("serve did not start in 30s")
 	}
+	// admin.key exists only where this data dir's first start created the admin.
 	key, err := os.ReadFile(filepath.Join(dataDir, "admin.key"))
-	if err != nil {
+	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	inst := &instance{base: "http://" + addr, admin: strings.TrimSpace(string(key))}
@@ -227,5 +232,28 @@ func TestServeEndToEnd(t *testing.T) {
 	code, body = in2.call(t, "GET", "/v1/sessions/"+en.SessionID, op, "")
 	if code != 200 || !strings.Contains(string(body), "What about incidents there?") {
 		t.Fatalf("session after restart: %d %s", code, body)
+	}
+}
+
+// TestServeOnPostgreSQL runs the same server with its state in a real
+// PostgreSQL: keys, sessions and events survive a restart there too.
+func TestServeOnPostgreSQL(t *testing.T) {
+	url := pgtest.NewDatabase(t, pgtest.Start(t))
+	onPG := func(c *config.Config) { c.DatabaseURL = url }
+	data := t.TempDir()
+	in := startServe(t, data, onPG)
+	op := in.newKey(t, "operator", "internal")
+	code, body := in.call(t, "POST", "/v1/agents/traffic/chat", op, `{"message":"最堵的路段是哪些？"}`)
+	if code != 200 {
+		t.Fatalf("chat: %d %s", code, body)
+	}
+	var res agents.ChatResult
+	_ = json.Unmarshal(body, &res)
+	in.stop()
+	// A fresh data directory: everything that must survive lives in PostgreSQL.
+	in2 := startServe(t, t.TempDir(), onPG)
+	code, body = in2.call(t, "GET", "/v1/sessions/"+res.SessionID, op, "")
+	if code != 200 || !strings.Contains(string(body), "最堵的路段是哪些") {
+		t.Fatalf("session after restart on PostgreSQL: %d %s", code, body)
 	}
 }
