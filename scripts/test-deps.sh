@@ -13,3 +13,16 @@ if [ "$(id -u)" = "0" ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
 fi
 echo "test-deps: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') ready"
+
+# npm-based test peers (PGlite with pgvector, MCP servers, …): each lives in
+# testenv/<name>/ with a package.json and a committed package-lock.json, and is
+# installed into testenv/<name>/node_modules (never globally).
+for pkg in testenv/*/package.json; do
+  [ -e "$pkg" ] || continue
+  dir=$(dirname "$pkg")
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    echo "test-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules"
+  fi
+done
