@@ -44,10 +44,10 @@ const (
 type DB struct {
 	sql *sql.DB
 	d   dialect
-	// writers serialises write transactions inside this process on SQLite,
-	// which allows one writer at a time; waiting here is fairer and cheaper
-	// than SQLite's sleeping busy handler. Nil on PostgreSQL.
-	writers chan struct{}
+	// group serialises write transactions inside this process on SQLite,
+	// which allows one writer at a time, and commits concurrent ones together
+	// (group commit: one fsync for many writes). Nil on PostgreSQL.
+	group *groupCommit
 }
 
 // Open connects to the state database and brings its schema up to date.
@@ -75,7 +75,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
 		return nil, err
 	}
 	if err := db.migrate(ctx); err != nil {
-		db.sql.Close()
+		db.Close()
 		return nil, err
 	}
 	return db, nil
@@ -116,7 +116,7 @@ func openSQLite(ctx context.Context, dataDir string) (*DB, error) {
 	}
 	sdb.SetMaxOpenConns(sqliteMaxConns)
 	sdb.SetMaxIdleConns(sqliteMaxConns)
-	db := &DB{sql: sdb, d: sqliteDialect{}, writers: make(chan struct{}, 1)}
+	db := &DB{sql: sdb, d: sqliteDialect{}}
 	if err := db.enableWAL(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
@@ -125,6 +125,7 @@ func openSQLite(ctx context.Context, dataDir string) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
+	db.group = newGroupCommit(sdb)
 	return db, nil
 }
 
@@ -202,6 +203,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close releases the connections. Calls in flight may fail.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -212,13 +216,8 @@ func (db *DB) Close() error {
 // write goes through here so that SQLite writers queue in process instead of
 // in the busy handler.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if db.writers != nil {
-		select {
-		case db.writers <- struct{}{}:
-			defer func() { <-db.writers }()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if db.group != nil {
+		return db.group.do(ctx, fn)
 	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
