@@ -49,10 +49,40 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	return c.JSON(res)
 }
 
-// streamChat answers with server-sent events. The turn runs in its own
-// goroutine under a context that is cancelled when a write to the client
-// fails (heartbeats make that timely) or the server shuts down.
+// streamEncoder frames a turn's events for one streaming protocol. Each
+// method writes to w; the stream loop flushes.
+type streamEncoder interface {
+	event(w *bufio.Writer, e agents.Event) error
+	fail(w *bufio.Writer, p *Problem) error
+}
+
+// agentSSE is the native SSE framing: "event: <type>" + "data: <json>".
+type agentSSE struct{}
+
+func (agentSSE) event(w *bufio.Writer, e agents.Event) error { return writeSSE(w, e.Type, e.Data) }
+func (agentSSE) fail(w *bufio.Writer, p *Problem) error      { return writeSSE(w, agents.EventError, p) }
+
+func writeSSE(w *bufio.Writer, event string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode SSE %s event: %w", event, err)
+	}
+	if event != "" {
+		fmt.Fprintf(w, "event: %s\n", event)
+	}
+	_, err = fmt.Fprintf(w, "data: %s\n\n", b)
+	return err
+}
+
+// streamChat answers with server-sent events.
 func (s *Server) streamChat(c *fiber.Ctx, turn agents.Turn) error {
+	return s.stream(c, turn, agentSSE{})
+}
+
+// stream runs a turn and streams its events with enc. The turn runs in its
+// own goroutine under a context that is cancelled when a write to the client
+// fails (heartbeats make that timely) or the server shuts down.
+func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
@@ -77,22 +107,23 @@ func (s *Server) streamChat(c *fiber.Ctx, turn agents.Turn) error {
 		}()
 		tick := time.NewTicker(heartbeat)
 		defer tick.Stop()
-		write := func(event string, data any) bool {
-			b, err := json.Marshal(data)
+		ok := func(err error) bool {
 			if err != nil {
-				log.Error("encode SSE event", "event", event, "err", err)
-				return true
+				log.Error("write stream event", "err", err, "trace_id", turn.TraceID)
+				return false
 			}
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
 			return w.Flush() == nil
+		}
+		leave := func() {
+			log.Info("client left the stream; cancelling the turn", "trace_id", turn.TraceID)
+			cancel()
+			<-finished
 		}
 		for {
 			select {
 			case e := <-events:
-				if !write(e.Type, e.Data) {
-					log.Info("client left the stream; cancelling the turn", "trace_id", turn.TraceID)
-					cancel()
-					<-finished
+				if !ok(enc.event(w, e)) {
+					leave()
 					return
 				}
 			case err := <-finished:
@@ -101,7 +132,7 @@ func (s *Server) streamChat(c *fiber.Ctx, turn agents.Turn) error {
 				for {
 					select {
 					case e := <-events:
-						write(e.Type, e.Data)
+						ok(enc.event(w, e))
 					default:
 						break drain
 					}
@@ -109,19 +140,17 @@ func (s *Server) streamChat(c *fiber.Ctx, turn agents.Turn) error {
 				if err != nil {
 					p := s.problemFor(err)
 					p.Type, p.RequestID = "about:blank", turn.TraceID
-					write(agents.EventError, p)
+					ok(enc.fail(w, p))
 				}
 				return
 			case <-tick.C:
 				if _, err := w.WriteString(": ping\n\n"); err != nil || w.Flush() != nil {
-					log.Info("client left the stream; cancelling the turn", "trace_id", turn.TraceID)
-					cancel()
-					<-finished
+					leave()
 					return
 				}
 			case <-base.Done():
-				write(agents.EventError, &Problem{Type: "about:blank", Title: "Service Unavailable", Status: fiber.StatusServiceUnavailable,
-					Detail: "the server is shutting down; retry the question", RequestID: turn.TraceID})
+				ok(enc.fail(w, &Problem{Type: "about:blank", Title: "Service Unavailable", Status: fiber.StatusServiceUnavailable,
+					Detail: "the server is shutting down; retry the question", RequestID: turn.TraceID}))
 				cancel()
 				<-finished
 				return

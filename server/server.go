@@ -75,6 +75,7 @@ type Server struct {
 	base     context.Context // cancelled when shutdown begins
 	stop     context.CancelFunc
 	streams  sync.WaitGroup
+	convs    conversations
 	shutdown sync.Once
 }
 
@@ -148,6 +149,8 @@ func (s *Server) routes() {
 	v1.Get("/agents", s.listAgents)
 	v1.Get("/agents/:agent", s.getAgent)
 	v1.Post("/agents/:agent/chat", s.chat) // role checked against the agent's spec
+	v1.Post("/chat/completions", s.chatCompletions)
+	v1.Get("/models", s.models)
 	v1.Get("/sessions", s.listSessions)
 	v1.Get("/sessions/:id", s.getSession)
 	v1.Get("/keys", s.require(roleAdmin), s.listKeys)
