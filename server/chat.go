@@ -46,6 +46,7 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.observeTurn(res)
 	return c.JSON(res)
 }
 
@@ -92,6 +93,8 @@ func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder) error
 	s.streams.Add(1)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.streams.Done()
+		s.metrics.streams.Inc()
+		defer s.metrics.streams.Dec()
 		ctx, cancel := context.WithCancel(base)
 		defer cancel()
 		events := make(chan agents.Event, 32)
@@ -122,6 +125,9 @@ func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder) error
 		for {
 			select {
 			case e := <-events:
+				if res, done := e.Data.(agents.ChatResult); done {
+					s.metrics.observeTurn(res)
+				}
 				if !ok(enc.event(w, e)) {
 					leave()
 					return

@@ -135,6 +135,7 @@ func (s *Server) chatCompletions(c *fiber.Ctx) error {
 		return err
 	}
 	remember(res)
+	s.metrics.observeTurn(res)
 	return c.JSON(fiber.Map{
 		"id": id, "object": "chat.completion", "created": time.Now().Unix(), "model": spec.Name,
 		"choices": []fiber.Map{{"index": 0, "message": fiber.Map{"role": "assistant", "content": res.Answer}, "finish_reason": "stop"}},

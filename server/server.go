@@ -76,6 +76,7 @@ type Server struct {
 	stop     context.CancelFunc
 	streams  sync.WaitGroup
 	convs    conversations
+	metrics  *metrics
 	shutdown sync.Once
 }
 
@@ -99,7 +100,7 @@ func New(deps Deps, opts Options) *Server {
 	if deps.ModelName == nil {
 		deps.ModelName = func(m string) string { return m }
 	}
-	s := &Server{deps: deps, opts: opts, log: deps.Log}
+	s := &Server{deps: deps, opts: opts, log: deps.Log, metrics: newMetrics()}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "cityagent",
@@ -144,6 +145,7 @@ func (s *Server) routes() {
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metrics.handler())
 
 	v1 := app.Group("/v1", s.authenticate)
 	v1.Get("/agents", s.listAgents)
@@ -210,6 +212,7 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		}
 		err = nil
 	}
+	s.metrics.observeRequest(c, time.Since(start))
 	attrs := []any{"method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
 		"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(c)}
 	if p, ok := principalOf(c); ok {
