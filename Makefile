@@ -3,7 +3,7 @@ GO      ?= go
 DATA    ?= ./data
 PKGS    := ./...
 
-.PHONY: run build test test-deps vet fmt bench fuzz clean
+.PHONY: run build test test-deps vet fmt bench fuzz clean eval
 
 ## run: start the server on the embedded default (no config, no network)
 run:
@@ -23,13 +23,19 @@ test: test-deps
 test-deps:
 	./scripts/test-deps.sh
 
+## eval: the shipped eval suites with the CI thresholds (also gated in `make test`); reports in ./eval-report.*
+eval:
+	$(GO) run ./cmd/cityagent eval evals/suites --thresholds evals/suites/thresholds.yaml \
+	  --json eval-report.json --junit eval-report.xml --markdown eval-report.md
+
 ## bench: benchmarks behind the README's performance table
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./knowledge/... ./agents/... ./server/...
+	$(GO) test -run '^$$' -bench . -benchmem ./knowledge/... ./agents/... ./server/... ./actions/...
 
 ## fuzz: short fuzzing runs of parsers and handlers
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGenerate -fuzztime 60s ./llm/offline/
+	$(GO) test -run '^$$' -fuzz FuzzGovernance -fuzztime 60s ./actions/
 
 clean:
 	rm -rf bin

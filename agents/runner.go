@@ -1,11 +1,13 @@
 package agents
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +17,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/actions"
+	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/knowledge"
 	"github.com/cityagent/cityagent/llm"
 	"github.com/cityagent/cityagent/store"
@@ -33,6 +37,16 @@ type SessionStore interface {
 	AppendEvents(ctx context.Context, sessionID string, events []store.Event) ([]store.Event, error)
 	Events(ctx context.Context, sessionID string) ([]store.Event, error)
 }
+
+// Proposer is the action service a turn proposes through: an agent whose
+// spec lists an action is offered its proposal tool, and a call of that tool
+// becomes a proposal that waits for a person's decision.
+type Proposer interface {
+	Tool(action string) (actions.ToolSpec, error)
+	Propose(ctx context.Context, req actions.ProposeRequest) (actions.Proposal, error)
+}
+
+var _ Proposer = (*actions.Service)(nil)
 
 // Models is the set of configured models and the order a turn falls back in:
 // the agent's model (or Default), then Fallbacks, then Offline.
@@ -72,8 +86,13 @@ type Runner struct {
 	Tools     *tools.Registry
 	Knowledge Retriever // nil: no retrieval
 	Sessions  SessionStore
-	Now       func() time.Time // nil: time.Now
-	Log       *slog.Logger     // nil: slog.Default()
+	// Actions takes the proposals of agents whose specs list actions; nil:
+	// no agent can propose.
+	Actions Proposer
+	// Audit receives a record of every turn and tool call; nil: none.
+	Audit audit.Auditor
+	Now   func() time.Time // nil: time.Now
+	Log   *slog.Logger     // nil: slog.Default()
 	// MaxHistoryTurns bounds how many earlier turns are replayed to the model.
 	MaxHistoryTurns int
 }
@@ -159,7 +178,7 @@ func (r *Runner) Run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 			turnNo = e.Turn + 1
 		}
 	}
-	tr := &turnRun{r: r, spec: spec, t: t, turn: turnNo, start: start, emitFn: emit,
+	tr := &turnRun{r: r, spec: spec, t: t, turn: turnNo, start: start, emitFn: emit, refused: map[string]bool{},
 		res: ChatResult{SessionID: t.SessionID, Agent: spec.Name, AgentVersion: spec.Version, TraceID: t.TraceID, Turn: turnNo,
 			Citations: []Citation{}, ToolCalls: []ToolCallRecord{}, Proposals: []ProposalRef{}, Warnings: []string{}}}
 	if err := tr.record(ctx, Event{EventUser, TextData{msg}}); err != nil {
@@ -173,10 +192,12 @@ func (r *Runner) Run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 	if runErr != nil {
 		tr.pending = append(tr.pending, Event{EventError, TextData{runErr.Error()}})
 	} else {
-		tr.pending = append(tr.pending, Event{EventAnswer, TextData{res.Answer}}, Event{EventDone, res})
+		tr.pending = append(tr.pending, Event{EventAnswer, AnswerData{Text: res.Answer, Clearance: tr.clearance}}, Event{EventDone, res})
 	}
-	if err := tr.flush(saveCtx); err != nil && runErr == nil {
-		return ChatResult{}, err
+	flushErr := tr.flush(saveCtx)
+	tr.audit(saveCtx, msg, res, runErr)
+	if flushErr != nil && runErr == nil {
+		return ChatResult{}, flushErr
 	}
 	if runErr != nil {
 		return ChatResult{}, runErr
@@ -210,6 +231,24 @@ type turnRun struct {
 	emitMu  sync.Mutex
 	emitFn  func(Event)
 	pending []Event // recorded at the end in one write
+
+	// What the model has seen this turn: the retrieved passages and the
+	// tool results, each with its clearance. Proposals cite them as
+	// evidence; the answer's clearance is the highest of them.
+	evidence   []actions.Evidence
+	clearance  access.Clearance
+	refused    map[string]bool // ids of tool calls refused before running
+	proposals  int
+	proposable map[string]proposable
+	stepText   string // what the model wrote beside its tool calls in the current step
+	heldBang   bool   // the last delta ended in "!", not sent yet
+}
+
+// see raises the turn's clearance to c.
+func (tr *turnRun) see(c access.Clearance) {
+	if tr.clearance == "" || c.Rank() > tr.clearance.Rank() {
+		tr.clearance = c
+	}
 }
 
 func (tr *turnRun) emit(e Event) {
@@ -272,7 +311,12 @@ func (tr *turnRun) run(ctx context.Context, question string, history []store.Eve
 	defer cancel()
 	softDeadline := deadline.Add(-reserve(b.Timeout))
 
+	tr.see(access.Public)
 	hits := tr.retrieve(turnCtx, question)
+	for _, h := range hits {
+		tr.see(h.Clearance)
+		tr.evidence = append(tr.evidence, actions.Evidence{Kind: "document", Ref: h.ID, Title: h.Title, Source: h.Source, Clearance: h.Clearance, Text: h.Text})
+	}
 	msgs := tr.prompt(question, history, hits)
 	offered, specs := tr.offeredTools()
 
@@ -314,7 +358,8 @@ func (tr *turnRun) run(ctx context.Context, question string, history []store.Eve
 			break
 		}
 		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Content, ToolCalls: resp.ToolCalls})
-		results := tr.callTools(turnCtx, offered, resp.ToolCalls, &toolCalls, softDeadline)
+		tr.stepText = resp.Content
+		results := tr.callTools(turnCtx, offered, resp.ToolCalls, &toolCalls, softDeadline, question)
 		for _, tm := range results {
 			msgs = append(msgs, tm.msg)
 			if tm.cite != nil {
@@ -338,6 +383,12 @@ func (tr *turnRun) run(ctx context.Context, question string, history []store.Eve
 	}
 	if err := ctx.Err(); err != nil {
 		return ChatResult{}, err
+	}
+	tr.flushStream()
+	clean, n := sanitizeAnswer(tr.res.Answer)
+	tr.res.Answer = clean
+	if n > 0 {
+		tr.warn("removed %d remote image link(s) from the answer: images load by themselves and can carry data away", n)
 	}
 	for _, h := range hits {
 		c := Citation{Kind: "document", Ref: h.ID, Title: h.Title, Snippet: snippet(h.Text, 200), Source: h.Source}
@@ -417,8 +468,26 @@ func (tr *turnRun) streamFunc() llm.StreamFunc {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		tr.emit(Event{EventDelta, DeltaData{text}})
+		// A "!" at the end of a delta waits for the next one, so that no
+		// image syntax ("![") forms across two deltas.
+		if tr.heldBang {
+			text, tr.heldBang = "!"+text, false
+		}
+		if strings.HasSuffix(text, "!") {
+			text, tr.heldBang = text[:len(text)-1], true
+		}
+		if text != "" {
+			tr.emit(Event{EventDelta, DeltaData{defangImages(text)}})
+		}
 		return nil
+	}
+}
+
+// flushStream sends a "!" the last delta held back.
+func (tr *turnRun) flushStream() {
+	if tr.heldBang {
+		tr.heldBang = false
+		tr.emit(Event{EventDelta, DeltaData{"!"}})
 	}
 }
 
@@ -455,7 +524,7 @@ func (tr *turnRun) prompt(question string, history []store.Event, hits []knowled
 	sys := strings.TrimSpace(tr.spec.Instructions) + "\n\n" + llm.DataRules +
 		"\nAnswer in the language of the user's question. Cite sources by their ref."
 	msgs := []llm.Message{{Role: llm.RoleSystem, Content: sys}}
-	msgs = append(msgs, historyMessages(history, tr.r.MaxHistoryTurns)...)
+	msgs = append(msgs, historyMessages(history, tr.r.MaxHistoryTurns, tr.t.Principal.Clearance)...)
 	if len(hits) > 0 {
 		blocks := make([]llm.DataBlock, len(hits))
 		for i, h := range hits {
@@ -471,7 +540,9 @@ func (tr *turnRun) prompt(question string, history []store.Event, hits []knowled
 }
 
 // historyMessages replays the user questions and answers of earlier turns.
-func historyMessages(events []store.Event, maxTurns int) []llm.Message {
+// An answer written from evidence above clearance is left out: a session
+// continued by a key of lower clearance must not see it again.
+func historyMessages(events []store.Event, maxTurns int, clearance access.Clearance) []llm.Message {
 	if maxTurns <= 0 {
 		maxTurns = 10
 	}
@@ -481,8 +552,11 @@ func historyMessages(events []store.Event, maxTurns int) []llm.Message {
 		if e.Type != EventUser && e.Type != EventAnswer {
 			continue
 		}
-		var d TextData
+		var d AnswerData
 		if json.Unmarshal(e.Data, &d) != nil {
+			continue
+		}
+		if d.Clearance != "" && !clearance.Covers(d.Clearance) {
 			continue
 		}
 		role := llm.RoleUser
@@ -506,11 +580,16 @@ func historyMessages(events []store.Event, maxTurns int) []llm.Message {
 }
 
 // offeredTools are the agent's tools that exist and that the caller's
-// clearance covers; nothing else can be called in this turn.
+// clearance covers, and the proposal tools of the actions its spec lists;
+// nothing else can be called in this turn.
 func (tr *turnRun) offeredTools() (map[string]tools.Tool, []llm.ToolSpec) {
 	offered := map[string]tools.Tool{}
 	var specs []llm.ToolSpec
+	proposable := tr.proposalTools()
 	for _, name := range tr.spec.Tools {
+		if _, shadowed := proposable[name]; shadowed {
+			continue
+		}
 		t, err := tr.r.Tools.Get(name)
 		if err != nil {
 			tr.warn("agent lists tool %s, which is not registered", name)
@@ -523,7 +602,42 @@ func (tr *turnRun) offeredTools() (map[string]tools.Tool, []llm.ToolSpec) {
 		offered[name] = t
 		specs = append(specs, llm.ToolSpec{Name: s.Name, Description: s.Description, Parameters: s.Parameters})
 	}
+	for _, a := range tr.spec.Actions {
+		for name, p := range proposable {
+			if p.action == a {
+				specs = append(specs, llm.ToolSpec{Name: name, Description: p.spec.Description, Parameters: p.spec.Parameters})
+			}
+		}
+	}
+	tr.proposable = proposable
 	return offered, specs
+}
+
+// proposable is an action the turn may propose, by its tool's name.
+type proposable struct {
+	action string
+	spec   actions.ToolSpec
+}
+
+// proposalTools are the proposal tools of the spec's actions that this
+// installation can execute and the caller's clearance covers.
+func (tr *turnRun) proposalTools() map[string]proposable {
+	out := map[string]proposable{}
+	if tr.r.Actions == nil {
+		return out
+	}
+	for _, a := range tr.spec.Actions {
+		spec, err := tr.r.Actions.Tool(a)
+		if err != nil {
+			tr.r.log().Debug("agent lists an action that cannot be proposed here", "agent", tr.spec.Name, "action", a, "err", err)
+			continue
+		}
+		if !tr.t.Principal.Clearance.Covers(spec.Clearance) {
+			continue
+		}
+		out[spec.Name] = proposable{action: a, spec: spec}
+	}
+	return out
 }
 
 type toolOutcome struct {
@@ -531,12 +645,18 @@ type toolOutcome struct {
 	cite *Citation
 }
 
+// maxProposalsPerTurn bounds the proposals one turn can make.
+const maxProposalsPerTurn = 3
+
 // callTools runs the calls in parallel, each with its own deadline, and
-// returns their tool messages in the order of calls.
-func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool, calls []llm.ToolCall, used *int, soft time.Time) []toolOutcome {
+// returns their tool messages in the order of calls. Proposal calls run
+// after the others of the same step, so that what those return is part of
+// the proposal's evidence.
+func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool, calls []llm.ToolCall, used *int, soft time.Time, question string) []toolOutcome {
 	out := make([]toolOutcome, len(calls))
 	records := make([]ToolCallRecord, len(calls))
 	runnable := make([]tools.Tool, len(calls))
+	proposing := make([]bool, len(calls))
 	for i, c := range calls {
 		if c.ID == "" {
 			c.ID = fmt.Sprintf("call_%d_%d", tr.turn, *used+i+1)
@@ -546,10 +666,12 @@ func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool,
 		tr.pending = append(tr.pending, Event{EventToolCall, ToolCallData{c.ID, c.Name, args}})
 		tr.emit(Event{EventToolCall, ToolCallData{c.ID, c.Name, args}})
 		tool, ok := offered[c.Name]
+		_, isProposal := tr.proposable[c.Name]
 		var refuse string
 		switch {
-		case !ok:
+		case !ok && !isProposal:
 			refuse = fmt.Sprintf("tool %q is not available to this agent", c.Name)
+			tr.refused[c.ID] = true
 		case *used >= tr.spec.Budgets.MaxToolCalls:
 			refuse = "tool call budget for this turn is spent"
 		}
@@ -559,8 +681,13 @@ func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool,
 			continue
 		}
 		*used++
+		if isProposal {
+			proposing[i] = true
+			continue
+		}
 		runnable[i] = tool
 	}
+	found := make([]*actions.Evidence, len(calls))
 	var wg sync.WaitGroup
 	for i, c := range calls {
 		tool := runnable[i]
@@ -601,6 +728,9 @@ func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool,
 					title = c.Name
 				}
 				cite = &Citation{Kind: "tool", Ref: c.ID, Title: title, Snippet: snippet(summaryOf(res.Content), 200), Source: res.Citation.Source, AsOf: &asOf}
+				found[i] = &actions.Evidence{Kind: "tool", Ref: c.ID, Title: title, Source: res.Citation.Source, Tool: c.Name,
+					Arguments: compactArgs(c.Arguments), AsOf: &asOf, Clearance: tool.Spec().Clearance, Text: string(res.Content),
+					Snippet: summaryOf(res.Content)}
 			}
 			records[i] = rec
 			out[i] = toolOutcome{msg: toolMessage(c, res.Citation.Source, formatAsOf(res.Citation.AsOf), err, res.Content), cite: cite}
@@ -611,8 +741,146 @@ func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool,
 		}(i, c, tool)
 	}
 	wg.Wait()
+	for _, e := range found {
+		if e != nil {
+			tr.see(e.Clearance)
+			tr.evidence = append(tr.evidence, *e)
+		}
+	}
+	for i, c := range calls {
+		if proposing[i] {
+			records[i], out[i] = tr.propose(ctx, c, question)
+		}
+	}
 	tr.res.ToolCalls = append(tr.res.ToolCalls, records...)
 	return out
+}
+
+// propose turns a proposal tool call into a proposal, with everything the
+// model has seen so far as its evidence. It never decides or executes: a
+// person does that through the API.
+func (tr *turnRun) propose(ctx context.Context, c llm.ToolCall, question string) (ToolCallRecord, toolOutcome) {
+	began := time.Now()
+	args := decodeArgs(c.Arguments)
+	p := tr.proposable[c.Name]
+	fail := func(err error, reason string) (ToolCallRecord, toolOutcome) {
+		rec := ToolCallRecord{ID: c.ID, Name: c.Name, Arguments: args, Error: reason, DurationMS: time.Since(began).Milliseconds()}
+		data := ToolResultData{ID: c.ID, Name: c.Name, Error: reason, DurationMS: rec.DurationMS}
+		tr.emit(Event{EventToolResult, data})
+		tr.pending = append(tr.pending, Event{EventToolResult, data})
+		if tr.r.Audit != nil {
+			entry := audit.Entry{Actor: tr.t.Principal.KeyID, Kind: audit.KindProposalRefused, Subject: p.action, At: tr.r.now(),
+				Payload: map[string]any{"session_id": tr.t.SessionID, "turn": tr.turn, "trace_id": tr.t.TraceID, "call_id": c.ID,
+					"arguments": compactArgs(c.Arguments), "reason": reason}}
+			if aerr := tr.r.Audit.Audit(context.WithoutCancel(ctx), entry); aerr != nil {
+				tr.r.log().Error("audit of a refused proposal failed", "err", aerr, "trace_id", tr.t.TraceID)
+			}
+		}
+		return rec, toolOutcome{msg: toolMessage(c, "", "", err, nil)}
+	}
+	if tr.proposals >= maxProposalsPerTurn {
+		err := fmt.Errorf("at most %d proposals per turn", maxProposalsPerTurn)
+		return fail(err, err.Error())
+	}
+	req := actions.ProposeRequest{Action: p.action, Arguments: c.Arguments, Principal: tr.t.Principal, Agent: tr.spec.Name,
+		Version: tr.spec.Version, Model: tr.res.Model, SessionID: tr.t.SessionID, Turn: tr.turn, TraceID: tr.t.TraceID,
+		Question: question, Evidence: slices.Clone(tr.evidence), Rationale: tr.rationale(c.Arguments)}
+	prop, err := tr.r.Actions.Propose(context.WithoutCancel(ctx), req)
+	if err != nil {
+		var ae *actions.ArgsError
+		reason := "the proposal was refused"
+		switch {
+		case errors.As(err, &ae):
+			reason = "invalid arguments: " + ae.Reason
+		case errors.Is(err, actions.ErrForbidden), errors.Is(err, actions.ErrUnavailable), errors.Is(err, actions.ErrUnknownAction):
+			reason = shortErr(err)
+		default:
+			tr.r.log().Error("proposal failed", "err", err, "action", p.action, "trace_id", tr.t.TraceID)
+		}
+		return fail(errors.New(reason), reason)
+	}
+	tr.proposals++
+	ref := ProposalRef{ID: prop.ID, Action: prop.Action, Arguments: prop.Arguments, Status: prop.Status, Risk: string(prop.Risk)}
+	tr.res.Proposals = append(tr.res.Proposals, ref)
+	tr.pending = append(tr.pending, Event{EventProposal, ref})
+	tr.emit(Event{EventProposal, ref})
+	content, _ := json.Marshal(proposalResult(prop))
+	asOf := prop.CreatedAt
+	dur := time.Since(began).Milliseconds()
+	data := ToolResultData{ID: c.ID, Name: c.Name, OK: true, Content: json.RawMessage(content), Source: ProposalSource, AsOf: &asOf, DurationMS: dur}
+	tr.emit(Event{EventToolResult, data})
+	tr.pending = append(tr.pending, Event{EventToolResult, data})
+	cite := &Citation{Kind: "tool", Ref: c.ID, Title: "Proposal " + prop.ID + " 提议", Snippet: snippet(summaryOf(content), 200), Source: ProposalSource, AsOf: &asOf}
+	rec := ToolCallRecord{ID: c.ID, Name: c.Name, Arguments: args, OK: true, DurationMS: dur}
+	return rec, toolOutcome{msg: toolMessage(c, ProposalSource, formatAsOf(asOf), nil, content), cite: cite}
+}
+
+// rationale is the model's own rationale argument if it gave one (empty:
+// the action service takes it from the arguments), else the text it wrote
+// beside the call, else one composed from the evidence and marked so.
+func (tr *turnRun) rationale(args json.RawMessage) string {
+	var a struct {
+		Rationale string `json:"rationale"`
+	}
+	if json.Unmarshal(args, &a) == nil && strings.TrimSpace(a.Rationale) != "" {
+		return ""
+	}
+	if t := strings.TrimSpace(tr.stepText); t != "" {
+		return t
+	}
+	var b strings.Builder
+	b.WriteString("(Composed by cityagent: the model gave no rationale.) Evidence in context:")
+	n := 0
+	for _, e := range tr.evidence {
+		if e.Kind != "tool" || n == 3 {
+			continue
+		}
+		n++
+		fmt.Fprintf(&b, " [%s %s] %s", e.Tool, e.Ref, snippet(summaryOf(json.RawMessage(e.Text)), 300))
+	}
+	if n == 0 {
+		b.WriteString(" documents only.")
+	}
+	return b.String()
+}
+
+// ProposalSource is the source proposal tool results cite.
+const ProposalSource = "cityagent:actions"
+
+// proposalResult is what the model is told about a proposal it made.
+func proposalResult(p actions.Proposal) map[string]any {
+	return map[string]any{
+		"proposal_id": p.ID, "action": p.Action, "status": p.Status, "arguments": p.Arguments, "risk": p.Risk,
+		"approver_role": p.ApproverRole, "expires_at": p.ExpiresAt, "flags": p.Flags,
+		"summary": fmt.Sprintf("Proposal %s (%s) is waiting for a %s to approve it; nothing changes before that. It expires at %s.",
+			p.ID, p.Title, p.ApproverRole, p.ExpiresAt.Format(time.RFC3339)),
+		"summary_zh": fmt.Sprintf("已提交提议%s（%s），等待%s批准，批准前不会执行；%s前有效。",
+			p.ID, p.TitleZh, roleZh(p.ApproverRole), p.ExpiresAt.Format(time.RFC3339)),
+	}
+}
+
+func roleZh(r access.Role) string {
+	switch r {
+	case access.RoleAdmin:
+		return "管理员"
+	case access.RoleSupervisor:
+		return "主管"
+	}
+	return string(r)
+}
+
+// compactArgs is a call's arguments as compact JSON (or as a JSON string
+// when they are not JSON).
+func compactArgs(raw json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if len(raw) == 0 {
+		return json.RawMessage("{}")
+	}
+	if err := json.Compact(&buf, raw); err != nil {
+		b, _ := json.Marshal(string(raw))
+		return b
+	}
+	return buf.Bytes()
 }
 
 // callSafely turns a panicking tool into an error.

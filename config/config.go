@@ -24,12 +24,15 @@ type Config struct {
 	DataDir     string          `yaml:"data_dir"`
 	DatabaseURL string          `yaml:"database_url"`
 	AgentsDir   string          `yaml:"agents_dir"`
+	ActionsDir  string          `yaml:"actions_dir"` // action type YAML files that add to or override the built-in ones
 	Knowledge   KnowledgeConfig `yaml:"knowledge"`
 	LLM         LLMConfig       `yaml:"llm"`
 	Server      ServerConfig    `yaml:"server"`
 	Log         LogConfig       `yaml:"log"`
 	DemoCity    DemoCityConfig  `yaml:"democity"`
 	Outbound    OutboundConfig  `yaml:"outbound"`
+	Sources     SourcesConfig   `yaml:"sources"` // where the traffic, permits and energy tools read (config/sources.go)
+	Hotline     HotlineConfig   `yaml:"hotline"` // hotline triage, deadlines, idempotency (config/hotline.go)
 }
 
 // KnowledgeConfig selects the knowledge store and embedder.
@@ -38,6 +41,10 @@ type KnowledgeConfig struct {
 	URL      string `yaml:"url"`      // postgres://… for pgvector, host:port for qdrant
 	Embedder string `yaml:"embedder"` // hashed | openai
 	LoadDemo bool   `yaml:"load_demo"`
+	// APIKey is Qdrant's API key; Embedding configures the openai
+	// embedder (config/knowledge.go).
+	APIKey    string          `yaml:"api_key"`
+	Embedding EmbeddingConfig `yaml:"embedding"`
 }
 
 // LLMConfig is the default model and its fallbacks.
@@ -80,6 +87,12 @@ type DemoCityConfig struct {
 // OutboundConfig guards HTTP calls that registered tools make.
 type OutboundConfig struct {
 	Allow []string `yaml:"allow"`
+	// Commands are the executables MCP tool sources may start over stdio
+	// (names or absolute paths); empty = stdio MCP sources are refused.
+	Commands []string `yaml:"commands"`
+	// MaxResponseBytes and Timeout bound every outbound call; 0 = 4 MiB and 30s.
+	MaxResponseBytes int64         `yaml:"max_response_bytes"`
+	Timeout          time.Duration `yaml:"timeout"`
 }
 
 // Default returns the embedded-default configuration.
@@ -92,6 +105,7 @@ func Default() Config {
 		Server:    ServerConfig{BodyLimit: 1 << 20, HeartbeatInterval: 15 * time.Second, ShutdownTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second},
 		Log:       LogConfig{Level: "info", Format: "text"},
 		DemoCity:  DemoCityConfig{Seed: 2024},
+		Hotline:   defaultHotline(),
 	}
 }
 
@@ -109,17 +123,25 @@ var Env = []EnvVar{
 	{"CITYAGENT_DATA", "data directory: embedded stores and admin.key (same as --data)", func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{"CITYAGENT_DATABASE_URL", "state store: empty = embedded SQLite in the data dir; postgres://… = PostgreSQL", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 	{"CITYAGENT_AGENTS_DIR", "directory of agent YAML files that add to or override the built-in agents", func(c *Config, v string) error { c.AgentsDir = v; return nil }},
-	{"CITYAGENT_KNOWLEDGE_STORE", "knowledge store: embedded", func(c *Config, v string) error { c.Knowledge.Store = v; return nil }},
+	{"CITYAGENT_ACTIONS_DIR", "directory of action type YAML files that add to or override the built-in action types", func(c *Config, v string) error { c.ActionsDir = v; return nil }},
+	{"CITYAGENT_KNOWLEDGE_STORE", "knowledge store: embedded, pgvector or qdrant", func(c *Config, v string) error { c.Knowledge.Store = v; return nil }},
 	{"CITYAGENT_KNOWLEDGE_URL", "knowledge store address (postgres://… for pgvector, host:port for qdrant)", func(c *Config, v string) error { c.Knowledge.URL = v; return nil }},
-	{"CITYAGENT_EMBEDDER", "embedder: hashed", func(c *Config, v string) error { c.Knowledge.Embedder = v; return nil }},
+	{"CITYAGENT_KNOWLEDGE_API_KEY", "Qdrant API key", func(c *Config, v string) error { c.Knowledge.APIKey = v; return nil }},
+	{"CITYAGENT_EMBEDDER", "embedder: hashed (offline, lexical) or openai (any OpenAI-compatible /v1/embeddings)", func(c *Config, v string) error { c.Knowledge.Embedder = v; return nil }},
+	{"CITYAGENT_EMBEDDING_BASE_URL", "embedding server base URL for the openai embedder, e.g. http://127.0.0.1:11434/v1", func(c *Config, v string) error { c.Knowledge.Embedding.BaseURL = v; return nil }},
+	{"CITYAGENT_EMBEDDING_MODEL", "embedding model for the openai embedder, e.g. bge-m3", func(c *Config, v string) error { c.Knowledge.Embedding.Model = v; return nil }},
+	{"CITYAGENT_EMBEDDING_API_KEY", "embedding server API key", func(c *Config, v string) error { c.Knowledge.Embedding.APIKey = v; return nil }},
 	{"CITYAGENT_LLM_PROVIDER", "default model provider: offline, openai (any OpenAI-compatible server), anthropic (via langchaingo)", func(c *Config, v string) error { c.LLM.Provider = v; return nil }},
 	{"CITYAGENT_LLM_BASE_URL", "model server base URL, e.g. http://127.0.0.1:11434/v1", func(c *Config, v string) error { c.LLM.BaseURL = v; return nil }},
 	{"CITYAGENT_LLM_MODEL", "model name on that server, e.g. qwen2.5:7b", func(c *Config, v string) error { c.LLM.Model = v; return nil }},
 	{"CITYAGENT_LLM_API_KEY", "model server API key", func(c *Config, v string) error { c.LLM.APIKey = v; return nil }},
 	{"CITYAGENT_LLM_TIMEOUT", "per-attempt model timeout, e.g. 60s", func(c *Config, v string) error { return setDuration(&c.LLM.Timeout, v) }},
 	{"CITYAGENT_OUTBOUND_ALLOW", "comma-separated hosts/CIDRs registered tools may reach despite the guard", func(c *Config, v string) error { c.Outbound.Allow = splitList(v); return nil }},
+	{"CITYAGENT_MCP_COMMANDS", "comma-separated command-line prefixes MCP tool sources may start over stdio (e.g. /usr/local/bin/mcp-weather)", func(c *Config, v string) error { c.Outbound.Commands = splitList(v); return nil }},
 	{"CITYAGENT_LOG_LEVEL", "debug, info, warn or error", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"CITYAGENT_LOG_FORMAT", "text or json", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+	{"CITYAGENT_HOTLINE_TAXONOMY", "hotline taxonomy YAML file; empty = the demo city's built-in one", func(c *Config, v string) error { c.Hotline.Taxonomy = v; return nil }},
+	{"CITYAGENT_HOTLINE_DEADLINE", "every hotline ticket call answers within this, e.g. 10s", func(c *Config, v string) error { return setDuration(&c.Hotline.Deadline, v) }},
 	{"CITYAGENT_DEMO_SEED", "seed of the simulated demo city", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		c.DemoCity.Seed = n
@@ -197,16 +219,7 @@ func (c *Config) Validate() error {
 			bad("database_url", "want empty (embedded) or a postgres:// URL")
 		}
 	}
-	switch c.Knowledge.Store {
-	case "embedded":
-	case "pgvector", "qdrant":
-		bad("knowledge.store", "%q is not available in this build yet; use embedded", c.Knowledge.Store)
-	default:
-		bad("knowledge.store", "want embedded, pgvector or qdrant, got %q", c.Knowledge.Store)
-	}
-	if c.Knowledge.Embedder != "hashed" {
-		bad("knowledge.embedder", "want hashed, got %q", c.Knowledge.Embedder)
-	}
+	p = append(p, c.Knowledge.problems()...) // config/knowledge.go
 	names := map[string]bool{}
 	for i, m := range append([]ModelConfig{c.LLM.ModelConfig}, c.LLM.Fallbacks...) {
 		field := "llm"
@@ -253,6 +266,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	p = append(p, c.Sources.problems()...)
+	p = append(p, c.Hotline.problems()...)
+	if c.Outbound.MaxResponseBytes < 0 || c.Outbound.Timeout < 0 {
+		bad("outbound", "max_response_bytes and timeout must be ≥ 0")
 	}
 	if len(p) > 0 {
 		return fmt.Errorf("config: invalid settings:\n  %s", strings.Join(p, "\n  "))

@@ -1,7 +1,11 @@
 // Package democity provides the deterministic simulated city behind
 // cityagent's embedded default: road segments whose flows follow the clock,
-// incidents and signal plans, with the state changes approved actions make.
-// The same seed always builds the same city and the same history.
+// incidents and signal plans; a permit register with status histories, fees
+// and site inspections; metered buildings with 15-minute readings, district
+// loads and demand-response capacity — with the state changes approved
+// actions make (signal plans, crews, inspections, review flags,
+// demand-response events). The same seed always builds the same city and
+// the same history.
 package democity
 
 import (
@@ -24,8 +28,8 @@ const (
 
 // City is the simulated city. Static description (districts, roads, segments)
 // is built once by New and never changes; what approved actions change lives
-// in the per-domain state fields, guarded by mu. Each domain (traffic now,
-// permits and energy later) keeps its data and methods in its own files.
+// in the per-domain state fields. Each domain (traffic, permits, energy)
+// keeps its data and methods in its own files.
 // A City is safe for concurrent use.
 type City struct {
 	seed  uint64
@@ -44,6 +48,10 @@ type City struct {
 
 	mu      sync.RWMutex
 	traffic trafficState
+
+	// permits and energy guard themselves: each has its own lock.
+	permits permitState
+	energy  energyState
 }
 
 // New builds the city for seed. clock gives the simulated "now" (nil means
@@ -57,6 +65,8 @@ func New(seed int64, clock func() time.Time) *City {
 	c := &City{seed: uint64(seed), clock: clock, loc: time.FixedZone("CST", 8*60*60)}
 	c.districts = newDistricts()
 	c.buildTraffic()
+	c.buildPermits()
+	c.buildEnergy()
 	return c
 }
 

@@ -28,6 +28,8 @@ const maxHistoryPoints = 2000
 type trafficState struct {
 	plans    map[string][]traffic.SignalPlan // corridor id → plans, by LastChanged
 	resolved map[string]time.Time            // incident id → when an operator cleared it
+	// dispatches counts crews sent (crews.go), for their ids.
+	dispatches int
 }
 
 func (c *City) initialTrafficState() trafficState {

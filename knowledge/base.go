@@ -138,6 +138,9 @@ func (b *Base) Ingest(ctx context.Context, doc Document) (IngestResult, error) {
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("knowledge: ingest %s/%s: %w", doc.Collection, doc.ID, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return IngestResult{}, err
+	}
 	doc.Hash = b.contentHash(doc)
 	res := IngestResult{DocID: doc.ID, Collection: doc.Collection, Hash: doc.Hash, Status: IngestCreated}
 	if cat, ok := b.store.(Catalog); ok {
@@ -177,6 +180,13 @@ const ingestWorkers = 8
 // zero); the others are ingested regardless. With a store that fsyncs each
 // write, this is much faster than calling Ingest in a loop.
 func (b *Base) IngestMany(ctx context.Context, docs []Document) ([]IngestResult, error) {
+	results, errs := b.IngestEach(ctx, docs)
+	return results, errors.Join(errs...)
+}
+
+// IngestEach is IngestMany with one error per document (nil for those
+// ingested).
+func (b *Base) IngestEach(ctx context.Context, docs []Document) ([]IngestResult, []error) {
 	results := make([]IngestResult, len(docs))
 	errs := make([]error, len(docs))
 	next := make(chan int)
@@ -197,7 +207,66 @@ func (b *Base) IngestMany(ctx context.Context, docs []Document) ([]IngestResult,
 	}
 	close(next)
 	wg.Wait()
-	return results, errors.Join(errs...)
+	return results, errs
+}
+
+// Validate reports, without writing anything, whether Ingest would accept
+// doc: its fields are valid and its text yields at least one chunk. Callers
+// that ingest several documents as one request check them all first, so
+// that bad input writes nothing.
+func (b *Base) Validate(doc Document) error {
+	doc, err := b.normalize(doc)
+	if err != nil {
+		return err
+	}
+	if len(b.chunker.Split(doc.Text)) == 0 {
+		return &FieldError{Field: "text", Message: "has no words", Err: ErrEmptyDocument}
+	}
+	return nil
+}
+
+// CreateCollection makes an empty collection in a store that can hold one
+// (a CollectionCreator) and reports whether it is new. Other stores create
+// collections on the first write, and this only checks the name.
+func (b *Base) CreateCollection(ctx context.Context, name string) (bool, error) {
+	if err := CheckCollectionName(name); err != nil {
+		return false, err
+	}
+	cc, ok := b.store.(CollectionCreator)
+	if !ok {
+		return false, nil
+	}
+	created, err := cc.CreateCollection(ctx, name)
+	if err != nil {
+		return false, fmt.Errorf("knowledge: create collection %s: %w", name, err)
+	}
+	return created, nil
+}
+
+// HasCollection reports whether the store holds the collection.
+func (b *Base) HasCollection(ctx context.Context, name string) (bool, error) {
+	if cc, ok := b.store.(CollectionChecker); ok {
+		return cc.HasCollection(ctx, name)
+	}
+	cols, err := b.Collections(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cols {
+		if c.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Ping reports whether the store's backend is reachable (always, for a store
+// that is not a Pinger).
+func (b *Base) Ping(ctx context.Context) error {
+	if p, ok := b.store.(Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
 }
 
 // Chunks splits a validated document into its chunks, without embedding them.
@@ -373,11 +442,13 @@ func (b *Base) normalize(doc Document) (Document, error) {
 	doc.ID = strings.TrimSpace(doc.ID)
 	doc.Collection = strings.TrimSpace(doc.Collection)
 	doc.Text = strings.TrimSpace(normalizeText(doc.Text))
+	if err := CheckDocumentID(doc.ID); err != nil {
+		return doc, err
+	}
+	if err := CheckCollectionName(doc.Collection); err != nil {
+		return doc, err
+	}
 	switch {
-	case doc.ID == "":
-		return doc, &FieldError{Field: "id", Message: "is required"}
-	case doc.Collection == "":
-		return doc, &FieldError{Field: "collection", Message: "is required"}
 	case doc.Text == "":
 		return doc, &FieldError{Field: "text", Message: "is empty", Err: ErrEmptyDocument}
 	case doc.Effective != nil && doc.Expires != nil && !doc.Expires.After(*doc.Effective):

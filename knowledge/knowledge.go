@@ -24,6 +24,9 @@ type Document struct {
 	Effective  *time.Time        `json:"effective,omitempty"`
 	Expires    *time.Time        `json:"expires,omitempty"`
 	Hash       string            `json:"hash,omitempty"` // content hash, set at ingest
+	// Chunks is how many chunks a store holds for the document; catalogs
+	// fill it in, ingest ignores it.
+	Chunks int `json:"chunks,omitempty"`
 }
 
 // Chunk is a piece of a document, the unit of retrieval.
@@ -74,9 +77,31 @@ type Store interface {
 	Delete(ctx context.Context, collection, docID string) error
 }
 
+// CollectionCreator is the optional ability of a Store to hold a collection
+// before any document is put into it. CreateCollection reports whether the
+// collection is new; creating one that exists is not an error.
+type CollectionCreator interface {
+	CreateCollection(ctx context.Context, name string) (created bool, err error)
+}
+
+// CollectionChecker is the optional ability of a Store to say cheaply
+// whether it holds a collection (without counting what is in it).
+type CollectionChecker interface {
+	HasCollection(ctx context.Context, name string) (bool, error)
+}
+
+// Pinger is the optional ability of a Store to say whether its backend is
+// reachable; readiness probes use it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Errors callers branch on.
 var (
 	ErrNotFound          = errors.New("knowledge: not found")
 	ErrEmptyDocument     = errors.New("knowledge: empty document")
 	ErrUnknownCollection = errors.New("knowledge: unknown collection")
+	// ErrUnavailable is wrapped by stores whose backend (a database or a
+	// vector server) cannot be reached: the request may succeed later.
+	ErrUnavailable = errors.New("knowledge: store unavailable")
 )

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/store"
 )
 
@@ -93,6 +94,9 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.deps.Audit.Audit(c.UserContext(), KeyAudit(audit.KindKeyCreate, mustPrincipal(c).KeyID, k)); err != nil {
+		return err
+	}
 	v := keyViewOf(k, s.deps.Now())
 	v.Key = secret
 	c.Set(fiber.HeaderLocation, "/v1/keys/"+k.ID)
@@ -129,5 +133,14 @@ func (s *Server) revokeKey(c *fiber.Ctx) error {
 	if err := s.deps.Keys.RevokeKey(c.UserContext(), id, s.deps.Now().UTC()); err != nil {
 		return err
 	}
+	if err := s.deps.Audit.Audit(c.UserContext(), KeyAudit(audit.KindKeyRevoke, mustPrincipal(c).KeyID, k)); err != nil {
+		return err
+	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// KeyAudit is the audit entry of a key change (never the secret or its hash).
+func KeyAudit(kind, actor string, k store.Key) audit.Entry {
+	return audit.Entry{Actor: actor, Kind: kind, Subject: k.ID, Payload: map[string]any{
+		"name": k.Name, "role": k.Role, "clearance": k.Clearance, "expires_at": k.ExpiresAt}}
 }

@@ -57,6 +57,15 @@ func (s *Server) problemFor(err error) *Problem {
 	var p *Problem
 	var fe *fiber.Error
 	var ie *agents.InputError
+	if hp := hotlineProblem(err); hp != nil {
+		return hp
+	}
+	if tp := toolProblem(err); tp != nil {
+		return tp
+	}
+	if kp := knowledgeProblem(err); kp != nil {
+		return kp
+	}
 	switch {
 	case errors.As(err, &p):
 		return p
@@ -122,6 +131,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	p := *s.problemFor(err)
 	if p.Status >= 500 {
 		s.log.Error("request failed", "err", err, "path", c.Path(), "request_id", requestID(c))
+	}
+	if isOpen311Path(c.Path()) {
+		return open311Fail(c, p.Status, p.Detail)
 	}
 	if p.Type == "" {
 		p.Type = "about:blank"

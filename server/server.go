@@ -17,7 +17,9 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/google/uuid"
 
+	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/knowledge"
 	"github.com/cityagent/cityagent/store"
 	"github.com/cityagent/cityagent/tools"
 )
@@ -56,6 +58,21 @@ type Deps struct {
 	Now      func() time.Time
 	// ModelName is what /v1/agents reports for agents that do not name a model.
 	ModelName func(specModel string) string
+	// DevTools registers and lists developer tools (server/tools.go); nil:
+	// GET /v1/tools lists the registry and registration answers 503.
+	DevTools ToolManager
+	// Evals runs eval suites for POST /v1/evals/runs; nil answers 503.
+	Evals EvalService
+	// Proposals decides governed actions (actions.Service); nil answers 503.
+	Proposals ProposalService
+	// AuditLog is the audit chain GET /v1/audit reads and verifies; nil answers 503.
+	AuditLog AuditLog
+	// Audit receives key changes and tool registrations; nil keeps nothing.
+	Audit audit.Auditor
+	// Hotline serves /v1/hotline and the Open311 facade (hotline.Service); nil answers 503.
+	Hotline HotlineService
+	// Knowledge serves /v1/collections (server/collections.go); nil answers 503.
+	Knowledge *knowledge.Base
 }
 
 // Options tune the server.
@@ -96,6 +113,9 @@ func New(deps Deps, opts Options) *Server {
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.Audit == nil {
+		deps.Audit = audit.Discard
 	}
 	if deps.ModelName == nil {
 		deps.ModelName = func(m string) string { return m }
@@ -158,6 +178,12 @@ func (s *Server) routes() {
 	v1.Get("/keys", s.require(roleAdmin), s.listKeys)
 	v1.Post("/keys", s.require(roleAdmin), s.createKey)
 	v1.Delete("/keys/:id", s.require(roleAdmin), s.revokeKey)
+	s.evalRoutes(v1)
+	s.governanceRoutes(v1)
+	s.toolRoutes(v1)
+	s.hotlineRoutes(v1)
+	s.collectionRoutes(v1)
+	s.open311Routes(app)
 
 	app.Use(func(c *fiber.Ctx) error {
 		return &Problem{Status: fiber.StatusNotFound, Title: "Not Found", Detail: fmt.Sprintf("no route %s %s", c.Method(), c.Path())}

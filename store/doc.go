@@ -1,6 +1,7 @@
 // Package store persists cityagent's state — API keys, chat sessions and
-// their event transcripts — in one SQL schema that runs on an embedded
-// SQLite file (the default, pure Go) or on PostgreSQL.
+// their event transcripts, proposals and the audit chain — in one SQL
+// schema that runs on an embedded SQLite file (the default, pure Go) or on
+// PostgreSQL.
 //
 // One concrete type, *DB, wraps database/sql with a small dialect layer;
 // consumers declare the few methods they need as their own interfaces.
@@ -18,17 +19,15 @@
 // BIGINT nanoseconds since the Unix epoch, UTC (integers sort and compare the
 // same everywhere, unlike RFC 3339 text with trimmed fractions).
 //
-// Planned next, one migration each, so the order stays meaningful:
+// Governance (0002_governance.sql): proposals, whose status moves only by
+// conditional UPDATEs (… WHERE id = ? AND status = ?) so that of concurrent
+// deciders or executors exactly one wins, with execution claimed under a
+// lease and fenced by an attempt counter; the append-only audit chain
+// (audit_log, and audit_head written with every append and locked by
+// appenders); dispatch records, one per proposal. Proposal transitions
+// append their audit records in the same transaction.
 //
-//   - proposals: id, action, arguments (JSON), risk, status, agent, session_id,
-//     proposer_key_id, decided_by, comment, created/decided/expires/executed
-//     times, result; execution is claimed with a conditional UPDATE on status so
-//     an approved proposal executes exactly once, even across a restart.
-//   - tickets and idempotency_keys (scope, key, request_hash, response, created
-//     and expires times; PRIMARY KEY(scope, key)): INSERT … ON CONFLICT DO
-//     NOTHING then read decides which retry owns the ticket.
-//   - audit: seq, time, actor, kind, subject, payload_hash, prev_hash, hash.
-//     Append-only: appends serialise like AppendEvents (SQLite write lock, a
-//     PostgreSQL advisory lock) to extend the hash chain, and no method updates
-//     or deletes a row.
+// Planned next: tickets and idempotency_keys (scope, key, request_hash,
+// response, created and expires times; PRIMARY KEY(scope, key)): INSERT …
+// ON CONFLICT DO NOTHING then read decides which retry owns the ticket.
 package store

@@ -5,17 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/tmc/langchaingo/llms/anthropic"
 
+	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/agents"
 	"github.com/cityagent/cityagent/config"
 	"github.com/cityagent/cityagent/democity"
+	"github.com/cityagent/cityagent/hotline"
 	"github.com/cityagent/cityagent/knowledge"
 	"github.com/cityagent/cityagent/knowledge/demodocs"
-	"github.com/cityagent/cityagent/knowledge/embedded"
 	"github.com/cityagent/cityagent/llm"
 	"github.com/cityagent/cityagent/llm/lcbridge"
 	"github.com/cityagent/cityagent/llm/offline"
@@ -23,21 +23,26 @@ import (
 	"github.com/cityagent/cityagent/server"
 	"github.com/cityagent/cityagent/store"
 	"github.com/cityagent/cityagent/tools"
-	"github.com/cityagent/cityagent/tools/traffic"
+	"github.com/cityagent/cityagent/tools/devtools"
+	"github.com/cityagent/cityagent/tools/sources"
 )
 
 // installation is everything a running cityagent holds, built from config.
 type installation struct {
 	db      *store.DB
-	kstore  *embedded.Store
+	kstore  knowledge.Store
 	kb      *knowledge.Base
 	city    *democity.City
 	tools   *tools.Registry
 	catalog *agents.Catalog
 	models  agents.Models
 	runner  *agents.Runner
+	actions *actions.Service // governed actions: proposals, decisions, execution
+	hotline *hotline.Service // hotline triage, tickets and Open311 (cmd/cityagent/hotline.go)
 	checks  []server.Check
 	closers []func() error
+
+	devtools *devtools.Manager // registered tools and sources (cmd/cityagent/tools.go)
 }
 
 func (in *installation) Close() error {
@@ -59,9 +64,10 @@ func (in *installation) modelName(specModel string) string {
 // build wires every dependency from cfg. Nothing here reads globals.
 func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *installation, err error) {
 	in = &installation{}
+	built := in // error returns set in to nil; close what was built
 	defer func() {
 		if err != nil {
-			in.Close()
+			built.Close()
 		}
 	}()
 	if err := ensureDataDir(cfg.DataDir); err != nil {
@@ -73,11 +79,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *instal
 	in.closers = append(in.closers, in.db.Close)
 	in.checks = append(in.checks, server.Check{Name: "state_store", Ping: in.db.Ping})
 
-	if in.kstore, err = embedded.Open(filepath.Join(cfg.DataDir, "knowledge")); err != nil {
+	if in.kb, err = openKnowledge(ctx, cfg, in, log); err != nil { // cmd/cityagent/knowledge.go
 		return nil, fmt.Errorf("knowledge store: %w", err)
 	}
-	in.closers = append(in.closers, in.kstore.Close)
-	in.kb = knowledge.NewBase(in.kstore, knowledge.NewHashedEmbedder(0))
 	if cfg.Knowledge.LoadDemo {
 		n, err := demodocs.Load(ctx, in.kb)
 		if err != nil {
@@ -88,8 +92,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *instal
 
 	clock := time.Now
 	in.city = democity.New(cfg.DemoCity.Seed, clock)
-	if in.tools, err = tools.NewRegistry(traffic.Tools(in.city, clock)...); err != nil {
+	cityTools, err := sources.Tools(ctx, cfg.Sources, sources.Deps{City: in.city, Clock: clock})
+	if err != nil {
 		return nil, err
+	}
+	if in.tools, err = tools.NewRegistry(cityTools...); err != nil {
+		return nil, err
+	}
+	if err := buildDevTools(ctx, in, cfg, log); err != nil {
+		return nil, fmt.Errorf("developer tools: %w", err)
 	}
 	if in.catalog, err = agents.LoadCatalog(cfg.AgentsDir); err != nil {
 		return nil, err
@@ -98,6 +109,12 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *instal
 		return nil, err
 	}
 	in.runner = &agents.Runner{Catalog: in.catalog, Models: in.models, Tools: in.tools, Knowledge: in.kb, Sessions: in.db, Log: log}
+	if err := buildGovernance(ctx, in, cfg, log); err != nil {
+		return nil, fmt.Errorf("governed actions: %w", err)
+	}
+	if err := buildHotline(ctx, in, cfg, log); err != nil {
+		return nil, fmt.Errorf("hotline: %w", err)
+	}
 	for _, s := range in.catalog.List() {
 		for _, name := range s.Tools {
 			if _, err := in.tools.Get(name); err != nil {

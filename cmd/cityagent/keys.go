@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/server"
 	"github.com/cityagent/cityagent/store"
 )
@@ -27,6 +28,9 @@ func keysCmd(g *globalFlags) *cobra.Command {
 			defer db.Close()
 			k, secret, err := server.IssueKey(cmd.Context(), db, req, "cli", time.Now())
 			if err != nil {
+				return err
+			}
+			if err := db.Audit(cmd.Context(), server.KeyAudit(audit.KindKeyCreate, "cli", k)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s (%s, role %s, clearance %s)\n%s\n", k.ID, k.Name, k.Role, k.Clearance, secret)
@@ -82,6 +86,11 @@ func keysCmd(g *globalFlags) *cobra.Command {
 			defer db.Close()
 			if err := db.RevokeKey(cmd.Context(), args[0], time.Now().UTC()); err != nil {
 				return err
+			}
+			if k, err := db.GetKey(cmd.Context(), args[0]); err == nil {
+				if err := db.Audit(cmd.Context(), server.KeyAudit(audit.KindKeyRevoke, "cli", k)); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
 			return nil

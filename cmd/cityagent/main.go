@@ -42,5 +42,9 @@ func rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.config, "config", "", "YAML config file (env CITYAGENT_CONFIG)")
 	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (env CITYAGENT_DATA, default ./data)")
 	root.AddCommand(serveCmd(g), keysCmd(g), configCmd(g))
+	root.AddCommand(evalCmd(g))
+	root.AddCommand(auditCmd(g))
+	root.AddCommand(toolsCmd(g))
+	root.AddCommand(ingestCmd(g)) // cmd/cityagent/ingest.go
 	return root
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/config"
 	"github.com/cityagent/cityagent/server"
 )
@@ -51,9 +52,18 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	evalSvc := newEvalService(ctx, inst, cfg)
+	defer evalSvc.Close()
 	srv := server.New(server.Deps{
 		Runner: inst.runner, Catalog: inst.catalog, Tools: inst.tools, Keys: inst.db, Sessions: inst.db,
 		Checks: inst.checks, Log: log, ModelName: inst.modelName,
+		Proposals: inst.actions, AuditLog: inst.db, Audit: inst.db,
+		Evals: evalSvc,
+
+		Hotline:  inst.hotline,  // cmd/cityagent/hotline.go
+		DevTools: inst.devtools, // cmd/cityagent/tools.go
+
+		Knowledge: inst.kb, // cmd/cityagent/knowledge.go
 	}, server.Options{BodyLimit: cfg.Server.BodyLimit, HeartbeatInterval: cfg.Server.HeartbeatInterval,
 		ReadTimeout: cfg.Server.ReadTimeout, Version: version})
 	errc := make(chan error, 1)
@@ -91,6 +101,9 @@ func bootstrapAdmin(ctx context.Context, inst *installation, dataDir string, out
 	k, secret, err := server.IssueKey(ctx, inst.db, server.KeyRequest{Name: "bootstrap-admin", Role: "admin", Clearance: "restricted"}, "bootstrap", time.Now())
 	if err != nil {
 		return fmt.Errorf("create the first admin key: %w", err)
+	}
+	if err := inst.db.Audit(ctx, server.KeyAudit(audit.KindKeyCreate, "bootstrap", k)); err != nil {
+		return fmt.Errorf("audit the first admin key: %w", err)
 	}
 	path := filepath.Join(dataDir, "admin.key")
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {

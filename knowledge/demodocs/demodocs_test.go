@@ -19,8 +19,8 @@ func TestDocuments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(docs) < 12 {
-		t.Fatalf("%d documents, want at least 12", len(docs))
+	if len(docs) < 40 {
+		t.Fatalf("%d documents, want at least 40", len(docs))
 	}
 	collections := map[string]int{}
 	clearances := map[access.Clearance]int{}

@@ -3,8 +3,11 @@ package embedded
 import (
 	"container/heap"
 	"math"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/knowledge"
 )
 
@@ -13,36 +16,73 @@ import (
 // chunks it may read.
 const levels = 4
 
+// maxSlots bounds the chunks of one collection: a posting packs a slot into
+// 24 bits.
+const maxSlots = 1 << 24
+
 // collection is the in-memory index of one collection. Chunks live in
-// numbered slots, which the dense and lexical indexes refer to; freed slots
-// are reused.
+// numbered slots, which the lexical index and the graph refer to; freed
+// slots are reused (their graph nodes become tombstones). Chunk texts stay
+// in the log and are read back for the hits a search returns, so that memory
+// holds only what ranking needs.
 type collection struct {
 	name   string
 	docs   map[string]*docEntry
 	slots  []slot
 	free   []int32
 	chunks int // live
-	dense  denseIndex
 	lex    lexIndex
+	dense  *graph
 }
 
 type slot struct {
-	chunk       knowledge.Chunk
-	level       int8  // clearance rank
-	from, until int64 // validity in Unix nanoseconds
-	live        bool
+	doc     *docEntry
+	id      string   // chunk id; empty when it is knowledge.ChunkID(doc id, ordinal)
+	heading []string // interned
+	extra   *chunkExtra
+	textOff int64 // where the chunk's text is in the log
+	textLen int32
+	ordinal int32
+	node    int32 // in dense; -1 when the store has no vectors
+	level   int8  // clearance rank
+	live    bool
+	from    int64 // validity in Unix nanoseconds
+	until   int64
+}
+
+// chunkExtra holds what a chunk does not share with its document; nil for
+// the chunks knowledge.Base makes.
+type chunkExtra struct {
+	title, source string
+	metadata      map[string]string
+	effective     *time.Time
+	expires       *time.Time
 }
 
 // validAt is knowledge.ValidAt on the slot's precomputed bounds.
 func (s *slot) validAt(t int64) bool { return s.from <= t && t < s.until }
 
-func bounds(c knowledge.Chunk) (from, until int64) {
-	from, until = math.MinInt64, math.MaxInt64
-	if c.Effective != nil {
-		from = nanos(*c.Effective)
+func (s *slot) metadata() map[string]string {
+	if s.extra != nil {
+		return s.extra.metadata
 	}
-	if c.Expires != nil {
-		until = nanos(*c.Expires)
+	return s.doc.doc.Metadata
+}
+
+func (s *slot) chunkID() string {
+	if s.id != "" {
+		return s.id
+	}
+	return knowledge.ChunkID(s.doc.doc.ID, int(s.ordinal))
+}
+
+func bounds(effective, expires *time.Time) (from, until int64) {
+	from, until = math.MinInt64, math.MaxInt64
+	if effective != nil {
+		from = nanos(*effective)
+	}
+	if expires != nil {
+		until = nanos(*expires)
 	}
 	return from, until
 }
@@ -62,47 +102,95 @@ func nanos(t time.Time) int64 {
 type docEntry struct {
 	doc   knowledge.Document // without Text
 	slots []int32
+	off   int64 // its put record in the log
+	size  int64
 }
 
 func newCollection(name string, dim int) *collection {
 	c := &collection{name: name, docs: map[string]*docEntry{}}
-	c.dense = newBruteForce(dim)
+	if dim > 0 {
+		c.dense = newGraph(dim)
+	}
 	c.lex.terms = map[string]*postingList{}
 	return c
 }
 
-// put replaces doc's chunks. vecs are unit vectors; terms are the chunks'
-// terms if already computed, else nil.
-func (c *collection) put(doc knowledge.Document, chunks []knowledge.Chunk, vecs [][]float32, terms []chunkTerms) {
-	if old := c.docs[doc.ID]; old != nil {
-		c.remove(old)
+// chunkData is what apply needs of one chunk of a put.
+type chunkData struct {
+	chunk   knowledge.Chunk // Text empty
+	textOff int64           // absolute, in the log
+	textLen int32
+	terms   chunkTerms
+	codes   []int8
+	scale   float32
+}
+
+// put replaces doc's chunks. interned shares heading paths between chunks;
+// termsOf returns the terms an existing slot was indexed with.
+func (c *collection) put(e *docEntry, chunks []chunkData, interned *internTable, termsOf func(int32) []string) {
+	if old := c.docs[e.doc.ID]; old != nil {
+		c.remove(old, termsOf)
 	}
-	e := &docEntry{doc: doc, slots: make([]int32, len(chunks))}
-	for i, ch := range chunks {
+	e.slots = make([]int32, len(chunks))
+	for i, cd := range chunks {
+		ch := cd.chunk
 		s := c.alloc()
-		level := int8(ch.Clearance.Rank())
-		from, until := bounds(ch)
-		c.slots[s] = slot{chunk: ch, level: level, from: from, until: until, live: true}
-		c.dense.add(s, vecs[i])
-		var t chunkTerms
-		if terms != nil {
-			t = terms[i]
-		} else {
-			t = termsOf(ch)
+		sl := slot{doc: e, ordinal: int32(ch.Ordinal), heading: interned.path(ch.HeadingPath),
+			textOff: cd.textOff, textLen: cd.textLen, level: int8(ch.Clearance.Rank()), live: true, node: -1}
+		if ch.ID != knowledge.ChunkID(e.doc.ID, ch.Ordinal) {
+			sl.id = ch.ID
 		}
-		c.lex.add(s, level, t)
+		sl.extra = extraOf(e.doc, ch)
+		sl.from, sl.until = bounds(ch.Effective, ch.Expires)
+		if c.dense != nil && cd.codes != nil {
+			sl.node = c.dense.addCodes(s, cd.codes, cd.scale)
+		}
+		c.slots[s] = sl
+		c.lex.add(s, sl.level, cd.terms)
 		e.slots[i] = s
 	}
 	c.chunks += len(chunks)
-	c.docs[doc.ID] = e
+	c.docs[e.doc.ID] = e
 }
 
-func (c *collection) remove(e *docEntry) {
+// extraOf returns what chunk does not share with doc, nil if nothing.
+func extraOf(doc knowledge.Document, ch knowledge.Chunk) *chunkExtra {
+	if ch.Title == doc.Title && ch.Source == doc.Source && mapsEqual(ch.Metadata, doc.Metadata) &&
+		timeEqual(ch.Effective, doc.Effective) && timeEqual(ch.Expires, doc.Expires) {
+		return nil
+	}
+	return &chunkExtra{title: ch.Title, source: ch.Source, metadata: ch.Metadata, effective: ch.Effective, expires: ch.Expires}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func timeEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// remove drops a document's chunks. termsOf returns the terms a slot was
+// indexed with (they are not kept in memory: the text is in the log).
+func (c *collection) remove(e *docEntry, termsOf func(int32) []string) {
 	for _, s := range e.slots {
 		sl := &c.slots[s]
-		c.lex.remove(s, sl.level, termsOf(sl.chunk))
-		c.dense.remove(s)
-		*sl = slot{}
+		c.lex.remove(s, sl.level, termsOf(s))
+		if sl.node >= 0 {
+			c.dense.remove(sl.node)
+		}
+		*sl = slot{node: -1}
 		c.free = append(c.free, s)
 	}
 	c.chunks -= len(e.slots)
@@ -115,8 +203,43 @@ func (c *collection) alloc() int32 {
 		c.free = c.free[:n-1]
 		return s
 	}
-	c.slots = append(c.slots, slot{})
+	c.slots = append(c.slots, slot{node: -1})
 	return int32(len(c.slots) - 1)
+}
+
+// room reports whether n more chunks fit.
+func (c *collection) room(n int) bool { return len(c.slots)-len(c.free)+n <= maxSlots }
+
+// internTable shares equal heading paths between chunks.
+type internTable struct{ m map[string][]string }
+
+func (t *internTable) path(p []string) []string {
+	if len(p) == 0 {
+		return nil
+	}
+	if t.m == nil {
+		t.m = map[string][]string{}
+	}
+	key := joinPath(p)
+	if q, ok := t.m[key]; ok {
+		return q
+	}
+	q := slices.Clone(p)
+	t.m[key] = q
+	return q
+}
+
+func joinPath(p []string) string {
+	n := 0
+	for _, s := range p {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, s := range p {
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	return string(b)
 }
 
 // scored is a slot with a ranker's score.
@@ -125,123 +248,49 @@ type scored struct {
 	score float64
 }
 
-// denseIndex holds the vectors of a collection's slots and finds the slots
-// nearest a query, with positive similarity, among those allow accepts. The
-// brute-force scan is exact; an approximate index (HNSW, IVF) can replace it
-// behind this interface, provided it honours allow while searching rather
-// than after, so that filtered-out chunks never crowd out readable ones.
-type denseIndex interface {
-	add(s int32, v []float32)
-	remove(s int32)
-	vector(s int32) []float32
-	search(q []float32, n int, allow func(int32) bool) []scored
-}
-
-// bruteForce scores every allowed slot by dot product (cosine: all vectors
-// are unit length). It stores vectors by dimension — cols[i][s] is component
-// i of slot s — so that a query touches only the columns of its non-zero
-// components, in long sequential runs: a hashed query has a few dozen of
-// them out of hundreds.
-type bruteForce struct {
-	cols  [][]float32
-	slots int
-}
-
-func newBruteForce(dim int) *bruteForce { return &bruteForce{cols: make([][]float32, dim)} }
-
-func (b *bruteForce) add(s int32, v []float32) {
-	for int(s) >= b.slots {
-		for i := range b.cols {
-			b.cols[i] = append(b.cols[i], 0)
-		}
-		b.slots++
-	}
-	for i, x := range v {
-		b.cols[i][s] = x
-	}
-}
-
-func (b *bruteForce) remove(s int32) {
-	for i := range b.cols {
-		b.cols[i][s] = 0
-	}
-}
-
-func (b *bruteForce) vector(s int32) []float32 {
-	v := make([]float32, len(b.cols))
-	for i := range b.cols {
-		v[i] = b.cols[i][s]
-	}
-	return v
-}
-
-func (b *bruteForce) search(q []float32, n int, allow func(int32) bool) []scored {
-	scores := make([]float32, b.slots)
-	for i, x := range q {
-		if x != 0 {
-			axpy(scores, x, b.cols[i])
-		}
-	}
-	top := topN{n: n}
-	for s, d := range scores {
-		if d > 0 && allow(int32(s)) {
-			top.offer(int32(s), float64(d))
-		}
-	}
-	return top.sorted()
-}
-
-// axpy adds a·x to y.
-func axpy(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		y[i] += a * x[i]
-		y[i+1] += a * x[i+1]
-		y[i+2] += a * x[i+2]
-		y[i+3] += a * x[i+3]
-	}
-	for ; i < len(y); i++ {
-		y[i] += a * x[i]
-	}
-}
-
 // lexIndex is an inverted index scored by BM25. Document frequencies, chunk
 // counts and lengths are kept per clearance level, and a query's statistics
 // sum only the levels it may read, so that restricted text does not even
-// shift the scores of a public query.
+// shift the scores of a public query. A posting packs a slot (24 bits) and a
+// term frequency (8 bits, saturating) into 32 bits.
 type lexIndex struct {
 	terms  map[string]*postingList
 	length []int32 // tokens per slot
 	n      [levels]int
 	total  [levels]int64
+	scores sync.Pool // *[]float64 sized to the slots
 }
 
 type postingList struct {
 	df    [levels]int32
-	posts []posting
+	posts []uint32
 }
 
-type posting struct {
-	slot int32
-	tf   int32
-}
+func posting(slot int32, tf int32) uint32 { return uint32(slot)<<8 | uint32(min(tf, 255)) }
 
 // chunkTerms is a chunk's distinct terms with their frequencies, and its
 // length in terms.
 type chunkTerms struct {
-	freqs  map[string]int32
+	terms  []string
+	freqs  []int32
 	length int
 }
 
 // termsOf tokenises a chunk as every backend does (knowledge.IndexText).
 func termsOf(c knowledge.Chunk) chunkTerms {
 	tokens := knowledge.Tokens(knowledge.IndexText(c))
-	m := make(map[string]int32, len(tokens))
+	idx := make(map[string]int, len(tokens))
+	ct := chunkTerms{length: len(tokens)}
 	for _, t := range tokens {
-		m[t]++
+		if i, ok := idx[t]; ok {
+			ct.freqs[i]++
+			continue
+		}
+		idx[t] = len(ct.terms)
+		ct.terms = append(ct.terms, t)
+		ct.freqs = append(ct.freqs, 1)
 	}
-	return chunkTerms{freqs: m, length: len(tokens)}
+	return ct
 }
 
 func (x *lexIndex) add(s int32, level int8, t chunkTerms) {
@@ -251,28 +300,29 @@ func (x *lexIndex) add(s int32, level int8, t chunkTerms) {
 	x.length[s] = int32(t.length)
 	x.n[level]++
 	x.total[level] += int64(t.length)
-	for term, tf := range t.freqs {
+	for i, term := range t.terms {
 		pl := x.terms[term]
 		if pl == nil {
 			pl = &postingList{}
 			x.terms[term] = pl
 		}
 		pl.df[level]++
-		pl.posts = append(pl.posts, posting{slot: s, tf: tf})
+		pl.posts = append(pl.posts, posting(s, t.freqs[i]))
 	}
 }
 
-func (x *lexIndex) remove(s int32, level int8, t chunkTerms) {
+// remove drops slot s, indexed with terms (repeats are harmless).
+func (x *lexIndex) remove(s int32, level int8, terms []string) {
 	x.n[level]--
 	x.total[level] -= int64(x.length[s])
 	x.length[s] = 0
-	for term := range t.freqs {
+	for _, term := range terms {
 		pl := x.terms[term]
 		if pl == nil {
 			continue
 		}
 		for i, p := range pl.posts {
-			if p.slot == s {
+			if int32(p>>8) == s {
 				last := len(pl.posts) - 1
 				pl.posts[i] = pl.posts[last]
 				pl.posts = pl.posts[:last]
@@ -305,7 +355,12 @@ func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32)
 		return nil
 	}
 	avg := float64(total) / float64(docs)
-	scores := make([]float64, len(x.length))
+	sp, _ := x.scores.Get().(*[]float64)
+	if sp == nil || len(*sp) < len(x.length) {
+		s := make([]float64, len(x.length)+len(x.length)/4)
+		sp = &s
+	}
+	scores := *sp
 	var touched []int32
 	seen := map[string]bool{}
 	for _, t := range terms {
@@ -326,21 +381,24 @@ func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32)
 		}
 		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
 		for _, p := range pl.posts {
-			if !allow(p.slot) {
+			s := int32(p >> 8)
+			if !allow(s) {
 				continue
 			}
-			tf := float64(p.tf)
-			norm := 1 - bm25B + bm25B*float64(x.length[p.slot])/avg
-			if scores[p.slot] == 0 {
-				touched = append(touched, p.slot)
+			tf := float64(p & 0xff)
+			norm := 1 - bm25B + bm25B*float64(x.length[s])/avg
+			if scores[s] == 0 {
+				touched = append(touched, s)
 			}
-			scores[p.slot] += idf * tf * (bm25K1 + 1) / (tf + bm25K1*norm)
+			scores[s] += idf * tf * (bm25K1 + 1) / (tf + bm25K1*norm)
 		}
 	}
 	top := topN{n: n}
 	for _, s := range touched {
 		top.offer(s, scores[s])
+		scores[s] = 0
 	}
+	x.scores.Put(sp)
 	return top.sorted()
 }
 
@@ -395,3 +453,6 @@ func (h *scoredHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// clearanceOf is the level of a rank.
+func clearanceOf(level int8) access.Clearance { return access.Clearances[level] }

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"bufio"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,28 +10,38 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/cityagent/cityagent/knowledge"
 )
 
-// The log file starts with logMagic; then come records, each
+// The log file starts with logMagic and an 8-byte generation, a random
+// number that changes whenever the log is rewritten, so that a snapshot knows
+// which log it describes. Then come records, each
 //
 //	uint32 length of payload (little-endian)
 //	uint32 CRC-32C of payload
 //	payload: op byte, then op-specific bytes
 //
-// A put payload is uvarint(len(header)), the JSON header (document without
-// text, chunks), uvarint(dim), uvarint(count) and count×dim float32s,
-// little-endian. A delete payload is a JSON {collection, id}.
+// A put payload is uvarint(len(header)), the JSON header (the document
+// without text and its chunks without text), uvarint(dim), uvarint(count),
+// count chunk texts each as uvarint(len) and the UTF-8 bytes, then count×dim
+// float32s, little-endian (dim is 0 for a store without vectors). The texts
+// are stored raw so that the store can read one chunk's text back by its
+// offset. A delete payload is a JSON {collection, id}; a collection payload
+// a JSON {collection}.
+//
+// Version 1 logs (CAKBLOG1: texts inside the JSON, no generation) are
+// rewritten as version 2 when opened.
 const (
-	logMagic      = "CAKBLOG1"
+	logMagic      = "CAKBLOG2"
+	logMagicV1    = "CAKBLOG1"
+	logHeaderSize = len(logMagic) + 8
 	headerSize    = 8
 	maxRecordSize = 1 << 30
 
-	opPut    byte = 1
-	opDelete byte = 2
+	opPut        byte = 1
+	opDelete     byte = 2
+	opCollection byte = 3
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -46,47 +57,81 @@ type putHeader struct {
 
 type deleteBody struct {
 	Collection string `json:"collection"`
-	ID         string `json:"id"`
+	ID         string `json:"id,omitempty"`
 }
 
 // record is a decoded log entry.
 type record struct {
 	op     byte
 	doc    knowledge.Document
-	chunks []knowledge.Chunk
+	chunks []knowledge.Chunk // Text set when decoded from the log
 	vecs   [][]float32
 	dim    int
-	terms  []chunkTerms // computed by Put outside the committer; nil when replaying
-	del    deleteBody
-	size   int64 // bytes in the log, header included
+	// textAt[i] is where chunk i's text starts, relative to the record's
+	// first byte; textLen[i] its length.
+	textAt  []int32
+	textLen []int32
+	del     deleteBody
+	size    int64 // bytes in the log, header included
 }
 
-func encodePut(doc knowledge.Document, chunks []knowledge.Chunk, vecs [][]float32, dim int) ([]byte, error) {
-	doc.Text = ""
-	js, err := json.Marshal(putHeader{Doc: doc, Chunks: chunks})
-	if err != nil {
-		return nil, fmt.Errorf("embedded: encode %s/%s: %w", doc.Collection, doc.ID, err)
+func newGeneration() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
 	}
-	buf := make([]byte, headerSize, headerSize+1+3*binary.MaxVarintLen64+len(js)+4*dim*len(vecs))
+	return binary.LittleEndian.Uint64(b[:]) | 1
+}
+
+func logHeader(gen uint64) []byte {
+	return binary.LittleEndian.AppendUint64([]byte(logMagic), gen)
+}
+
+// encodePut returns the sealed record and where each chunk's text starts in
+// it.
+func encodePut(doc knowledge.Document, chunks []knowledge.Chunk, vecs [][]float32, dim int) ([]byte, []int32, error) {
+	doc.Text = ""
+	bare := make([]knowledge.Chunk, len(chunks))
+	textBytes := 0
+	for i, c := range chunks {
+		textBytes += len(c.Text) + binary.MaxVarintLen32
+		c.Text = ""
+		bare[i] = c
+	}
+	js, err := json.Marshal(putHeader{Doc: doc, Chunks: bare})
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded: encode %s/%s: %w", doc.Collection, doc.ID, err)
+	}
+	if dim == 0 {
+		vecs = nil
+	}
+	buf := make([]byte, headerSize, headerSize+1+3*binary.MaxVarintLen64+len(js)+textBytes+4*dim*len(vecs))
 	buf = append(buf, opPut)
 	buf = binary.AppendUvarint(buf, uint64(len(js)))
 	buf = append(buf, js...)
 	buf = binary.AppendUvarint(buf, uint64(dim))
-	buf = binary.AppendUvarint(buf, uint64(len(vecs)))
+	buf = binary.AppendUvarint(buf, uint64(len(chunks)))
+	at := make([]int32, len(chunks))
+	for i, c := range chunks {
+		buf = binary.AppendUvarint(buf, uint64(len(c.Text)))
+		at[i] = int32(len(buf))
+		buf = append(buf, c.Text...)
+	}
 	for _, v := range vecs {
 		for _, x := range v {
 			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
 		}
 	}
-	return seal(buf)
+	buf, err = seal(buf)
+	return buf, at, err
 }
 
-func encodeDelete(collection, id string) ([]byte, error) {
-	js, err := json.Marshal(deleteBody{Collection: collection, ID: id})
+func encodeJSON(op byte, body any) ([]byte, error) {
+	js, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	buf := append(make([]byte, headerSize, headerSize+1+len(js)), opDelete)
+	buf := append(make([]byte, headerSize, headerSize+1+len(js)), op)
 	return seal(append(buf, js...))
 }
 
@@ -95,169 +140,164 @@ func encodeDelete(collection, id string) ([]byte, error) {
 func seal(buf []byte) ([]byte, error) {
 	n := len(buf) - headerSize
 	if n > maxRecordSize {
-		return nil, fmt.Errorf("embedded: record of %d bytes exceeds the %d-byte limit", n, maxRecordSize)
+		return nil, fmt.Errorf("embedded: record of %d bytes exceeds the %d-byte limit: %w", n, maxRecordSize, knowledge.ErrInvalid)
 	}
 	binary.LittleEndian.PutUint32(buf[0:], uint32(n))
 	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(buf[headerSize:], castagnoli))
 	return buf, nil
 }
 
-// readRecord reads the next record of a file with remaining bytes left. It returns io.EOF at a clean end, and
-// errCorrupt for a torn or damaged record; any other error is a read failure
-// or a record that passed its checksum but cannot be decoded (a bug, not a
-// crash), which must not be truncated away.
-func readRecord(r *bufio.Reader, remaining int64) (record, error) {
+// readRecord reads the next record of a file with remaining bytes left. It
+// returns io.EOF at a clean end, and errCorrupt for a torn or damaged record;
+// any other error is a read failure or a record that passed its checksum but
+// cannot be decoded (a bug, not a crash), which must not be truncated away.
+func readRecord(r *bufio.Reader, remaining int64, v1 bool) (record, []byte, error) {
 	var hdr [headerSize]byte
 	n, err := io.ReadFull(r, hdr[:])
 	switch {
 	case err == io.EOF:
-		return record{}, io.EOF
+		return record{}, nil, io.EOF
 	case err == io.ErrUnexpectedEOF:
-		return record{}, fmt.Errorf("%w: header cut after %d bytes", errCorrupt, n)
+		return record{}, nil, fmt.Errorf("%w: header cut after %d bytes", errCorrupt, n)
 	case err != nil:
-		return record{}, err
+		return record{}, nil, err
 	}
 	size := binary.LittleEndian.Uint32(hdr[0:])
 	sum := binary.LittleEndian.Uint32(hdr[4:])
 	if size == 0 || size > maxRecordSize || int64(size) > remaining-headerSize {
-		return record{}, fmt.Errorf("%w: length %d with %d bytes left", errCorrupt, size, remaining-headerSize)
+		return record{}, nil, fmt.Errorf("%w: length %d with %d bytes left", errCorrupt, size, remaining-headerSize)
 	}
-	payload := make([]byte, size)
+	raw := make([]byte, headerSize+int(size))
+	copy(raw, hdr[:])
+	payload := raw[headerSize:]
 	if _, err := io.ReadFull(r, payload); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return record{}, fmt.Errorf("%w: payload cut", errCorrupt)
+			return record{}, nil, fmt.Errorf("%w: payload cut", errCorrupt)
 		}
-		return record{}, err
+		return record{}, nil, err
 	}
 	if crc32.Checksum(payload, castagnoli) != sum {
-		return record{}, fmt.Errorf("%w: checksum mismatch", errCorrupt)
+		return record{}, nil, fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
-	rec, err := decodePayload(payload)
+	var rec record
+	if v1 {
+		rec, err = decodeV1(payload)
+	} else {
+		rec, err = decodePayload(payload)
+	}
 	if err != nil {
-		return record{}, err
+		return record{}, nil, err
 	}
-	rec.size = int64(headerSize) + int64(size)
-	return rec, nil
+	rec.size = int64(len(raw))
+	return rec, raw, nil
 }
 
+// decodePayload decodes a version 2 record. Text offsets are relative to
+// the record's first byte (its length field).
 func decodePayload(p []byte) (record, error) {
 	rec := record{op: p[0]}
-	p = p[1:]
+	body := p[1:]
 	switch rec.op {
-	case opDelete:
-		if err := json.Unmarshal(p, &rec.del); err != nil {
-			return record{}, fmt.Errorf("embedded: decode delete: %w", err)
+	case opDelete, opCollection:
+		if err := json.Unmarshal(body, &rec.del); err != nil {
+			return record{}, fmt.Errorf("embedded: decode record %d: %w", rec.op, err)
 		}
 		return rec, nil
 	case opPut:
 	default:
 		return record{}, fmt.Errorf("embedded: unknown record type %d", rec.op)
 	}
+	pos := 1
 	uv := func() (int, error) {
-		v, n := binary.Uvarint(p)
+		v, n := binary.Uvarint(p[pos:])
 		if n <= 0 || v > maxRecordSize {
 			return 0, errors.New("bad length")
 		}
-		p = p[n:]
+		pos += n
 		return int(v), nil
 	}
 	hl, err := uv()
-	if err != nil || hl > len(p) {
+	if err != nil || hl > len(p)-pos {
 		return record{}, fmt.Errorf("embedded: decode put: header length")
 	}
 	var h putHeader
-	if err := json.Unmarshal(p[:hl], &h); err != nil {
+	if err := json.Unmarshal(p[pos:pos+hl], &h); err != nil {
 		return record{}, fmt.Errorf("embedded: decode put: %w", err)
 	}
-	p = p[hl:]
+	pos += hl
 	dim, err1 := uv()
 	count, err2 := uv()
-	if err1 != nil || err2 != nil || count != len(h.Chunks) || len(p) != 4*dim*count {
+	if err1 != nil || err2 != nil || count != len(h.Chunks) {
+		return record{}, fmt.Errorf("embedded: decode put %s/%s: chunk count does not match", h.Doc.Collection, h.Doc.ID)
+	}
+	rec.textAt, rec.textLen = make([]int32, count), make([]int32, count)
+	for i := range count {
+		l, err := uv()
+		if err != nil || l > len(p)-pos {
+			return record{}, fmt.Errorf("embedded: decode put %s/%s: text %d", h.Doc.Collection, h.Doc.ID, i)
+		}
+		rec.textAt[i], rec.textLen[i] = int32(headerSize+pos), int32(l)
+		h.Chunks[i].Text = string(p[pos : pos+l])
+		pos += l
+	}
+	if len(p)-pos != 4*dim*count {
 		return record{}, fmt.Errorf("embedded: decode put %s/%s: vector block does not match", h.Doc.Collection, h.Doc.ID)
 	}
-	flat := make([]float32, dim*count)
-	for i := range flat {
-		flat[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
-	}
 	rec.doc, rec.chunks, rec.dim = h.Doc, h.Chunks, dim
-	rec.vecs = make([][]float32, count)
-	for i := range rec.vecs {
-		rec.vecs[i] = flat[i*dim : (i+1)*dim : (i+1)*dim]
+	if dim > 0 {
+		flat := make([]float32, dim*count)
+		for i := range flat {
+			flat[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[pos+4*i:]))
+		}
+		rec.vecs = make([][]float32, count)
+		for i := range rec.vecs {
+			rec.vecs[i] = flat[i*dim : (i+1)*dim : (i+1)*dim]
+		}
 	}
 	return rec, nil
 }
 
-// load opens the log and replays it into memory.
-func (s *Store) load() error {
-	// A compaction that did not reach its rename left only a temporary file.
-	if err := os.Remove(filepath.Join(s.dir, compactName)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+// decodeV1 decodes a version 1 record (texts inside the JSON header).
+func decodeV1(p []byte) (record, error) {
+	rec := record{op: p[0]}
+	p = p[1:]
+	switch rec.op {
+	case opDelete:
+		if err := json.Unmarshal(p, &rec.del); err != nil {
+			return record{}, fmt.Errorf("embedded: decode v1 delete: %w", err)
+		}
+		return rec, nil
+	case opPut:
+	default:
+		return record{}, fmt.Errorf("embedded: unknown v1 record type %d", rec.op)
 	}
-	path := filepath.Join(s.dir, logName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return err
+	hl, n := binary.Uvarint(p)
+	if n <= 0 || hl > uint64(len(p)-n) {
+		return record{}, errors.New("embedded: decode v1 put: header length")
 	}
-	s.f = f
-	st, err := f.Stat()
-	if err != nil {
-		return err
+	p = p[n:]
+	var h putHeader
+	if err := json.Unmarshal(p[:hl], &h); err != nil {
+		return record{}, fmt.Errorf("embedded: decode v1 put: %w", err)
 	}
-	size := st.Size()
-	if size < int64(len(logMagic)) {
-		// New, or its creation was cut short.
-		head := make([]byte, size)
-		if _, err := io.ReadFull(f, head); err != nil {
-			return err
-		}
-		if string(head) != logMagic[:size] {
-			return fmt.Errorf("%s is not a knowledge log", path)
-		}
-		if err := f.Truncate(0); err != nil {
-			return err
-		}
-		if _, err := f.WriteString(logMagic); err != nil {
-			return err
-		}
-		if err := f.Sync(); err != nil {
-			return err
-		}
-		s.logBytes.Store(int64(len(logMagic)))
-		return syncDir(s.dir)
+	p = p[hl:]
+	dim, n1 := binary.Uvarint(p)
+	if n1 <= 0 {
+		return record{}, errors.New("embedded: decode v1 put: dim")
 	}
-	magic := make([]byte, len(logMagic))
-	if _, err := io.ReadFull(f, magic); err != nil {
-		return err
+	count, n2 := binary.Uvarint(p[n1:])
+	if n2 <= 0 || int(count) != len(h.Chunks) || uint64(len(p)-n1-n2) != 4*dim*count {
+		return record{}, errors.New("embedded: decode v1 put: vector block does not match")
 	}
-	if string(magic) != logMagic {
-		return fmt.Errorf("%s is not a knowledge log", path)
+	p = p[n1+n2:]
+	flat := make([]float32, int(dim*count))
+	for i := range flat {
+		flat[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
 	}
-	off := int64(len(logMagic))
-	r := bufio.NewReaderSize(io.NewSectionReader(f, off, size-off), 1<<20)
-	for {
-		rec, err := readRecord(r, size-off)
-		if err == io.EOF {
-			break
-		}
-		if errors.Is(err, errCorrupt) {
-			s.truncated = size - off
-			if err := f.Truncate(off); err != nil {
-				return err
-			}
-			if err := f.Sync(); err != nil {
-				return err
-			}
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("replay at offset %d: %w", off, err)
-		}
-		if rec.op == opPut && s.dim != 0 && rec.dim != s.dim {
-			return fmt.Errorf("replay at offset %d: vectors of %d dimensions in a store of %d", off, rec.dim, s.dim)
-		}
-		s.apply(rec)
-		off += rec.size
+	rec.doc, rec.chunks, rec.dim = h.Doc, h.Chunks, int(dim)
+	rec.vecs = make([][]float32, count)
+	for i := range rec.vecs {
+		rec.vecs[i] = flat[i*int(dim) : (i+1)*int(dim) : (i+1)*int(dim)]
 	}
-	s.logBytes.Store(off)
-	return nil
+	return rec, nil
 }

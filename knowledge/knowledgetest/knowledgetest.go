@@ -65,6 +65,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("UnknownCollection", func(t *testing.T) { testUnknownCollection(t, open) })
 	t.Run("PutValidation", func(t *testing.T) { testPutValidation(t, open) })
 	t.Run("Catalog", func(t *testing.T) { testCatalog(t, open) })
+	t.Run("EmptyCollection", func(t *testing.T) { testEmptyCollection(t, open) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open) })
 }
 
@@ -319,6 +320,54 @@ func testCatalog(t *testing.T, open Open) {
 	}
 	if _, err := cat.Document(ctx, "no-such-collection", "roster"); !errors.Is(err, knowledge.ErrNotFound) {
 		t.Errorf("document in a missing collection: %v, want ErrNotFound", err)
+	}
+}
+
+// testEmptyCollection checks a collection made before any document: it is
+// listed, searchable (no hits, not unknown), and made only once.
+func testEmptyCollection(t *testing.T, open Open) {
+	s := open(t)
+	b := knowledge.NewBase(s, knowledge.NewHashedEmbedder(0))
+	ctx := context.Background()
+	if _, ok := s.(knowledge.CollectionCreator); !ok {
+		t.Skipf("%T cannot make empty collections", s)
+	}
+	created, err := b.CreateCollection(ctx, "empty")
+	if err != nil || !created {
+		t.Fatalf("create: %v, %v", created, err)
+	}
+	if again, err := b.CreateCollection(ctx, "empty"); err != nil || again {
+		t.Errorf("create again: %v, %v; want false, nil", again, err)
+	}
+	if _, err := b.CreateCollection(ctx, "Bad Name"); !errors.Is(err, knowledge.ErrInvalid) {
+		t.Errorf("create with a bad name: %v, want ErrInvalid", err)
+	}
+	hits, err := b.Search(ctx, knowledge.Query{Collection: "empty", Text: "信号 signal"})
+	if err != nil || len(hits) != 0 {
+		t.Errorf("search of an empty collection: %v, %v", hits, err)
+	}
+	for name, want := range map[string]bool{"empty": true, "missing": false} {
+		if got, err := b.HasCollection(ctx, name); err != nil || got != want {
+			t.Errorf("HasCollection(%s) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	cols, err := b.Collections(ctx)
+	if err != nil || len(cols) != 1 || cols[0].Name != "empty" || cols[0].Documents != 0 {
+		t.Errorf("collections: %+v, %v", cols, err)
+	}
+	docs, err := b.Documents(ctx, "empty")
+	if err != nil || len(docs) != 0 {
+		t.Errorf("documents of an empty collection: %v, %v", docs, err)
+	}
+	// Deleting the last document keeps the collection.
+	if _, err := b.Ingest(ctx, knowledge.Document{ID: "d", Collection: "empty", Text: "信号配时 signal timing"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "empty", "d"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.HasCollection(ctx, "empty"); err != nil || !ok {
+		t.Errorf("collection gone with its last document: %v, %v", ok, err)
 	}
 }
 

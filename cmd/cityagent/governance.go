@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"github.com/cityagent/cityagent/actions"
+	"github.com/cityagent/cityagent/config"
+)
+
+// sweepInterval is how often a running server expires overdue proposals
+// and takes over executions whose executor died.
+const sweepInterval = 30 * time.Second
+
+// buildGovernance builds the action service over the state store and the
+// demo city, hands it to the runner with the audit log, executes approvals
+// that a stopped process never executed (start-up recovery) and starts the
+// periodic sweep, stopped by in.Close.
+func buildGovernance(ctx context.Context, in *installation, cfg config.Config, log *slog.Logger) error {
+	cat, err := actions.LoadCatalog(cfg.ActionsDir)
+	if err != nil {
+		return err
+	}
+	execs := cityExecutors(in.city, in.db)
+	in.actions, err = actions.NewService(actions.Config{Catalog: cat, Store: in.db, Executors: execs, Log: log})
+	if err != nil {
+		return err
+	}
+	in.runner.Actions, in.runner.Audit = in.actions, in.db
+	for _, t := range in.actions.Types() {
+		if !t.Available {
+			log.Warn("action type cannot be proposed: its executor is not available", "action", t.Name, "executor", t.Executor)
+		}
+	}
+	for _, s := range in.catalog.List() {
+		for _, a := range s.Actions {
+			if _, err := cat.Get(a); err != nil {
+				log.Warn("agent lists an unknown action", "agent", s.Name, "action", a)
+			}
+		}
+	}
+	r, err := in.actions.Sweep(ctx)
+	if err != nil {
+		return fmt.Errorf("recover proposals: %w", err)
+	}
+	if r != (actions.SweepResult{}) {
+		log.Info("recovered proposals at start-up", "expired", r.Expired, "executed", r.Executed, "failed", r.Failed)
+	}
+	sweepCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); in.actions.Run(sweepCtx, sweepInterval) }()
+	in.closers = append(in.closers, func() error { stop(); <-done; return nil })
+	return nil
+}
+
+// cityExecutors adapts the demo city to the action executors. The city's
+// permit, energy and crew methods return their own result types; they are
+// found by name and parameter types (reflection), so that an executor whose
+// method the city does not have is simply left out: its action stays
+// listed, marked unavailable, and no agent is offered it.
+func cityExecutors(city any, ds actions.DispatchStore) map[string]actions.Executor {
+	m := map[string]actions.Executor{"store.dispatch": actions.NewStoreDispatch(ds)}
+	if sp, ok := city.(actions.SignalPlans); ok {
+		m["democity.signal_timing"] = actions.Once(actions.NewSignalTiming(sp))
+	}
+	var (
+		str  = reflect.TypeFor[string]()
+		tm   = reflect.TypeFor[time.Time]()
+		dur  = reflect.TypeFor[time.Duration]()
+		f64  = reflect.TypeFor[float64]()
+		loc  = time.Local
+		now  = time.Now
+		dist = map[string]string{}
+	)
+	if c, ok := city.(interface {
+		Location() *time.Location
+		Now() time.Time
+	}); ok {
+		loc, now = c.Location(), c.Now
+	}
+	if sp, ok := city.(actions.SignalPlans); ok {
+		for _, d := range sp.Network().Districts {
+			dist[d.ID] = d.NameZh + " " + d.NameEn
+		}
+	}
+	if f := method(city, "DispatchCrew", str, str, str); f != nil {
+		m["democity.dispatch_crew"] = actions.Once(actions.NewCrewDispatch(crewFunc(f)))
+	}
+	if f := method(city, "ScheduleInspection", str, tm, str); f != nil {
+		m["democity.schedule_inspection"] = actions.Once(actions.NewInspectionScheduling(inspectionFunc(f), now, loc))
+	}
+	if f := method(city, "FlagPermitForReview", str, str); f != nil {
+		m["democity.flag_permit"] = actions.Once(actions.NewPermitFlagging(flagFunc(f)))
+	}
+	if f := method(city, "DemandResponseEvent", str, tm, dur, f64); f != nil {
+		m["democity.demand_response"] = actions.Once(actions.NewDemandResponse(demandFunc(f), dist, now, loc))
+	}
+	return m
+}
+
+// method returns v's method name as a function of its arguments returning
+// (any, error), or nil when v has no such method taking exactly params and
+// returning a value and an error.
+func method(v any, name string, params ...reflect.Type) func(args ...any) (any, error) {
+	m := reflect.ValueOf(v).MethodByName(name)
+	if !m.IsValid() {
+		return nil
+	}
+	t := m.Type()
+	if t.NumIn() != len(params) || t.NumOut() != 2 || !t.Out(1).Implements(reflect.TypeFor[error]()) {
+		return nil
+	}
+	for i, p := range params {
+		if t.In(i) != p {
+			return nil
+		}
+	}
+	return func(args ...any) (any, error) {
+		in := make([]reflect.Value, len(args))
+		for i, a := range args {
+			in[i] = reflect.ValueOf(a)
+		}
+		out := m.Call(in)
+		err, _ := out[1].Interface().(error)
+		return out[0].Interface(), err
+	}
+}
+
+type (
+	crewFunc       func(args ...any) (any, error)
+	inspectionFunc func(args ...any) (any, error)
+	flagFunc       func(args ...any) (any, error)
+	demandFunc     func(args ...any) (any, error)
+)
+
+var (
+	_ actions.CrewDispatcher      = crewFunc(nil)
+	_ actions.InspectionScheduler = inspectionFunc(nil)
+	_ actions.PermitFlagger       = flagFunc(nil)
+	_ actions.DemandResponder     = demandFunc(nil)
+)
+
+func (f crewFunc) DispatchCrew(segmentID, crew, note string) (any, error) {
+	return f(segmentID, crew, note)
+}
+
+func (f inspectionFunc) ScheduleInspection(permitID string, at time.Time, kind string) (any, error) {
+	return f(permitID, at, kind)
+}
+
+func (f flagFunc) FlagPermitForReview(permitID, reason string) (any, error) {
+	return f(permitID, reason)
+}
+
+func (f demandFunc) DemandResponseEvent(district string, start time.Time, d time.Duration, kw float64) (any, error) {
+	return f(district, start, d, kw)
+}

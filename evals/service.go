@@ -1,0 +1,257 @@
+package evals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Service runs evals in the background for the HTTP API: a run is checked
+// synchronously (bad suites and unknown agents or tools are refused at
+// once), then executes while its status can be polled. Runs are kept in
+// memory, the newest MaxRuns of them.
+type Service struct {
+	target Target
+	base   Options
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	slots  chan struct{}
+
+	mu    sync.Mutex
+	runs  map[string]*serviceRun
+	order []string
+}
+
+// MaxRuns is how many runs a Service remembers.
+const MaxRuns = 100
+
+// MaxConcurrentRuns is how many runs a Service executes at once; more wait.
+const MaxConcurrentRuns = 2
+
+type serviceRun struct {
+	status RunStatus
+}
+
+// RunRequest is the body of POST /v1/evals/runs: shipped suites by name,
+// or a suite's YAML, with the same options as the CLI.
+type RunRequest struct {
+	Suites     []string           `json:"suites,omitempty"`     // shipped suite names; ["all"] for every one
+	SuiteYAML  string             `json:"suite_yaml,omitempty"` // one suite file's text
+	Agent      string             `json:"agent,omitempty"`
+	Model      string             `json:"model,omitempty"`
+	Parallel   int                `json:"parallel,omitempty"`
+	FailUnder  map[string]float64 `json:"fail_under,omitempty"`
+	FailOver   map[string]float64 `json:"fail_over,omitempty"`
+	Thresholds bool               `json:"thresholds,omitempty"` // also apply the shipped thresholds file
+}
+
+// RunStatus is what GET /v1/evals/runs/{id} returns.
+type RunStatus struct {
+	ID         string     `json:"id"`
+	Status     string     `json:"status"` // queued, running, done, cancelled
+	CreatedAt  time.Time  `json:"created_at"`
+	CreatedBy  string     `json:"created_by,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Suites     []string   `json:"suites"`
+	Total      int        `json:"total"`
+	Done       int        `json:"done"`
+	Passed     *bool      `json:"passed,omitempty"` // every threshold held; set when done
+	Report     *Report    `json:"report,omitempty"`
+}
+
+// MaxPendingRuns bounds the runs queued or running at once; more are refused.
+const MaxPendingRuns = 16
+
+// Errors the API turns into 4xx and 503.
+var (
+	ErrBadRunRequest = errors.New("evals: bad run request")
+	ErrUnknownRun    = errors.New("evals: unknown run")
+	ErrBusy          = errors.New("evals: too many runs in progress")
+)
+
+// NewService returns a service running on target; base supplies the
+// judge, revision and snapshot recorded in every report.
+func NewService(target Target, base Options) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{target: target, base: base, ctx: ctx, cancel: cancel, slots: make(chan struct{}, MaxConcurrentRuns), runs: map[string]*serviceRun{}}
+}
+
+// Start checks req and starts the run, returning its status at once.
+func (s *Service) Start(ctx context.Context, req RunRequest, by string) (RunStatus, error) {
+	var suites []*Suite
+	switch {
+	case len(req.Suites) > 0 && req.SuiteYAML != "":
+		return RunStatus{}, fmt.Errorf("%w: give suites or suite_yaml, not both", ErrBadRunRequest)
+	case req.SuiteYAML != "":
+		su, err := ParseSuite([]byte(req.SuiteYAML), "suite_yaml")
+		if err != nil {
+			return RunStatus{}, err
+		}
+		suites = []*Suite{su}
+	case len(req.Suites) > 0:
+		var err error
+		if suites, err = ShippedByName(req.Suites...); err != nil {
+			return RunStatus{}, err
+		}
+	default:
+		return RunStatus{}, fmt.Errorf("%w: give suites (shipped suite names, or [\"all\"]) or suite_yaml", ErrBadRunRequest)
+	}
+	if req.Parallel < 0 || req.Parallel > 32 {
+		return RunStatus{}, fmt.Errorf("%w: parallel must be between 1 and 32", ErrBadRunRequest)
+	}
+	opts := s.base
+	opts.Agent, opts.Model, opts.Progress = req.Agent, req.Model, nil
+	if req.Parallel > 0 {
+		opts.Parallel = req.Parallel
+	}
+	opts.Gates = append([]Gate{}, s.base.Gates...)
+	if req.Thresholds {
+		gs, err := ShippedThresholds()
+		if err != nil {
+			return RunStatus{}, err
+		}
+		opts.Gates = append(opts.Gates, gs...)
+	}
+	for _, sec := range []struct {
+		m     map[string]float64
+		isMax bool
+		name  string
+	}{{req.FailUnder, false, "fail_under"}, {req.FailOver, true, "fail_over"}} {
+		keys := make([]string, 0, len(sec.m))
+		for k := range sec.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			metric, scope, _ := strings.Cut(k, "@")
+			g, err := newGate(scope, metric, sec.isMax, sec.m[k], sec.name)
+			if err != nil {
+				return RunStatus{}, err
+			}
+			opts.Gates = append(opts.Gates, g)
+		}
+	}
+	pl, err := Prepare(ctx, s.target, suites, opts)
+	if err != nil {
+		return RunStatus{}, err
+	}
+	names := make([]string, len(suites))
+	for i, su := range suites {
+		names[i] = su.Name
+	}
+	run := &serviceRun{status: RunStatus{ID: pl.ID, Status: "queued", CreatedAt: time.Now().UTC(), CreatedBy: by, Suites: names, Total: pl.Total()}}
+	pl.opts.Progress = &serviceProgress{s: s, run: run}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return RunStatus{}, fmt.Errorf("%w: the service is shutting down", ErrBadRunRequest)
+	}
+	pending := 0
+	for _, r := range s.runs {
+		if r.status.FinishedAt == nil {
+			pending++
+		}
+	}
+	if pending >= MaxPendingRuns {
+		s.mu.Unlock()
+		return RunStatus{}, fmt.Errorf("%w: %d runs are queued or running; retry when one finishes", ErrBusy, pending)
+	}
+	s.runs[pl.ID] = run
+	s.order = append(s.order, pl.ID)
+	s.evict()
+	st := run.status
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.execute(pl, run)
+	return st, nil
+}
+
+func (s *Service) execute(pl *Plan, run *serviceRun) {
+	defer s.wg.Done()
+	select {
+	case s.slots <- struct{}{}:
+	case <-s.ctx.Done():
+		s.finish(run, nil, "cancelled")
+		return
+	}
+	defer func() { <-s.slots }()
+	s.mu.Lock()
+	run.status.Status = "running"
+	s.mu.Unlock()
+	rep := pl.Execute(s.ctx)
+	status := "done"
+	if s.ctx.Err() != nil {
+		status = "cancelled"
+	}
+	s.finish(run, rep, status)
+}
+
+func (s *Service) finish(run *serviceRun, rep *Report, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UTC()
+	run.status.Status, run.status.FinishedAt, run.status.Report = status, &now, rep
+	if rep != nil {
+		passed := rep.Passed
+		run.status.Passed = &passed
+	}
+}
+
+// evict drops the oldest finished runs beyond MaxRuns. Caller holds mu.
+func (s *Service) evict() {
+	for len(s.order) > MaxRuns {
+		dropped := false
+		for i, id := range s.order {
+			if r := s.runs[id]; r.status.FinishedAt != nil {
+				delete(s.runs, id)
+				s.order = append(s.order[:i], s.order[i+1:]...)
+				dropped = true
+				break
+			}
+		}
+		if !dropped {
+			return
+		}
+	}
+}
+
+// Get returns a run's status, with its report once it is done.
+func (s *Service) Get(id string) (RunStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[id]
+	if !ok {
+		return RunStatus{}, fmt.Errorf("%w: %s", ErrUnknownRun, id)
+	}
+	return r.status, nil
+}
+
+// Close cancels running evals and waits for them to stop.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	s.cancel()
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+var _ Progress = (*serviceProgress)(nil)
+
+type serviceProgress struct {
+	s   *Service
+	run *serviceRun
+}
+
+func (p *serviceProgress) Start(int) {}
+func (p *serviceProgress) Finish()   {}
+func (p *serviceProgress) Done(*CaseResult) {
+	p.s.mu.Lock()
+	p.run.status.Done++
+	p.s.mu.Unlock()
+}

@@ -1,0 +1,579 @@
+package hotline
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Classification is what the rules classifier finds in a request: each
+// field with the cues that decided it and how sure it is.
+type Classification struct {
+	Type     string `json:"type"`
+	Category string `json:"category"`
+	// Department leads the category (the taxonomy's owner), unless the
+	// request names another department the category admits.
+	Department string `json:"department"`
+	Urgency    string `json:"urgency"`
+
+	TypeCues     []string `json:"type_cues,omitempty"`
+	CategoryCues []string `json:"category_cues,omitempty"`
+	UrgencyCues  []string `json:"urgency_cues,omitempty"`
+	// Strong marks fields decided by explicit cues (a keyword of the type,
+	// a keyword of the category) rather than by defaults or similarity.
+	TypeStrong, CategoryStrong bool `json:"-"`
+	// Via says how the category was found: "keywords", "similarity" or
+	// "default" (nothing matched; the catch-all category).
+	Via string `json:"via"`
+	// Others are further categories the request also mentions (mixed issues).
+	Others []string `json:"others,omitempty"`
+	Lang   string   `json:"lang"`
+
+	// What the text says for every value, for checking a model's choice:
+	// the cue weight of each type and category, and the urgencies that
+	// have cues.
+	typeEvidence    map[string]float64
+	catEvidence     map[string]float64
+	urgencyEvidence map[string]bool
+}
+
+// Classifier is the deterministic triage: keyword rules from the taxonomy,
+// then lexical similarity over the categories' names and keywords (a small
+// retrieval index) when no keyword matches. It is the fallback when the
+// model is slow, down or wrong, and the check on what the model says.
+type Classifier struct {
+	tax      *Taxonomy
+	types    []matcher // by taxonomy type order
+	cats     []matcher // by Categories() order
+	urgent   []matcher // by taxonomy urgency order
+	emerg    []matcher // category emergency keywords, by Categories() order
+	depts    []matcher // department aliases, by taxonomy department order
+	index    simIndex
+	fallback *Category
+}
+
+// keyword is one compiled cue. A keyword written "a+b" matches when both
+// parts occur anywhere in the text.
+type keyword struct {
+	text   string // as written
+	norm   string // normalised for matching
+	cjk    bool   // matched on text without spaces
+	weight float64
+	all    []keyword // the parts of an "a+b" keyword
+}
+
+type matcher []keyword
+
+// Weights of cues: strong type keywords against hints, and the bonus of a
+// department named in the request for the categories it owns.
+const (
+	typeKeywordWeight = 3.0
+	typeHintWeight    = 1.0
+	deptNamedBonus    = 0.75
+	// minSimilarity is the similarity a category needs when no keyword matched.
+	minSimilarity = 1.5
+)
+
+// NewClassifier compiles the taxonomy's cues.
+func NewClassifier(t *Taxonomy) *Classifier {
+	c := &Classifier{tax: t}
+	for _, ty := range t.Types {
+		var m matcher
+		m = append(m, compile(ty.Keywords, typeKeywordWeight)...)
+		m = append(m, compile(ty.Hints, typeHintWeight)...)
+		c.types = append(c.types, m)
+	}
+	for _, cat := range t.Categories() {
+		c.cats = append(c.cats, compile(append([]string{cat.NameZh}, cat.Keywords...), 0))
+		c.emerg = append(c.emerg, compile(cat.EmergencyKeywords, 1))
+	}
+	for _, u := range t.Urgencies {
+		c.urgent = append(c.urgent, compile(u.Keywords, 1))
+	}
+	for _, d := range t.Departments {
+		c.depts = append(c.depts, compile(append([]string{d.NameZh}, d.Aliases...), 1))
+	}
+	c.index = newSimIndex(t)
+	c.fallback = t.Categories()[len(t.Categories())-1]
+	for _, cat := range t.Categories() {
+		if cat.Department == "district_office" && strings.HasPrefix(cat.NameZh, "其他") {
+			c.fallback = cat
+		}
+	}
+	return c
+}
+
+func compile(words []string, weight float64) matcher {
+	var m matcher
+	for _, w := range words {
+		if parts := strings.Split(w, "+"); len(parts) > 1 && !slices.Contains(parts, "") {
+			k := keyword{text: w, norm: normalize(w), all: compile(parts, weight), weight: weight}
+			if weight == 0 {
+				k.weight = 0
+				for _, p := range k.all {
+					k.weight += p.weight
+				}
+			}
+			m = append(m, k)
+			continue
+		}
+		n := normalize(w)
+		if strings.TrimSpace(n) == "" {
+			continue
+		}
+		k := keyword{text: w, norm: n, cjk: hasHan(n)}
+		if k.cjk {
+			k.norm = strings.Join(strings.Fields(n), "")
+		}
+		k.weight = weight
+		if weight == 0 {
+			k.weight = specificity(k)
+		}
+		m = append(m, k)
+	}
+	return m
+}
+
+// specificity weighs a category keyword by how much it says: longer
+// Chinese words and English phrases are more specific than single words.
+func specificity(k keyword) float64 {
+	if k.cjk {
+		n := utf8.RuneCountInString(k.norm)
+		switch {
+		case n <= 1:
+			return 0.3
+		case n == 2:
+			return 1
+		case n == 3:
+			return 1.4
+		}
+		return 1.8
+	}
+	if len(strings.Fields(k.norm)) > 1 {
+		return 1.6
+	}
+	return 1
+}
+
+// text is a request prepared for matching.
+type text struct {
+	norm    string // lower case, full-width folded
+	compact string // norm without spaces (for Chinese)
+}
+
+func prepare(s string) text {
+	n := normalize(s)
+	return text{norm: n, compact: strings.Join(strings.Fields(n), "")}
+}
+
+// normalize lower-cases s and folds full-width ASCII and spaces.
+func normalize(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r >= 0xFF01 && r <= 0xFF5E:
+			r -= 0xFEE0
+		case r == 0x3000:
+			r = ' '
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// find returns the keywords of m that occur in t and their total weight.
+// A keyword inside a longer matched keyword of the same matcher is not
+// counted twice.
+func (m matcher) find(t text) (float64, []string) {
+	var hits []keyword
+	for _, k := range m {
+		if k.in(t) {
+			hits = append(hits, k)
+		}
+	}
+	total := 0.0
+	var cues []string
+	for i, k := range hits {
+		inner := false
+		for j, o := range hits {
+			if i != j && len(o.norm) > len(k.norm) && strings.Contains(o.norm, k.norm) {
+				inner = true
+				break
+			}
+		}
+		if inner {
+			continue
+		}
+		total += k.weight
+		cues = append(cues, k.text)
+	}
+	return total, cues
+}
+
+func (k keyword) in(t text) bool {
+	if len(k.all) > 0 {
+		for _, p := range k.all {
+			if !p.in(t) {
+				return false
+			}
+		}
+		return true
+	}
+	if k.cjk {
+		return strings.Contains(t.compact, k.norm)
+	}
+	s := t.norm
+	for from := 0; from < len(s); {
+		at := strings.Index(s[from:], k.norm)
+		if at < 0 {
+			return false
+		}
+		at += from
+		end := at + len(k.norm)
+		if boundary(s, at, end, k.norm) {
+			return true
+		}
+		from = at + 1
+	}
+	return false
+}
+
+// boundary reports whether s[start:end] is not part of a longer ASCII word
+// (English keywords match whole words, with a plural or -ed/-ing allowed).
+func boundary(s string, start, end int, kw string) bool {
+	if start > 0 && isWordByte(s[start-1]) && isWordByte(kw[0]) {
+		return false
+	}
+	if end < len(s) && isWordByte(s[end]) && isWordByte(kw[len(kw)-1]) {
+		rest := s[end:]
+		for _, suf := range []string{"s", "es", "ed", "ing", "d"} {
+			if strings.HasPrefix(rest, suf) && (len(rest) == len(suf) || !isWordByte(rest[len(suf)])) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func isWordByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '\''
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Language returns LangZh for text with Chinese characters, else LangEn.
+func Language(s string) string {
+	han, latin := 0, 0
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Han, r):
+			han++
+		case r < 128 && unicode.IsLetter(r):
+			latin++
+		}
+	}
+	if han > 0 && han*4 >= latin/4 {
+		return LangZh
+	}
+	return LangEn
+}
+
+// Classify triages text by the rules. It never fails: with no cue at all the
+// request is a request for help in the catch-all category.
+func (c *Classifier) Classify(s string) Classification {
+	t := prepare(s)
+	out := Classification{Lang: Language(s)}
+	c.classifyCategory(t, &out)
+	c.classifyType(t, &out)
+	c.classifyUrgency(t, &out)
+	return out
+}
+
+// typeDefault is the type of a request with no type cue in a category
+// that names no usual type: most hotline calls ask for something to be fixed.
+const typeDefault = "help"
+
+// Weights of the type decision besides the cues: the prior of the
+// category's usual type, and the discount of question cues in a request
+// that describes a problem ("停水了，什么时候来水？" asks for help).
+const (
+	typePrior         = 1.5
+	questionDiscount  = 0.4
+	questionMarkBonus = 1.0
+)
+
+func (c *Classifier) classifyType(t text, out *Classification) {
+	scores := make([]float64, len(c.types))
+	cues := make([][]string, len(c.types))
+	strong := make([]bool, len(c.types))
+	for i, m := range c.types {
+		for _, k := range m {
+			if !k.in(t) {
+				continue
+			}
+			if k.weight >= typeKeywordWeight {
+				strong[i] = true
+			}
+		}
+		scores[i], cues[i] = m.find(t)
+	}
+	out.typeEvidence = map[string]float64{}
+	for i, ty := range c.tax.Types {
+		out.typeEvidence[ty.ID] = scores[i]
+	}
+	prior := typeDefault
+	if cat, ok := c.tax.Category(out.Category); ok && cat.Type != "" && out.Via == "keywords" {
+		prior = cat.Type
+	}
+	problem := false
+	inquiry := -1
+	for i, ty := range c.tax.Types {
+		switch ty.ID {
+		case "help", "complaint", "report":
+			problem = problem || scores[i] > 0
+		case "inquiry":
+			inquiry = i
+		}
+		if ty.ID == prior {
+			scores[i] += typePrior
+		}
+	}
+	if inquiry >= 0 {
+		if problem || prior != typeDefault || out.CategoryStrong && !strong[inquiry] {
+			if !strong[inquiry] {
+				scores[inquiry] *= questionDiscount
+			}
+		} else if strings.HasSuffix(strings.TrimRight(t.compact, "!！。. "), "?") {
+			scores[inquiry] += questionMarkBonus
+		}
+	}
+	for i, ty := range c.tax.Types {
+		if ty.ID == "praise" && politeClosing(t) && !strong[i] {
+			scores[i] = 0
+		}
+	}
+	best := -1
+	for i := range scores {
+		if scores[i] > 0 && (best < 0 || scores[i] > scores[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		out.Type = prior
+		if _, ok := c.tax.Type(prior); !ok {
+			out.Type = c.tax.Types[0].ID
+		}
+		return
+	}
+	out.Type = c.tax.Types[best].ID
+	out.TypeCues = cues[best]
+	out.TypeStrong = strong[best]
+}
+
+// politeClosing reports a "thank you" that only closes a request.
+func politeClosing(t text) bool {
+	end := strings.TrimRight(t.norm, "!！。. ~")
+	for _, closing := range []string{"谢谢", "谢谢了", "感谢", "thanks", "thank you"} {
+		if strings.HasSuffix(end, closing) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Classifier) classifyCategory(t text, out *Classification) {
+	cats := c.tax.Categories()
+	named := c.namedDepartments(t)
+	type scored struct {
+		i     int
+		score float64
+		cues  []string
+	}
+	var found []scored
+	out.catEvidence = map[string]float64{}
+	for i, m := range c.cats {
+		score, cues := m.find(t)
+		if score == 0 {
+			continue
+		}
+		out.catEvidence[cats[i].Code] = score
+		if named[cats[i].Department] {
+			score += deptNamedBonus
+		}
+		found = append(found, scored{i, score, cues})
+	}
+	sort.SliceStable(found, func(a, b int) bool { return found[a].score > found[b].score })
+	var cat *Category
+	switch {
+	case len(found) > 0:
+		cat = cats[found[0].i]
+		out.CategoryCues = found[0].cues
+		out.CategoryStrong = found[0].score >= 1
+		out.Via = "keywords"
+		for _, f := range found[1:] {
+			if f.score >= 1 && len(out.Others) < 3 {
+				out.Others = append(out.Others, cats[f.i].Code)
+			}
+		}
+	default:
+		if i, score := c.index.best(t); i >= 0 && score >= minSimilarity {
+			cat = cats[i]
+			out.Via = "similarity"
+		} else {
+			cat = c.fallback
+			out.Via = "default"
+		}
+	}
+	out.Category = cat.Code
+	out.Department = cat.Department
+	for d := range named {
+		if d != cat.Department && cat.Owns(d) {
+			out.Department = d
+		}
+	}
+}
+
+// namedDepartments are the departments the text names.
+func (c *Classifier) namedDepartments(t text) map[string]bool {
+	named := map[string]bool{}
+	for i, m := range c.depts {
+		if score, _ := m.find(t); score > 0 {
+			named[c.tax.Departments[i].ID] = true
+		}
+	}
+	return named
+}
+
+func (c *Classifier) classifyUrgency(t text, out *Classification) {
+	cat, _ := c.tax.Category(out.Category)
+	urgency := cat.Urgency
+	out.urgencyEvidence = map[string]bool{cat.Urgency: true}
+	for i, cs := range c.tax.Categories() {
+		if cs.Code != cat.Code {
+			continue
+		}
+		if score, cues := c.emerg[i].find(t); score > 0 {
+			urgency = c.tax.moreUrgent(urgency, UrgencyEmergency)
+			out.UrgencyCues = append(out.UrgencyCues, cues...)
+			out.urgencyEvidence[UrgencyEmergency] = true
+		}
+	}
+	for i, u := range c.tax.Urgencies {
+		if score, cues := c.urgent[i].find(t); score > 0 {
+			out.urgencyEvidence[u.ID] = true
+			if more := c.tax.moreUrgent(urgency, u.ID); more != urgency {
+				urgency = more
+				out.UrgencyCues = append(out.UrgencyCues, cues...)
+			}
+		}
+	}
+	if ty, ok := c.tax.Type(out.Type); ok && ty.MaxUrgency != "" && c.tax.moreUrgent(urgency, ty.MaxUrgency) == urgency && urgency != ty.MaxUrgency {
+		urgency = ty.MaxUrgency
+		out.UrgencyCues = nil
+	}
+	out.Urgency = urgency
+}
+
+// simIndex ranks categories by lexical similarity to a request: Chinese
+// character bigrams and English words of each category's names and
+// keywords, weighted by inverse document frequency over the categories.
+type simIndex struct {
+	docs []map[string]bool
+	idf  map[string]float64
+}
+
+func newSimIndex(t *Taxonomy) simIndex {
+	ix := simIndex{idf: map[string]float64{}}
+	df := map[string]int{}
+	for _, c := range t.Categories() {
+		terms := map[string]bool{}
+		for _, s := range append([]string{c.Name, c.NameZh, c.Path}, c.Keywords...) {
+			for _, term := range simTerms(normalize(s)) {
+				terms[term] = true
+			}
+		}
+		for term := range terms {
+			df[term]++
+		}
+		ix.docs = append(ix.docs, terms)
+	}
+	n := float64(len(ix.docs))
+	for term, d := range df {
+		ix.idf[term] = math.Log(1 + n/float64(d))
+	}
+	return ix
+}
+
+// best returns the most similar category's index and its score (-1 if none).
+func (ix simIndex) best(t text) (int, float64) {
+	q := map[string]bool{}
+	for _, term := range simTerms(t.norm) {
+		q[term] = true
+	}
+	best, bestScore := -1, 0.0
+	for i, d := range ix.docs {
+		score := 0.0
+		for term := range q {
+			if d[term] {
+				score += ix.idf[term]
+			}
+		}
+		if score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best, bestScore
+}
+
+// stopWords are English words too common to say which category a request
+// is about.
+var stopWords = map[string]bool{"the": true, "and": true, "for": true, "are": true, "was": true, "were": true, "with": true,
+	"this": true, "that": true, "there": true, "have": true, "has": true, "been": true, "from": true, "our": true, "you": true,
+	"your": true, "not": true, "but": true, "they": true, "their": true, "them": true, "can": true, "will": true, "would": true,
+	"please": true, "since": true, "into": true, "out": true, "all": true, "any": true, "its": true, "who": true, "what": true}
+
+// simTerms splits s into Chinese character bigrams and English words.
+func simTerms(s string) []string {
+	var out []string
+	var han, word []rune
+	flushHan := func() {
+		for i := 0; i+1 < len(han); i++ {
+			out = append(out, string(han[i:i+2]))
+		}
+		han = han[:0]
+	}
+	flushWord := func() {
+		if w := string(word); len(word) > 2 && !stopWords[w] {
+			out = append(out, strings.TrimSuffix(w, "s"))
+		}
+		word = word[:0]
+	}
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Han, r):
+			flushWord()
+			han = append(han, r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			flushHan()
+			word = append(word, r)
+		default:
+			flushHan()
+			flushWord()
+		}
+	}
+	flushHan()
+	flushWord()
+	return out
+}

@@ -1,0 +1,368 @@
+package hotline
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The Open311 GeoReport v2 mapping: categories are services (those with
+// attributes have metadata), tickets are service requests. Field names and
+// shapes follow GeoReport v2; ids are strings.
+
+// Open311Service is one entry of services.json.
+type Open311Service struct {
+	ServiceCode string `json:"service_code"`
+	ServiceName string `json:"service_name"`
+	Description string `json:"description"`
+	Metadata    bool   `json:"metadata"`
+	Type        string `json:"type"`
+	Keywords    string `json:"keywords"`
+	Group       string `json:"group"`
+}
+
+// Open311Definition is services/{code}.json.
+type Open311Definition struct {
+	ServiceCode string             `json:"service_code"`
+	Attributes  []Open311Attribute `json:"attributes"`
+}
+
+// Open311Attribute is one attribute of a service definition.
+type Open311Attribute struct {
+	Variable            bool             `json:"variable"`
+	Code                string           `json:"code"`
+	Datatype            string           `json:"datatype"`
+	Required            bool             `json:"required"`
+	DatatypeDescription string           `json:"datatype_description"`
+	Order               int              `json:"order"`
+	Description         string           `json:"description"`
+	Values              []AttributeValue `json:"values,omitempty"`
+}
+
+// Open311Request is one service request of requests.json.
+type Open311Request struct {
+	ServiceRequestID  string   `json:"service_request_id"`
+	Status            string   `json:"status"` // open or closed
+	StatusNotes       string   `json:"status_notes"`
+	ServiceName       string   `json:"service_name"`
+	ServiceCode       string   `json:"service_code"`
+	Description       string   `json:"description"`
+	AgencyResponsible string   `json:"agency_responsible"`
+	ServiceNotice     string   `json:"service_notice"`
+	RequestedDatetime string   `json:"requested_datetime"`
+	UpdatedDatetime   string   `json:"updated_datetime"`
+	ExpectedDatetime  string   `json:"expected_datetime"`
+	Address           string   `json:"address"`
+	AddressID         string   `json:"address_id"`
+	Zipcode           string   `json:"zipcode"`
+	Lat               *float64 `json:"lat"`
+	Long              *float64 `json:"long"`
+	MediaURL          string   `json:"media_url"`
+}
+
+// Open311Created is the answer to POST requests.json.
+type Open311Created struct {
+	ServiceRequestID string  `json:"service_request_id"`
+	Token            string  `json:"token"`
+	ServiceNotice    string  `json:"service_notice"`
+	AccountID        *string `json:"account_id"`
+}
+
+// Open311Token is the answer to tokens/{token}.json.
+type Open311Token struct {
+	ServiceRequestID string `json:"service_request_id"`
+	Token            string `json:"token"`
+}
+
+// Open311Services lists the categories as services, in code order.
+func (t *Taxonomy) Open311Services() []Open311Service {
+	out := make([]Open311Service, 0, len(t.categories))
+	for _, c := range t.categories {
+		var dom Domain
+		for _, d := range t.Domains {
+			if d.Code == c.Domain {
+				dom = d
+			}
+		}
+		kw := c.Keywords
+		if len(kw) > 8 {
+			kw = kw[:8]
+		}
+		dept, _ := t.Department(c.Department)
+		out = append(out, Open311Service{ServiceCode: c.Code, ServiceName: c.NameZh + " " + c.Name,
+			Description: fmt.Sprintf("%s (%s). %s %s.", c.Path, c.PathEn, dept.NameZh, dept.Name),
+			Metadata:    len(c.Attributes) > 0, Type: "realtime", Keywords: strings.Join(kw, ","), Group: dom.NameZh + " " + dom.Name})
+	}
+	return out
+}
+
+// Open311Definition returns the definition of the service with code.
+func (t *Taxonomy) Open311Definition(code string) (Open311Definition, bool) {
+	c, ok := t.Category(code)
+	if !ok {
+		return Open311Definition{}, false
+	}
+	d := Open311Definition{ServiceCode: c.Code, Attributes: []Open311Attribute{}}
+	for i, a := range c.Attributes {
+		d.Attributes = append(d.Attributes, Open311Attribute{Variable: true, Code: a.Code, Datatype: a.Datatype, Required: a.Required,
+			DatatypeDescription: datatypeDescription(a.Datatype), Order: i + 1, Description: a.Description, Values: a.Values})
+	}
+	return d, true
+}
+
+func datatypeDescription(dt string) string {
+	switch dt {
+	case "number":
+		return "a number"
+	case "datetime":
+		return "a date and time, e.g. 2026-03-01T08:00:00+08:00"
+	case "singlevaluelist":
+		return "one of the listed keys"
+	case "multivaluelist":
+		return "one or more of the listed keys"
+	}
+	return ""
+}
+
+// CheckAttributes validates the attribute[code] values of an Open311 post
+// against the category's attributes and returns them as stored.
+func (t *Taxonomy) CheckAttributes(code string, given map[string][]string) (map[string]string, error) {
+	c, ok := t.Category(code)
+	if !ok {
+		return nil, &InputError{"service_code", fmt.Sprintf("unknown service_code %q", code)}
+	}
+	out := map[string]string{}
+	for name := range given {
+		if !slices.ContainsFunc(c.Attributes, func(a Attribute) bool { return a.Code == name }) {
+			return nil, &InputError{"attribute[" + name + "]", "is not an attribute of service " + code}
+		}
+	}
+	for _, a := range c.Attributes {
+		vals := given[a.Code]
+		field := "attribute[" + a.Code + "]"
+		if len(vals) == 0 || (len(vals) == 1 && strings.TrimSpace(vals[0]) == "") {
+			if a.Required {
+				return nil, &InputError{field, "is required for service " + code}
+			}
+			continue
+		}
+		keyOK := func(v string) bool {
+			return slices.ContainsFunc(a.Values, func(x AttributeValue) bool { return x.Key == v })
+		}
+		switch a.Datatype {
+		case "singlevaluelist":
+			if len(vals) != 1 || !keyOK(vals[0]) {
+				return nil, &InputError{field, "must be one of the listed keys"}
+			}
+		case "multivaluelist":
+			for _, v := range vals {
+				if !keyOK(v) {
+					return nil, &InputError{field, fmt.Sprintf("%q is not a listed key", v)}
+				}
+			}
+		case "number":
+			if _, err := strconv.ParseFloat(vals[0], 64); err != nil || len(vals) != 1 {
+				return nil, &InputError{field, "must be a number"}
+			}
+		case "datetime":
+			if _, err := time.Parse(time.RFC3339, vals[0]); err != nil || len(vals) != 1 {
+				return nil, &InputError{field, "must be a date and time such as 2026-03-01T08:00:00+08:00"}
+			}
+		default:
+			if len(vals) != 1 || len([]rune(vals[0])) > 1000 {
+				return nil, &InputError{field, "must be one value of at most 1000 characters"}
+			}
+		}
+		out[a.Code] = strings.Join(vals, ",")
+	}
+	return out, nil
+}
+
+// Open311DateLayout is GeoReport's date format (W3C, with the offset).
+const Open311DateLayout = "2006-01-02T15:04:05-07:00"
+
+// Open311 renders a ticket as a GeoReport service request, times in loc.
+func (t Ticket) Open311(loc *time.Location) Open311Request {
+	r := Open311Request{ServiceRequestID: t.ID, Status: "open", StatusNotes: statusNotes(t), ServiceName: t.CategoryName.Zh + " " + t.CategoryName.En,
+		ServiceCode: t.Category, Description: t.Text, AgencyResponsible: t.DepartmentName.Zh + " " + t.DepartmentName.En,
+		ServiceNotice:     t.ServiceNotice(loc),
+		RequestedDatetime: t.ReceivedAt.In(loc).Format(Open311DateLayout), UpdatedDatetime: t.UpdatedAt.In(loc).Format(Open311DateLayout),
+		ExpectedDatetime: t.Deadline.In(loc).Format(Open311DateLayout), MediaURL: t.Attributes["media_url"], AddressID: t.Attributes["address_id"]}
+	if !t.Open() {
+		r.Status = "closed"
+	}
+	if t.Location != nil {
+		r.Address, r.Lat, r.Long = t.Location.Address, t.Location.Lat, t.Location.Lon
+	}
+	return r
+}
+
+// ServiceNotice tells the citizen what happens next, in both languages.
+func (t Ticket) ServiceNotice(loc *time.Location) string {
+	d := t.Deadline.In(loc)
+	return fmt.Sprintf("已转%s，%s前办结。Sent to the %s; due by %s.", t.DepartmentName.Zh, formatTime(d, LangZh), t.DepartmentName.En, formatTime(d, LangEn))
+}
+
+func statusNotes(t Ticket) string {
+	switch t.Status {
+	case StatusTriaged:
+		return "已受理，待派单。Received; not yet dispatched."
+	case StatusPendingApproval:
+		return "已受理，派单待审批。Received; dispatch awaiting approval."
+	case StatusDispatched:
+		return "已派单至承办单位。Dispatched to the department."
+	case StatusDispatchRejected, StatusDispatchExpired, StatusDispatchFailed:
+		return "派单未完成，热线中心将重新派单。Dispatch did not go through; the hotline centre will reassign it."
+	case StatusClosed:
+		return "已办结：" + t.Resolution
+	}
+	return ""
+}
+
+// Open311Post is a POST requests.json form, decoded.
+type Open311Post struct {
+	ServiceCode string
+	Lat, Long   *float64
+	Address     string
+	AddressID   string
+	Description string
+	Email       string
+	FirstName   string
+	LastName    string
+	Phone       string
+	AccountID   string
+	DeviceID    string
+	MediaURL    string
+	Attributes  map[string][]string
+}
+
+// ParseOpen311Post decodes a POST requests.json form (api_key and
+// jurisdiction_id are the caller's business). Unknown fields are errors.
+func ParseOpen311Post(form url.Values) (Open311Post, error) {
+	p := Open311Post{Attributes: map[string][]string{}}
+	one := func(name string) (string, error) {
+		v := form[name]
+		if len(v) > 1 {
+			return "", &InputError{name, "must be given once"}
+		}
+		if len(v) == 0 {
+			return "", nil
+		}
+		return strings.TrimSpace(v[0]), nil
+	}
+	fields := map[string]*string{"service_code": &p.ServiceCode, "address_string": &p.Address, "address_id": &p.AddressID,
+		"description": &p.Description, "email": &p.Email, "first_name": &p.FirstName, "last_name": &p.LastName, "phone": &p.Phone,
+		"account_id": &p.AccountID, "device_id": &p.DeviceID, "media_url": &p.MediaURL}
+	var coords [2]string
+	for name, vals := range form {
+		switch {
+		case name == "api_key" || name == "jurisdiction_id":
+		case name == "lat" || name == "long":
+		case strings.HasPrefix(name, "attribute[") && strings.HasSuffix(name, "]"):
+			code := strings.TrimSuffix(strings.TrimPrefix(name, "attribute["), "]")
+			code = strings.TrimSuffix(code, "][") // attribute[code][] for lists
+			p.Attributes[code] = append(p.Attributes[code], vals...)
+		default:
+			if _, ok := fields[name]; !ok {
+				return Open311Post{}, &InputError{name, "is not a GeoReport v2 field"}
+			}
+		}
+	}
+	for name, dst := range fields {
+		v, err := one(name)
+		if err != nil {
+			return Open311Post{}, err
+		}
+		*dst = v
+	}
+	var err error
+	if coords[0], err = one("lat"); err != nil {
+		return Open311Post{}, err
+	}
+	if coords[1], err = one("long"); err != nil {
+		return Open311Post{}, err
+	}
+	if p.ServiceCode == "" {
+		return Open311Post{}, &InputError{"service_code", "is required"}
+	}
+	if (coords[0] == "") != (coords[1] == "") {
+		return Open311Post{}, &InputError{"lat", "lat and long go together"}
+	}
+	if coords[0] != "" {
+		lat, err1 := strconv.ParseFloat(coords[0], 64)
+		lon, err2 := strconv.ParseFloat(coords[1], 64)
+		if err1 != nil || err2 != nil {
+			return Open311Post{}, &InputError{"lat", "lat and long must be numbers"}
+		}
+		p.Lat, p.Long = &lat, &lon
+	}
+	if p.Lat == nil && p.Address == "" && p.AddressID == "" {
+		return Open311Post{}, &InputError{"lat", "a location is required: lat and long, address_string or address_id"}
+	}
+	if n := len([]rune(p.Description)); n > MaxTextRunes {
+		return Open311Post{}, &InputError{"description", fmt.Sprintf("must be at most %d characters", MaxTextRunes)}
+	}
+	if p.MediaURL != "" {
+		u, err := url.Parse(p.MediaURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(p.MediaURL) > 2000 {
+			return Open311Post{}, &InputError{"media_url", "must be an http(s) URL"}
+		}
+	}
+	return p, nil
+}
+
+// CreateRequest turns the post into a hotline request for category c, with
+// its checked attributes. A post without a description is described by its
+// service and attributes.
+func (p Open311Post) CreateRequest(t *Taxonomy, attrs map[string]string) (CreateRequest, map[string]string) {
+	c, _ := t.Category(p.ServiceCode)
+	text := p.Description
+	if text == "" {
+		var parts []string
+		parts = append(parts, c.NameZh+" "+c.Name)
+		for _, a := range c.Attributes {
+			v, ok := attrs[a.Code]
+			if !ok {
+				continue
+			}
+			for _, x := range a.Values {
+				if x.Key == v {
+					v = x.Name
+				}
+			}
+			parts = append(parts, a.Description+": "+v)
+		}
+		text = strings.Join(parts, "; ")
+	}
+	req := CreateRequest{Text: text, Channel: "open311"}
+	if p.Lat != nil || p.Address != "" {
+		req.Location = &Location{Address: p.Address, Lat: p.Lat, Lon: p.Long}
+	}
+	name := strings.TrimSpace(p.LastName + p.FirstName)
+	if p.FirstName != "" && p.LastName != "" && !hasHan(name) {
+		name = p.FirstName + " " + p.LastName
+	}
+	if name != "" || p.Phone != "" || p.Email != "" || p.AccountID != "" {
+		req.Caller = &Caller{Name: name, Phone: p.Phone, Email: p.Email, AccountID: p.AccountID}
+	}
+	out := map[string]string{}
+	for k, v := range attrs {
+		out[k] = v
+	}
+	if p.AddressID != "" {
+		out["address_id"] = p.AddressID
+	}
+	if p.MediaURL != "" {
+		out["media_url"] = p.MediaURL
+	}
+	if p.DeviceID != "" {
+		out["device_id"] = p.DeviceID
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return req, out
+}

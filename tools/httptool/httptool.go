@@ -1,0 +1,496 @@
+// Package httptool provides tools that call an HTTP endpoint: the tools a
+// developer registers by JSON (name, description, JSON-Schema parameters,
+// endpoint, method, headers from secrets, timeout, clearance) and the
+// operations an OpenAPI document describes. Arguments are validated against
+// the tool's schema, placed in the path, query, headers or JSON body, and
+// the request goes out through the guarded outbound client.
+package httptool
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/tools"
+)
+
+// Limits of a definition.
+const (
+	MaxSchemaBytes      = 64 << 10
+	MaxDescription      = 4000
+	DefaultTimeoutMS    = 10000
+	MaxTimeoutMS        = 120000
+	MinTimeoutMS        = 100
+	maxErrorBodyExcerpt = 300
+)
+
+// SecretPrefix is the prefix of the environment variables a header may
+// name: a registered tool can send only secrets provisioned for tools, never
+// another variable of the process (the database URL, the model key).
+const SecretPrefix = "CITYAGENT_SECRET_"
+
+// ErrInvalid wraps every definition problem.
+var ErrInvalid = errors.New("httptool: invalid definition")
+
+// ErrSecret is returned when a header's secret is not set.
+var ErrSecret = errors.New("httptool: secret not set")
+
+// Problem names one invalid field of a definition.
+type Problem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists a definition's problems; its messages are safe to
+// show the developer.
+type ValidationError struct{ Problems []Problem }
+
+func (e *ValidationError) Error() string {
+	var parts []string
+	for _, p := range e.Problems {
+		parts = append(parts, p.Field+": "+p.Message)
+	}
+	return "httptool: invalid definition: " + strings.Join(parts, "; ")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// Def is a tool definition as registered and stored.
+type Def struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+	// Endpoint is the URL; {name} placeholders take path arguments.
+	Endpoint string `json:"endpoint"`
+	// Method is GET (default), POST, PUT, PATCH or DELETE. Arguments not in
+	// the path go to the query for GET and DELETE, to a JSON body otherwise.
+	Method string `json:"method,omitempty"`
+	// Headers map a header to a value naming a secret: "${CITYAGENT_SECRET_X}",
+	// optionally after a short prefix such as "Bearer ". Only the variable's
+	// name is stored.
+	Headers   map[string]string `json:"headers,omitempty"`
+	TimeoutMS int               `json:"timeout_ms,omitempty"`
+	Clearance string            `json:"clearance,omitempty"` // default internal
+	// In places arguments (OpenAPI): path, query, header or body. The
+	// argument placed in "body" is sent as the whole JSON body.
+	In map[string]string `json:"in,omitempty"`
+	// Source names where the tool came from: "http" or "openapi:<source>".
+	Source string `json:"source,omitempty"`
+}
+
+var (
+	nameRE        = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
+	placeholderRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_.-]*)\}`)
+	secretRE      = regexp.MustCompile(`^([^${}]{0,20})\$\{(` + SecretPrefix + `[A-Z0-9_]+)\}$`)
+	headerRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
+)
+
+// forbiddenHeaders may not be set by a definition.
+var forbiddenHeaders = map[string]bool{"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
+	"cookie": true, "te": true, "upgrade": true, "proxy-authorization": true}
+
+// Normalize fills defaults and checks d, reporting every problem at once.
+// It returns the resolved parameter schema.
+func (d *Def) Normalize() (*jsonschema.Resolved, error) {
+	var ps []Problem
+	bad := func(field, format string, args ...any) { ps = append(ps, Problem{field, fmt.Sprintf(format, args...)}) }
+	d.Name = strings.TrimSpace(d.Name)
+	if !nameRE.MatchString(d.Name) {
+		bad("name", "must be 2–64 characters of a-z, 0-9 and _, starting with a letter")
+	}
+	d.Description = strings.TrimSpace(d.Description)
+	if d.Description == "" || len([]rune(d.Description)) > MaxDescription {
+		bad("description", "must be 1 to %d characters; say what the tool does and when to use it", MaxDescription)
+	}
+	d.Method = strings.ToUpper(strings.TrimSpace(d.Method))
+	if d.Method == "" {
+		d.Method = http.MethodGet
+	}
+	switch d.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		bad("method", "must be GET, POST, PUT, PATCH or DELETE")
+	}
+	if d.TimeoutMS == 0 {
+		d.TimeoutMS = DefaultTimeoutMS
+	}
+	if d.TimeoutMS < MinTimeoutMS || d.TimeoutMS > MaxTimeoutMS {
+		bad("timeout_ms", "must be %d to %d", MinTimeoutMS, MaxTimeoutMS)
+	}
+	if d.Clearance == "" {
+		d.Clearance = string(access.Internal)
+	}
+	if _, err := access.ParseClearance(d.Clearance); err != nil {
+		bad("clearance", "must be public, internal, sensitive or restricted")
+	}
+	if d.Source == "" {
+		d.Source = "http"
+	}
+	u, err := url.Parse(placeholderRE.ReplaceAllString(d.Endpoint, "x"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		bad("endpoint", "must be an http(s) URL without credentials; {name} placeholders take path arguments")
+	}
+	names := make([]string, 0, len(d.Headers))
+	for h := range d.Headers {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		switch {
+		case !headerRE.MatchString(h) || forbiddenHeaders[strings.ToLower(h)]:
+			bad("headers."+h, "is not a header a tool may set")
+		case !secretRE.MatchString(d.Headers[h]):
+			bad("headers."+h, "must name a secret as ${%sNAME}, optionally after a short prefix such as \"Bearer \"; secret values are never stored", SecretPrefix)
+		}
+	}
+	rs, props := checkSchema(d.Parameters, &ps)
+	for _, m := range placeholderRE.FindAllStringSubmatch(d.Endpoint, -1) {
+		if rs != nil && !props[m[1]] {
+			bad("endpoint", "placeholder {%s} is not a parameter", m[1])
+		}
+		if d.In == nil {
+			d.In = map[string]string{}
+		}
+		if _, ok := d.In[m[1]]; !ok {
+			d.In[m[1]] = "path"
+		}
+	}
+	for arg, in := range d.In {
+		switch in {
+		case "path", "query", "header", "body":
+		default:
+			bad("in."+arg, "must be path, query, header or body")
+		}
+	}
+	if len(ps) > 0 {
+		return nil, &ValidationError{Problems: ps}
+	}
+	return rs, nil
+}
+
+// checkSchema validates a parameters schema: a JSON object schema of type
+// object that resolves without remote references.
+func checkSchema(raw json.RawMessage, ps *[]Problem) (*jsonschema.Resolved, map[string]bool) {
+	bad := func(format string, args ...any) {
+		*ps = append(*ps, Problem{"parameters", fmt.Sprintf(format, args...)})
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = json.RawMessage(`{"type":"object","properties":{}}`)
+	}
+	if len(raw) > MaxSchemaBytes {
+		bad("is larger than %d bytes", MaxSchemaBytes)
+		return nil, nil
+	}
+	var s jsonschema.Schema
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&s); err != nil {
+		bad("is not a JSON Schema: %v", err)
+		return nil, nil
+	}
+	var generic any
+	_ = json.Unmarshal(raw, &generic)
+	if t := badType(generic); t != "" {
+		bad("type %q is not a JSON Schema type", t)
+		return nil, nil
+	}
+	if s.Type != "object" && !(len(s.Types) == 1 && s.Types[0] == "object") {
+		bad("must be a schema of type object (the tool's arguments)")
+		return nil, nil
+	}
+	rs, err := s.Resolve(&jsonschema.ResolveOptions{ValidateDefaults: true})
+	if err != nil {
+		bad("does not resolve: %v", err)
+		return nil, nil
+	}
+	props := map[string]bool{}
+	for k := range s.Properties {
+		props[k] = true
+	}
+	return rs, props
+}
+
+var schemaTypes = map[string]bool{"object": true, "array": true, "string": true, "number": true, "integer": true, "boolean": true, "null": true}
+
+// badType finds a "type" keyword naming no JSON Schema type.
+func badType(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, sub := range x {
+			if k == "type" {
+				switch tv := sub.(type) {
+				case string:
+					if !schemaTypes[tv] {
+						return tv
+					}
+					continue
+				case []any:
+					for _, it := range tv {
+						if s, ok := it.(string); !ok || !schemaTypes[s] {
+							return fmt.Sprint(it)
+						}
+					}
+					continue
+				}
+			}
+			if t := badType(sub); t != "" {
+				return t
+			}
+		}
+	case []any:
+		for _, it := range x {
+			if t := badType(it); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
+// Doer sends requests; *outbound.Client implements it.
+type Doer interface {
+	Do(req *http.Request) (*http.Response, error)
+}
+
+// Prober checks that a URL's host can be reached through the guard.
+type Prober interface {
+	Probe(ctx context.Context, rawURL string) error
+}
+
+// Tool is an HTTP tool.
+type Tool struct {
+	def    Def
+	rs     *jsonschema.Resolved
+	spec   tools.Spec
+	client Doer
+	getenv func(string) string
+	now    func() time.Time
+}
+
+var _ tools.Tool = (*Tool)(nil)
+
+// New checks d and builds the tool. getenv reads secrets (nil = none set).
+func New(d Def, client Doer, getenv func(string) string) (*Tool, error) {
+	rs, err := d.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if p := bytes.TrimSpace(d.Parameters); len(p) == 0 || string(p) == "null" {
+		d.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
+	}
+	params := d.Parameters
+	cl, _ := access.ParseClearance(d.Clearance)
+	return &Tool{def: d, rs: rs, client: client, getenv: getenv, now: time.Now,
+		spec: tools.Spec{Name: d.Name, Description: d.Description, Parameters: params, Clearance: cl,
+			Timeout: time.Duration(d.TimeoutMS) * time.Millisecond, Source: d.Source}}, nil
+}
+
+// Spec implements tools.Tool.
+func (t *Tool) Spec() tools.Spec { return t.spec }
+
+// Def returns the definition the tool was built from.
+func (t *Tool) Def() Def { return t.def }
+
+// Check reports whether the tool can be called: its secrets are set and
+// its endpoint's host can be reached through the guard.
+func (t *Tool) Check(ctx context.Context) error {
+	if _, err := t.headers(); err != nil {
+		return err
+	}
+	if p, ok := t.client.(Prober); ok {
+		return p.Probe(ctx, placeholderRE.ReplaceAllString(t.def.Endpoint, "x"))
+	}
+	return nil
+}
+
+func (t *Tool) headers() (http.Header, error) {
+	h := http.Header{}
+	for name, v := range t.def.Headers {
+		m := secretRE.FindStringSubmatch(v)
+		if m == nil {
+			return nil, fmt.Errorf("%w: header %s", ErrSecret, name)
+		}
+		val := t.getenv(m[2])
+		if val == "" {
+			return nil, fmt.Errorf("%w: %s (for header %s)", ErrSecret, m[2], name)
+		}
+		h.Set(name, m[1]+val)
+	}
+	return h, nil
+}
+
+// Call implements tools.Tool: validate, build the request, send it through
+// the guard with the tool's timeout, and return the response as JSON.
+func (t *Tool) Call(ctx context.Context, args json.RawMessage) (tools.Result, error) {
+	vals, err := t.args(args)
+	if err != nil {
+		return tools.Result{}, err
+	}
+	req, err := t.request(ctx, vals)
+	if err != nil {
+		return tools.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(t.def.TimeoutMS)*time.Millisecond)
+	defer cancel()
+	resp, err := t.client.Do(req.WithContext(ctx))
+	if err != nil {
+		if ctx.Err() != nil {
+			return tools.Result{}, fmt.Errorf("httptool: %s: timed out after %d ms: %w", t.def.Name, t.def.TimeoutMS, context.DeadlineExceeded)
+		}
+		return tools.Result{}, fmt.Errorf("httptool: %s: %w", t.def.Name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		if ctx.Err() != nil {
+			return tools.Result{}, fmt.Errorf("httptool: %s: timed out after %d ms: %w", t.def.Name, t.def.TimeoutMS, context.DeadlineExceeded)
+		}
+		return tools.Result{}, fmt.Errorf("httptool: %s: read response: %w", t.def.Name, err)
+	}
+	if resp.StatusCode >= 400 {
+		ex := strings.TrimSpace(string(body))
+		if len(ex) > maxErrorBodyExcerpt {
+			ex = ex[:maxErrorBodyExcerpt] + "…"
+		}
+		return tools.Result{}, fmt.Errorf("httptool: %s: the endpoint answered %d %s: %s", t.def.Name, resp.StatusCode, http.StatusText(resp.StatusCode), ex)
+	}
+	content := json.RawMessage(bytes.TrimSpace(body))
+	if !json.Valid(content) {
+		content, _ = json.Marshal(map[string]any{"status": resp.StatusCode, "content_type": resp.Header.Get("Content-Type"), "text": string(body)})
+	}
+	if len(content) == 0 {
+		content, _ = json.Marshal(map[string]any{"status": resp.StatusCode})
+	}
+	return tools.Result{Content: content, Citation: tools.Citation{Source: t.def.Source + ":" + req.URL.Host, Title: t.def.Name, AsOf: t.now()}}, nil
+}
+
+// args validates raw against the schema and returns the argument object.
+func (t *Tool) args(raw json.RawMessage) (map[string]any, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = json.RawMessage("{}")
+	}
+	var vals map[string]any
+	if err := json.Unmarshal(raw, &vals); err != nil {
+		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: "arguments must be a JSON object"}
+	}
+	if err := t.rs.ApplyDefaults(&vals); err != nil {
+		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: err.Error()}
+	}
+	if err := t.rs.Validate(vals); err != nil {
+		reason := strings.TrimPrefix(err.Error(), "validating root: ")
+		if len(reason) > 300 {
+			reason = reason[:300] + "…"
+		}
+		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: reason}
+	}
+	return vals, nil
+}
+
+func scalar(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	case float64, bool:
+		return fmt.Sprint(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func (t *Tool) request(ctx context.Context, vals map[string]any) (*http.Request, error) {
+	in := func(name string) string {
+		if w, ok := t.def.In[name]; ok {
+			return w
+		}
+		if t.def.Method == http.MethodGet || t.def.Method == http.MethodDelete {
+			return "query"
+		}
+		return "body"
+	}
+	endpoint := placeholderRE.ReplaceAllStringFunc(t.def.Endpoint, func(m string) string {
+		name := m[1 : len(m)-1]
+		return url.PathEscape(scalar(vals[name]))
+	})
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: "the arguments do not make a valid URL"}
+	}
+	q := u.Query()
+	body := map[string]any{}
+	var whole any
+	hasWhole := false
+	hdr, err := t.headers()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := vals[k]
+		switch in(k) {
+		case "path":
+		case "query":
+			if list, ok := v.([]any); ok {
+				for _, it := range list {
+					q.Add(k, scalar(it))
+				}
+			} else {
+				q.Set(k, scalar(v))
+			}
+		case "header":
+			if hdr.Get(k) == "" {
+				hdr.Set(k, scalar(v))
+			}
+		case "body":
+			if t.def.In[k] == "body" {
+				whole, hasWhole = v, true
+			} else {
+				body[k] = v
+			}
+		}
+	}
+	u.RawQuery = q.Encode()
+	var rd io.Reader
+	if t.def.Method != http.MethodGet && t.def.Method != http.MethodDelete {
+		var b []byte
+		if hasWhole {
+			b, _ = json.Marshal(whole)
+		} else {
+			b, _ = json.Marshal(body)
+		}
+		rd = bytes.NewReader(b)
+		hdr.Set("Content-Type", "application/json")
+	}
+	req, err := http.NewRequestWithContext(ctx, t.def.Method, u.String(), rd)
+	if err != nil {
+		return nil, fmt.Errorf("httptool: %s: %w", t.def.Name, err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "cityagent-tool/1")
+	return req, nil
+}
