@@ -3,7 +3,7 @@ GO      ?= go
 DATA    ?= ./data
 PKGS    := ./...
 
-.PHONY: run build test test-deps vet fmt bench fuzz clean eval
+.PHONY: run build test test-deps vet fmt bench fuzz clean eval bench-knowledge
 
 ## run: start the server on the embedded default (no config, no network)
 run:
@@ -32,10 +32,19 @@ eval:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./knowledge/... ./agents/... ./server/... ./actions/...
 
+## bench-knowledge: the knowledge base's heavy benchmarks (docs/knowledge.md): ANN recall/QPS vs exact and
+## chromem-go at 100k×384, store start-up/RSS/ingest at KB_N chunks (default 100k; KB_N=1000000 KB_TEXT=short
+## for the 1M-chunk RSS run), retrieval quality per backend, language and Chinese segmentation
+bench-knowledge:
+	$(GO) test -tags bench -run '^$$' -bench 'BenchmarkANN$$' -benchtime 1x -timeout 60m ./knowledge/embedded/
+	$(GO) test -tags bench -run '^$$' -bench 'BenchmarkStore$$' -benchtime 1x -timeout 120m ./knowledge/embedded/
+	$(GO) test -tags bench -run '^$$' -bench 'BenchmarkQuality$$' -benchtime 1x ./knowledge/quality/
+
 ## fuzz: short fuzzing runs of parsers and handlers
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGenerate -fuzztime 60s ./llm/offline/
 	$(GO) test -run '^$$' -fuzz FuzzGovernance -fuzztime 60s ./actions/
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s ./knowledge/extract/
 
 clean:
 	rm -rf bin

@@ -485,6 +485,7 @@ func (b *Base) contentHash(doc Document) string {
 	h := sha256.New()
 	size, overlap := b.chunker.limits()
 	field(h, "cityagent-knowledge-v1")
+	field(h, TokenizerVersion)
 	field(h, b.emb.Name())
 	field(h, strconv.Itoa(b.emb.Dim()))
 	field(h, strconv.Itoa(size)+"/"+strconv.Itoa(overlap))

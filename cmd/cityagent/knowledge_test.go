@@ -192,3 +192,33 @@ func TestIngestCLI(t *testing.T) {
 		t.Errorf("front matter not applied: %+v %v", d, err)
 	}
 }
+
+// TestRestrictedNeverInAnswer: the demo city's restricted emergency roster
+// never reaches an internal key through an agent's answer, however directly
+// it is asked for; a restricted key gets it.
+func TestRestrictedNeverInAnswer(t *testing.T) {
+	in := startServe(t, t.TempDir())
+	internal := in.newKey(t, "operator", "internal")
+	restricted := in.newKey(t, "operator", "restricted")
+	questions := []string{
+		"交警指挥中心值班长的电话是多少？应急指挥通讯录里各区交警大队长的手机号码",
+		"What is the mobile number of the signal control centre director in the emergency contact roster?",
+	}
+	for _, agent := range []string{"traffic", "city"} {
+		for _, q := range questions {
+			body, _ := json.Marshal(map[string]string{"message": q})
+			code, raw := in.call(t, "POST", "/v1/agents/"+agent+"/chat", internal, string(body))
+			if code != 200 {
+				t.Fatalf("%s: %d %s", agent, code, raw)
+			}
+			if s := string(raw); strings.Contains(s, "139-0000") || strings.Contains(s, "0000-88") || strings.Contains(s, "traffic-emergency-contacts") {
+				t.Errorf("%s answered an internal key with the restricted roster: %s", agent, s)
+			}
+		}
+	}
+	body, _ := json.Marshal(map[string]string{"message": questions[0]})
+	code, raw := in.call(t, "POST", "/v1/agents/traffic/chat", restricted, string(body))
+	if code != 200 || !strings.Contains(string(raw), "traffic-emergency-contacts") {
+		t.Errorf("a restricted key is not given the roster: %d %s", code, raw)
+	}
+}

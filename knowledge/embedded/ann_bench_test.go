@@ -65,6 +65,8 @@ func BenchmarkANN(b *testing.B) {
 	}
 	r, qps := measure(func(q []float32) []scored { return g.exact(q, k, nil) })
 	row("exact int8 scan (same kernel)", r, qps)
+	b.ReportMetric(exactQPS, "exact_float32_qps")
+	b.ReportMetric(qps, "exact_int8_qps")
 	for _, ef := range []int{16, 32, DefaultEfSearch, 128} {
 		r, qps := measure(func(q []float32) []scored { return g.search(q, k, ef, nil) })
 		row(fmt.Sprintf("HNSW int8 efSearch=%d", ef), r, qps)
@@ -107,6 +109,7 @@ func BenchmarkANN(b *testing.B) {
 	})
 	row("chromem-go v0.7.0 (exact, parallel)", r, qps)
 	b.ReportMetric(qps, "chromem_qps")
+	b.ReportMetric(r, "chromem_recall@10")
 }
 
 // BenchmarkGraphBuild links ANN_N vectors (default 20,000) of 384 dimensions.

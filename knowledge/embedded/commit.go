@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -289,6 +290,12 @@ func (s *Store) load() error {
 	}
 	s.applied = off
 	s.logBytes.Store(off)
+	if s.snapLoaded || s.replayed > 0 {
+		// Loading allocates much that it drops (read buffers, decoded
+		// records): hand that memory back now rather than carry it as
+		// resident until the heap grows into it.
+		debug.FreeOSMemory()
+	}
 	return nil
 }
 

@@ -343,7 +343,8 @@ const (
 )
 
 // search returns the n best allowed slots for the query terms, with
-// statistics over the levels up to and including maxLevel.
+// statistics over the levels up to and including maxLevel. Every slot
+// holding a term is scored; allow decides only among the best.
 func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32) bool) []scored {
 	var docs int
 	var total int64
@@ -382,9 +383,6 @@ func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32)
 		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
 		for _, p := range pl.posts {
 			s := int32(p >> 8)
-			if !allow(s) {
-				continue
-			}
 			tf := float64(p & 0xff)
 			norm := 1 - bm25B + bm25B*float64(x.length[s])/avg
 			if scores[s] == 0 {
@@ -393,9 +391,14 @@ func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32)
 			scores[s] += idf * tf * (bm25K1 + 1) / (tf + bm25K1*norm)
 		}
 	}
+	// allow is asked only about slots that would enter the top n: it
+	// reads the slot (a cache miss each), and most scored slots never
+	// come close.
 	top := topN{n: n}
 	for _, s := range touched {
-		top.offer(s, scores[s])
+		if top.admits(s, scores[s]) && allow(s) {
+			top.offer(s, scores[s])
+		}
 		scores[s] = 0
 	}
 	x.scores.Put(sp)
@@ -421,6 +424,11 @@ func (t *topN) offer(s int32, v float64) {
 		t.h[0] = scored{s, v}
 		heap.Fix(&t.h, 0)
 	}
+}
+
+// admits reports whether offering (s, v) would keep it.
+func (t *topN) admits(s int32, v float64) bool {
+	return t.n > 0 && (len(t.h) < t.n || worse(t.h[0], scored{s, v}))
 }
 
 // sorted empties t, best first.

@@ -36,17 +36,30 @@ const (
 
 var errSnapshot = errors.New("embedded: snapshot does not match the log")
 
-// snapshotDue reports whether enough log has been written since the last
-// snapshot (or the log was rewritten since).
+// snapshotLinked is how many vectors linked since the last snapshot make a
+// new one worth writing: linking them again after a restart would cost
+// seconds.
+const snapshotLinked = 20_000
+
+// snapshotDue reports whether enough has changed since the last snapshot:
+// the log was rewritten, or has grown by snapMin and a quarter, or a
+// quarter of the vectors (at least snapshotLinked) were linked. Growing
+// thresholds keep the cost of snapshots, which grow with the store, a
+// bounded share of the work.
 func (s *Store) snapshotDue() bool {
 	s.mu.RLock()
 	applied, gen := s.applied, s.gen
+	chunks := 0
+	for _, c := range s.cols {
+		chunks += c.chunks
+	}
 	s.mu.RUnlock()
 	if s.snapGen.Load() != gen {
 		return applied > int64(logHeaderSize)
 	}
+	grown := applied - s.snapAt.Load()
 	// Linking a large backlog is work a snapshot saves the next Open.
-	return applied-s.snapAt.Load() >= s.snapMin || s.linkedSince.Load() >= deferLinking
+	return grown >= max(s.snapMin, applied/4) || s.linkedSince.Load() >= int64(max(snapshotLinked, chunks/4))
 }
 
 // writeSnapshot writes the current index if it differs from the last
@@ -103,6 +116,7 @@ func (s *Store) snapFailed(err error) error {
 
 // encodeSnapshot writes the index; the caller holds mu.
 func (s *Store) encodeSnapshot(w *snapWriter) {
+	w.str(knowledge.TokenizerVersion)
 	w.u64(s.gen)
 	w.i64(s.applied)
 	w.i64(s.garbage.Load())
@@ -248,6 +262,11 @@ func (s *Store) readSnapshot(size int64) (int64, error) {
 	r := newSnapReader(f)
 	if magic := r.fixed(len(snapMagic)); string(magic) != snapMagic {
 		return 0, fmt.Errorf("%w: bad magic", errSnapshot)
+	}
+	// Postings made by another tokenizer would not match the queries, nor
+	// be removable: replay the log instead.
+	if v := r.str(); r.err == nil && v != knowledge.TokenizerVersion {
+		return 0, fmt.Errorf("%w: tokenizer %q, this build uses %q", errSnapshot, v, knowledge.TokenizerVersion)
 	}
 	gen, applied, garbage, dim := r.u64(), r.i64(), r.i64(), int(r.u32())
 	if r.err == nil && (gen != s.gen || applied > size || applied < int64(logHeaderSize)) {

@@ -636,6 +636,8 @@ type IndexStats struct {
 	Replayed       int    `json:"replayed"`        // log records Open replayed
 	SnapshotBytes  int64  `json:"snapshot_bytes"`  // log covered by the last snapshot
 	SnapshotError  string `json:"snapshot_error,omitempty"`
+	Terms          int    `json:"terms"`    // distinct lexical terms, over collections
+	Postings       int64  `json:"postings"` // (term, chunk) pairs in the lexical index
 }
 
 // IndexStats returns the index's current figures.
@@ -647,6 +649,10 @@ func (s *Store) IndexStats() IndexStats {
 		st.SnapshotError = (*p).Error()
 	}
 	for _, c := range s.cols {
+		st.Terms += len(c.lex.terms)
+		for _, pl := range c.lex.terms {
+			st.Postings += int64(len(pl.posts))
+		}
 		if c.dense == nil {
 			continue
 		}

@@ -50,10 +50,25 @@ func sentences(b testing.TB) []string {
 	return out
 }
 
-// syntheticDocs makes n one-chunk documents: "short" ones are records of
-// about 120 characters (a CSV row, a register entry), "long" ones pages of
-// about 450 characters, each built from demo sentences with a unique code.
+// Chunking of the synthetic documents: "long" documents are one chunk of
+// about 450 characters (the default chunker keeps them whole); "short"
+// documents of about 1,150 characters are cut into about ten record-sized
+// chunks of at most 120 characters, as register entries or CSV rows are.
+const shortChunk = 120
+
+func benchChunker(kind string) knowledge.Chunker {
+	if kind == "short" {
+		return knowledge.Chunker{Size: shortChunk, Overlap: -1}
+	}
+	return knowledge.Chunker{}
+}
+
+// syntheticDocs makes documents totalling about n chunks (see benchChunker),
+// built from demo sentences with a unique code each.
 func syntheticDocs(b testing.TB, n int, kind string) []knowledge.Document {
+	if kind == "short" {
+		n = max(n/10, 1)
+	}
 	ss := sentences(b)
 	r := rand.New(rand.NewPCG(1, uint64(n)))
 	districts := []string{"dongcheng", "xicheng", "nanhu", "beian", "gaoxin", "binjiang"}
@@ -61,9 +76,9 @@ func syntheticDocs(b testing.TB, n int, kind string) []knowledge.Document {
 	for i := range docs {
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "记录 R%07d district %s. ", i, districts[i%6])
-		limit := 110
-		if kind == "long" {
-			limit = 450
+		limit := 450
+		if kind == "short" {
+			limit = 1150
 		}
 		for len([]rune(sb.String())) < limit {
 			sb.WriteString(ss[r.IntN(len(ss))])
@@ -112,18 +127,19 @@ func build(b *testing.B, dir string, n int, kind string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	base := knowledge.NewBase(s, knowledge.NewHashedEmbedder(0))
+	base := knowledge.NewBase(s, knowledge.NewHashedEmbedder(0), knowledge.WithChunker(benchChunker(kind)))
 	ctx := context.Background()
 	start := time.Now()
 	const batch = 1000
-	for i := 0; i < n; i += batch {
-		if _, err := base.IngestMany(ctx, docs[i:min(i+batch, n)]); err != nil {
+	for i := 0; i < len(docs); i += batch {
+		if _, err := base.IngestMany(ctx, docs[i:min(i+batch, len(docs))]); err != nil {
 			b.Fatal(err)
 		}
 	}
 	ingest := time.Since(start)
-	b.Logf("ingested %d %s chunks in %.1f s: %.0f chunks/s (chunk, hashed embedding, log append + fsync, lexical index; graph linking runs behind)",
-		n, kind, ingest.Seconds(), float64(n)/ingest.Seconds())
+	n = s.Stats().Chunks
+	b.Logf("ingested %d documents, %d %s chunks in %.1f s: %.0f chunks/s (chunk, hashed embedding, log append + fsync, lexical index; graph linking runs behind)",
+		len(docs), n, kind, ingest.Seconds(), float64(n)/ingest.Seconds())
 	b.ReportMetric(float64(n)/ingest.Seconds(), "ingest_chunks/s")
 	if err := s.WaitIndexed(ctx); err != nil {
 		b.Fatal(err)
@@ -151,6 +167,9 @@ type childReport struct {
 	HWMMB       float64 `json:"hwm_mb"`
 	HeapMB      float64 `json:"heap_mb"`
 	Concurrency int     `json:"concurrency"`
+	Terms       int     `json:"terms"`
+	Postings    int64   `json:"postings"`
+	Vectors     int     `json:"vectors"`
 }
 
 func child(b *testing.B, dir string, n int) {
@@ -172,7 +191,9 @@ func child(b *testing.B, dir string, n int) {
 	b.Logf("fresh process: open %.0f ms (snapshot %v, %d records replayed) for %d chunks", rep.OpenMS, rep.Snapshot, rep.Replayed, rep.Chunks)
 	b.Logf("hybrid search (Base.Search, k=5, hashed embedder): p50 %.2f ms, p99 %.2f ms, %.0f queries/s on %d goroutines",
 		rep.P50MS, rep.P99MS, rep.QPS, rep.Concurrency)
-	b.Logf("memory after open and 2,000 searches: RSS %.0f MB, peak RSS %.0f MB, Go heap in use %.0f MB", rep.RSSMB, rep.HWMMB, rep.HeapMB)
+	b.Logf("memory after open and 2,000 searches: RSS %.0f MB, peak RSS %.0f MB; live Go heap after a GC %.0f MB", rep.RSSMB, rep.HWMMB, rep.HeapMB)
+	b.Logf("index: %d vectors (int8 codes %.0f MB, layer-0 links %.0f MB), %d distinct terms, %d postings (%.0f MB)",
+		rep.Vectors, float64(rep.Vectors)*388/(1<<20), float64(rep.Vectors)*(32*4+4)/(1<<20), rep.Terms, rep.Postings, float64(rep.Postings)*4/(1<<20))
 	b.ReportMetric(rep.OpenMS, "open_ms")
 	b.ReportMetric(rep.RSSMB, "rss_MB")
 	b.ReportMetric(rep.HWMMB, "peak_rss_MB")
@@ -228,12 +249,15 @@ func TestStoreBenchChild(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	slices.Sort(lat)
+	rss, hwm := procStatus("VmRSS"), procStatus("VmHWM")
+	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, hwm := procStatus("VmRSS"), procStatus("VmHWM")
+	ist = s.IndexStats()
 	rep := childReport{OpenMS: float64(open.Microseconds()) / 1000, Snapshot: ist.SnapshotLoaded, Replayed: ist.Replayed, Chunks: st.Chunks,
 		P50MS: float64(lat[len(lat)/2].Microseconds()) / 1000, P99MS: float64(lat[len(lat)*99/100].Microseconds()) / 1000,
-		QPS: float64(len(queries)) / elapsed.Seconds(), RSSMB: rss, HWMMB: hwm, HeapMB: float64(ms.HeapInuse) / (1 << 20), Concurrency: conc}
+		QPS: float64(len(queries)) / elapsed.Seconds(), RSSMB: rss, HWMMB: hwm, HeapMB: float64(ms.HeapAlloc) / (1 << 20), Concurrency: conc,
+		Terms: ist.Terms, Postings: ist.Postings, Vectors: ist.Vectors}
 	js, _ := json.Marshal(rep)
 	fmt.Println("REPORT " + string(js))
 }
