@@ -244,10 +244,12 @@ func (s *Store) load() error {
 	off := int64(logHeaderSize)
 	sn, err := s.readSnapshot(size)
 	if err == nil {
-		// The snapshot trusts the log up to sn: check that every record
-		// there is intact (checksums only, no decoding). A damaged one
+		// The snapshot trusts the log up to sn: check that the records
+		// written last before it are intact (checksums only, no decoding)
+		// — where a crash or a bad disk write would show. A damaged one
 		// means the log must be replayed, and cut, from the start.
-		if bad := verifyLog(s.f, sn); bad < sn {
+		from := s.verifyFrom(sn - verifyWindow)
+		if bad := verifyLog(s.f, from, sn); bad < sn {
 			s.resetMemory()
 			err = fmt.Errorf("%w: log damaged at offset %d", errSnapshot, bad)
 		}
@@ -299,10 +301,31 @@ func (s *Store) load() error {
 	return nil
 }
 
-// verifyLog checks the checksums of the records in [logHeaderSize, end) and
-// returns the offset of the first damaged one, or end.
-func verifyLog(f *os.File, end int64) int64 {
-	off := int64(logHeaderSize)
+// verifyWindow is how much log before a snapshot's end Open checks.
+const verifyWindow = 64 << 20
+
+// verifyFrom returns a record boundary at or after target: the start of the
+// first document record there (documents' offsets are known), else the
+// log's start.
+func (s *Store) verifyFrom(target int64) int64 {
+	best := int64(-1)
+	for _, c := range s.cols {
+		for _, e := range c.docs {
+			if e.off >= target && (best < 0 || e.off < best) {
+				best = e.off
+			}
+		}
+	}
+	if best < 0 || target <= int64(logHeaderSize) {
+		return int64(logHeaderSize)
+	}
+	return best
+}
+
+// verifyLog checks the checksums of the records in [from, end), from a
+// record boundary, and returns the offset of the first damaged one, or end.
+func verifyLog(f *os.File, from, end int64) int64 {
+	off := from
 	r := bufio.NewReaderSize(io.NewSectionReader(f, off, end-off), 1<<20)
 	var hdr [headerSize]byte
 	var payload []byte
