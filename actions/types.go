@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"github.com/cityagent/cityagent/internal/yamldir"
 	"regexp"
 	"sort"
 	"strings"
@@ -153,49 +151,19 @@ var ErrUnknownAction = errors.New("actions: unknown action")
 // (if not empty) added or overriding a built-in of the same name.
 func LoadCatalog(dir string) (*Catalog, error) {
 	c := &Catalog{types: map[string]Type{}}
-	if err := c.loadFS(builtin, "types", "builtin:"); err != nil {
+	set := yamldir.Set{Prefix: "actions", What: "action", Invalid: ErrInvalidType, Builtin: builtin, Root: "types", Dir: dir}
+	err := set.Load(func(origin string, data []byte) (string, error) {
+		t, err := ParseType(data, origin)
+		if err != nil {
+			return "", err
+		}
+		c.types[t.Name] = t
+		return t.Name, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("actions: action types directory: %w", err)
-		}
-		if err := c.loadFS(os.DirFS(dir), ".", dir+string(filepath.Separator)); err != nil {
-			return nil, err
-		}
-	}
 	return c, nil
-}
-
-func (c *Catalog) loadFS(fsys fs.FS, root, label string) error {
-	entries, err := fs.ReadDir(fsys, root)
-	if err != nil {
-		return fmt.Errorf("actions: read %s: %w", label, err)
-	}
-	seen := map[string]string{}
-	for _, e := range entries {
-		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
-			continue
-		}
-		p := e.Name()
-		if root != "." {
-			p = root + "/" + p
-		}
-		data, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return fmt.Errorf("actions: read %s%s: %w", label, e.Name(), err)
-		}
-		t, err := ParseType(data, label+e.Name())
-		if err != nil {
-			return err
-		}
-		if prev, dup := seen[t.Name]; dup {
-			return fmt.Errorf("%w: action %q defined twice (%s and %s)", ErrInvalidType, t.Name, prev, e.Name())
-		}
-		seen[t.Name] = e.Name()
-		c.types[t.Name] = t
-	}
-	return nil
 }
 
 // NewCatalog builds a catalog from types already parsed (tests).

@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"github.com/cityagent/cityagent/internal/yamldir"
 	"regexp"
 	"sort"
 	"strings"
@@ -164,52 +162,19 @@ var ErrUnknownAgent = errors.New("agents: unknown agent")
 // dir is not empty) added or overriding a built-in of the same name.
 func LoadCatalog(dir string) (*Catalog, error) {
 	c := &Catalog{specs: map[string]Spec{}}
-	if err := c.loadFS(builtin, "specs", "builtin:"); err != nil {
+	set := yamldir.Set{Prefix: "agents", What: "agent", Invalid: ErrInvalidSpec, Builtin: builtin, Root: "specs", Dir: dir}
+	err := set.Load(func(origin string, data []byte) (string, error) {
+		s, err := ParseSpec(data, origin)
+		if err != nil {
+			return "", err
+		}
+		c.specs[s.Name] = s
+		return s.Name, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("agents: agents directory: %w", err)
-		}
-		if err := c.loadFS(os.DirFS(dir), ".", dir+string(filepath.Separator)); err != nil {
-			return nil, err
-		}
-	}
 	return c, nil
-}
-
-func (c *Catalog) loadFS(fsys fs.FS, root, label string) error {
-	entries, err := fs.ReadDir(fsys, root)
-	if err != nil {
-		return fmt.Errorf("agents: read %s: %w", label, err)
-	}
-	seen := map[string]string{}
-	for _, e := range entries {
-		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
-			continue
-		}
-		data, err := fs.ReadFile(fsys, pathJoin(root, e.Name()))
-		if err != nil {
-			return fmt.Errorf("agents: read %s%s: %w", label, e.Name(), err)
-		}
-		s, err := ParseSpec(data, label+e.Name())
-		if err != nil {
-			return err
-		}
-		if prev, dup := seen[s.Name]; dup {
-			return fmt.Errorf("%w: agent %q defined twice (%s and %s)", ErrInvalidSpec, s.Name, prev, e.Name())
-		}
-		seen[s.Name] = e.Name()
-		c.specs[s.Name] = s
-	}
-	return nil
-}
-
-func pathJoin(root, name string) string {
-	if root == "." {
-		return name
-	}
-	return root + "/" + name
 }
 
 // NewCatalog builds a catalog from specs already parsed (tests, evals).
