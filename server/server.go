@@ -123,7 +123,13 @@ func New(deps Deps, opts Options) *Server {
 	s := &Server{deps: deps, opts: opts, log: deps.Log, metrics: newMetrics()}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
-		AppName:               "cityagent",
+		AppName: "cityagent",
+		// Fiber's strings (Params, Method, Path, Get, Query) and Body point
+		// into buffers fasthttp reuses for the next request. Handlers and the
+		// stores they call keep names, ids and labels well past the handler,
+		// so the server decides once: every value a handler sees is its own
+		// copy (DESIGN §14; cost measured in BenchmarkChatTurn, README).
+		Immutable:             true,
 		BodyLimit:             opts.BodyLimit,
 		ReadTimeout:           opts.ReadTimeout,
 		IdleTimeout:           2 * time.Minute,
