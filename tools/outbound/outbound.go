@@ -4,7 +4,9 @@
 // grade NAT, multicast, unspecified and cloud metadata addresses unless the
 // configuration allows them, and it decides at dial time on the resolved IP
 // address — so DNS rebinding and redirects meet the same check — before any
-// packet is sent. Responses are bounded in size and time.
+// packet is sent. An address is decided without its zone, unmapped, and by
+// any IPv4 address it embeds (NAT64, 6to4, Teredo); numeric hosts spelled
+// other than a.b.c.d are refused. Responses are bounded in size and time.
 package outbound
 
 import (
@@ -88,7 +90,7 @@ func NewPolicy(allow []string) (*Policy, error) {
 			p.suffixes = append(p.suffixes, e[1:])
 		default:
 			if a, err := netip.ParseAddr(strings.Trim(e, "[]")); err == nil {
-				p.addrs[a.Unmap()] = true
+				p.addrs[normalize(a)] = true
 				continue
 			}
 			if strings.ContainsAny(e, " :@") {
@@ -138,6 +140,7 @@ var special = []netip.Prefix{
 	netip.MustParsePrefix("::/128"),
 	netip.MustParsePrefix("::1/128"),
 	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
 	netip.MustParsePrefix("fc00::/7"),
 	netip.MustParsePrefix("fe80::/10"),
 	netip.MustParsePrefix("ff00::/8"),
@@ -153,10 +156,20 @@ func isMetadata(a netip.Addr) bool {
 }
 
 // Special reports whether a is loopback, private, link-local, metadata or
-// otherwise not a public unicast address.
+// otherwise not a public unicast address, in any of its forms (zoned,
+// IPv4-mapped, or embedding such an IPv4 address).
 func Special(a netip.Addr) bool {
-	a = a.Unmap()
-	if isMetadata(a) {
+	for _, f := range forms(a) {
+		if specialForm(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// specialForm decides one normalised form.
+func specialForm(a netip.Addr) bool {
+	if !a.IsValid() || isMetadata(a) {
 		return true
 	}
 	for _, p := range special {
@@ -168,16 +181,26 @@ func Special(a netip.Addr) bool {
 }
 
 // AddrAllowed decides one resolved address of host (host may be "" when
-// the address was given literally).
+// the address was given literally). Every form of the address (see
+// forms) must be allowed: zone and IPv4 mapping are dropped first, and
+// an address embedding an IPv4 address is judged by that address too.
 func (p *Policy) AddrAllowed(host string, a netip.Addr) bool {
-	a = a.Unmap()
 	if !a.IsValid() {
 		return false
 	}
+	for _, f := range forms(a) {
+		if !p.formAllowed(host, f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Policy) formAllowed(host string, a netip.Addr) bool {
 	if isMetadata(a) {
 		return p.addrs[a] // only ever by name of the address itself
 	}
-	if !Special(a) {
+	if !specialForm(a) {
 		return true
 	}
 	if p.addrs[a] || (host != "" && p.hostAllowed(host)) {
@@ -189,6 +212,24 @@ func (p *Policy) AddrAllowed(host string, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// LiteralAllowed decides a host as it appears in a URL or a dial address
+// (brackets and zone optional) before any lookup. When host is an IP
+// address literal, literal is true and allowed is the decision. Numeric
+// spellings other than dotted-decimal IPv4 — 2130706433, 0x7f.1,
+// 017700000001, 127.1, 127.0.0.1. — count as literals and are refused:
+// resolvers disagree about what they mean. A host name (literal false)
+// is decided on its resolved addresses by AddrAllowed.
+func (p *Policy) LiteralAllowed(host string) (allowed, literal bool) {
+	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if a, err := netip.ParseAddr(h); err == nil {
+		return p.AddrAllowed("", a), true
+	}
+	if numericHost(h) {
+		return false, true
+	}
+	return false, false
 }
 
 // Client is the guarded client. It is safe for concurrent use.
@@ -276,9 +317,17 @@ func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, erro
 	}
 	var ips []netip.Addr
 	name := ""
-	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+	if allowed, literal := c.policy.LiteralAllowed(host); literal {
+		a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+		if !allowed || err != nil {
+			return nil, fmt.Errorf("%w: %s (loopback, private, link-local, metadata or a numeric form other than a.b.c.d; add the address to outbound.allow to permit it)",
+				ErrForbidden, host)
+		}
 		ips = []netip.Addr{a}
 	} else {
+		if !plainName(host) {
+			return nil, fmt.Errorf("%w: %q is not a host name", ErrForbidden, host)
+		}
 		name = host
 		ips, err = c.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
@@ -292,7 +341,7 @@ func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, erro
 			refused = append(refused, ip.String())
 			continue
 		}
-		conn, err := c.cfg.Dial(withHost(ctx, name), network, net.JoinHostPort(ip.Unmap().String(), port))
+		conn, err := c.cfg.Dial(withHost(ctx, name), network, net.JoinHostPort(dialAddr(ip).String(), port))
 		if err == nil {
 			return conn, nil
 		}
@@ -306,6 +355,16 @@ func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, erro
 	}
 	return nil, fmt.Errorf("%w: %s resolves to %s (loopback, private, link-local or metadata; add it to outbound.allow to permit it)",
 		ErrForbidden, name, strings.Join(refused, ", "))
+}
+
+// dialAddr is the address to connect to once ip is allowed: normalised,
+// except that a link-local address keeps the zone that names its link.
+func dialAddr(ip netip.Addr) netip.Addr {
+	n := normalize(ip)
+	if n.IsLinkLocalUnicast() || n.IsLinkLocalMulticast() || n.IsInterfaceLocalMulticast() {
+		return n.WithZone(ip.Zone())
+	}
+	return n
 }
 
 type hostKey struct{}
