@@ -17,6 +17,9 @@ const (
 	StatusFailed   = store.ProposalFailed
 	StatusRejected = store.ProposalRejected
 	StatusExpired  = store.ProposalExpired
+	// StatusEval marks a proposal made during an eval (Service.Simulate):
+	// checked like any other, never stored or decided.
+	StatusEval = "eval"
 )
 
 // Evidence is one item that was in the model's context when it proposed: a

@@ -276,19 +276,46 @@ type ProposeRequest struct {
 // the highest of the action's and its evidence's; a caller never proposes
 // from evidence above their own clearance.
 func (s *Service) Propose(ctx context.Context, req ProposeRequest) (Proposal, error) {
+	p, entry, c, err := s.draft(req)
+	if err != nil {
+		return Proposal{}, err
+	}
+	if err := s.store.CreateProposal(ctx, p, entry); err != nil {
+		return Proposal{}, fmt.Errorf("actions: propose %s: %w", req.Action, err)
+	}
+	p.Status = StatusProposed
+	return view(p, c.typ), nil
+}
+
+// Simulate checks a proposal exactly as Propose does and returns it with
+// status StatusEval, storing and auditing nothing: an eval's proposals are
+// reported, never queued for a decision.
+func (s *Service) Simulate(_ context.Context, req ProposeRequest) (Proposal, error) {
+	p, _, c, err := s.draft(req)
+	if err != nil {
+		return Proposal{}, err
+	}
+	p.ID = "prop_eval_" + strings.TrimPrefix(p.ID, "prop_")[:16]
+	p.Status = StatusEval
+	return view(p, c.typ), nil
+}
+
+// draft validates req and builds the proposal Propose stores, with its
+// audit record.
+func (s *Service) draft(req ProposeRequest) (store.Proposal, audit.Entry, *compiled, error) {
 	c, ok := s.types[req.Action]
 	if !ok {
-		return Proposal{}, fmt.Errorf("%w: %s", ErrUnknownAction, req.Action)
+		return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: %s", ErrUnknownAction, req.Action)
 	}
 	if c.executor == nil {
-		return Proposal{}, fmt.Errorf("%w: %s", ErrUnavailable, req.Action)
+		return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: %s", ErrUnavailable, req.Action)
 	}
 	if !req.Principal.Clearance.Covers(c.typ.Clearance) {
-		return Proposal{}, fmt.Errorf("%w: %s needs clearance %s", ErrForbidden, req.Action, c.typ.Clearance)
+		return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: %s needs clearance %s", ErrForbidden, req.Action, c.typ.Clearance)
 	}
 	args, rationale, err := c.validate(req.Arguments)
 	if err != nil {
-		return Proposal{}, err
+		return store.Proposal{}, audit.Entry{}, nil, err
 	}
 	if req.Rationale == "" {
 		req.Rationale = rationale
@@ -297,7 +324,7 @@ func (s *Service) Propose(ctx context.Context, req ProposeRequest) (Proposal, er
 	evidence := make([]Evidence, len(req.Evidence))
 	for i, e := range req.Evidence {
 		if !req.Principal.Clearance.Covers(e.Clearance) {
-			return Proposal{}, fmt.Errorf("%w: evidence %s is above the caller's clearance", ErrForbidden, e.Ref)
+			return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: evidence %s is above the caller's clearance", ErrForbidden, e.Ref)
 		}
 		if e.Clearance.Rank() > clearance.Rank() {
 			clearance = e.Clearance
@@ -317,7 +344,7 @@ func (s *Service) Propose(ctx context.Context, req ProposeRequest) (Proposal, er
 	flags := flagsFor(req.Evidence, req.Rationale)
 	evJSON, err := json.Marshal(evidence)
 	if err != nil {
-		return Proposal{}, fmt.Errorf("actions: encode evidence: %w", err)
+		return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("actions: encode evidence: %w", err)
 	}
 	now := s.now().UTC()
 	p := store.Proposal{ID: "prop_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20], Action: req.Action, Arguments: args,
@@ -333,11 +360,7 @@ func (s *Service) Propose(ctx context.Context, req ProposeRequest) (Proposal, er
 		"action": p.Action, "arguments": p.Arguments, "risk": p.Risk, "approver_role": p.ApproverRole, "clearance": p.Clearance,
 		"agent": p.Agent, "agent_version": p.AgentVersion, "model": p.Model, "session_id": p.SessionID, "turn": p.Turn,
 		"trace_id": p.TraceID, "evidence": refs, "flags": p.Flags, "expires_at": p.ExpiresAt}}
-	if err := s.store.CreateProposal(ctx, p, entry); err != nil {
-		return Proposal{}, fmt.Errorf("actions: propose %s: %w", req.Action, err)
-	}
-	p.Status = StatusProposed
-	return view(p, c.typ), nil
+	return p, entry, c, nil
 }
 
 // validate checks raw arguments against the action's schema, with defaults

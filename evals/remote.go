@@ -10,27 +10,20 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/agents"
 )
 
 // Remote runs turns on a cityagent server over its HTTP API
-// (POST /v1/agents/{agent}/chat). With an admin key it creates a
-// short-lived key per role and clearance the cases need (revoked by Close);
-// with any other key every case runs as that key, and cases that need
-// another caller are not applicable.
+// (POST /v1/evals/turns, developer role): the server runs each turn as the
+// key, never above its role or clearance, and reports the turn's proposals
+// without queuing them. A case whose role or clearance the key does not
+// hold fails with the server's refusal.
 type Remote struct {
 	base   string
 	key    string
 	client *http.Client
-
-	mu     sync.Mutex
-	admin  bool
-	keys   map[[2]string]string // role, clearance → secret
-	minted []string             // key ids to revoke
 }
 
 var _ Target = (*Remote)(nil)
@@ -48,7 +41,7 @@ func NewRemote(baseURL, key string, client *http.Client) (*Remote, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 5 * time.Minute}
 	}
-	return &Remote{base: strings.TrimRight(u.String(), "/"), key: strings.TrimSpace(key), client: client, keys: map[[2]string]string{}}, nil
+	return &Remote{base: strings.TrimRight(u.String(), "/"), key: strings.TrimSpace(key), client: client}, nil
 }
 
 // RemoteError is a non-2xx answer of the server, with its problem detail.
@@ -121,7 +114,7 @@ type remoteAgent struct {
 }
 
 // Inventory reads GET /v1/agents (and GET /v1/tools where the server has
-// it) and whether the key is an admin's.
+// it).
 func (r *Remote) Inventory(ctx context.Context) (Inventory, error) {
 	var list struct {
 		Agents []remoteAgent `json:"agents"`
@@ -164,75 +157,40 @@ func (r *Remote) Inventory(ctx context.Context) (Inventory, error) {
 			}
 		}
 	}
-	err := r.do(ctx, http.MethodGet, "/v1/keys", r.key, nil, nil)
-	var re *RemoteError
-	switch {
-	case err == nil:
-		r.mu.Lock()
-		r.admin = true
-		r.mu.Unlock()
-	case errors.As(err, &re) && re.Status == http.StatusForbidden:
-		inv.FixedPrincipal = true
-	default:
-		return Inventory{}, err
-	}
 	return inv, nil
 }
 
-// keyFor returns the key a turn as role/clearance uses.
-func (r *Remote) keyFor(ctx context.Context, role access.Role, c access.Clearance) (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.admin {
-		return r.key, nil
-	}
-	k := [2]string{string(role), string(c)}
-	if s, ok := r.keys[k]; ok {
-		return s, nil
-	}
-	var created struct {
-		ID  string `json:"id"`
-		Key string `json:"key"`
-	}
-	body := map[string]string{"name": "eval-" + string(role) + "-" + string(c), "role": string(role), "clearance": string(c), "expires_in": "6h"}
-	if err := r.do(ctx, http.MethodPost, "/v1/keys", r.key, body, &created); err != nil {
-		return "", fmt.Errorf("evals: create a %s/%s key on the remote: %w", role, c, err)
-	}
-	r.keys[k] = created.Key
-	r.minted = append(r.minted, created.ID)
-	return created.Key, nil
-}
+// ErrNoEvalTurns is returned by Remote.Chat when the server has no
+// POST /v1/evals/turns (an older cityagent): a remote eval never falls back
+// to the chat route, whose proposals would enter the approval queue.
+var ErrNoEvalTurns = errors.New("evals: the remote has no POST /v1/evals/turns; upgrade it (chatting through /v1/agents/{agent}/chat would queue the eval's proposals)")
 
-// Chat posts one turn.
+// Chat posts one turn to POST /v1/evals/turns. A role or clearance the case
+// left at the defaults is sent empty, so that the server lowers it to the
+// key's.
 func (r *Remote) Chat(ctx context.Context, req ChatRequest) (agents.ChatResult, error) {
-	key, err := r.keyFor(ctx, req.Role, req.Clearance)
-	if err != nil {
-		return agents.ChatResult{}, err
+	body := TurnRequest{Agent: req.Agent, SessionID: req.SessionID, Message: req.Message}
+	if req.roleField != "" {
+		body.Role = string(req.Role)
 	}
-	body := map[string]any{"message": req.Message}
-	if req.SessionID != "" {
-		body["session_id"] = req.SessionID
+	if req.clearanceField != "" {
+		body.Clearance = string(req.Clearance)
 	}
-	var res agents.ChatResult
-	err = r.do(ctx, http.MethodPost, "/v1/agents/"+url.PathEscape(req.Agent)+"/chat", key, body, &res)
+	var out TurnResult
+	err := r.do(ctx, http.MethodPost, "/v1/evals/turns", r.key, body, &out)
 	var re *RemoteError
-	if errors.As(err, &re) && re.Status == http.StatusForbidden {
-		return res, fmt.Errorf("%w: %s", ErrRefused, re.Detail)
+	switch {
+	case errors.As(err, &re) && re.Status == http.StatusNotFound && strings.Contains(re.Detail, "no route"):
+		return agents.ChatResult{}, ErrNoEvalTurns
+	case err != nil:
+		return agents.ChatResult{}, err
+	case out.Refused != "":
+		return agents.ChatResult{}, fmt.Errorf("%w: %s", ErrRefused, out.Refused)
+	case out.Result == nil:
+		return agents.ChatResult{}, errors.New("evals: the remote answered an eval turn without a result")
 	}
-	return res, err
+	return *out.Result, nil
 }
 
-// Close revokes the keys the run created.
-func (r *Remote) Close(ctx context.Context) error {
-	r.mu.Lock()
-	ids := r.minted
-	r.minted, r.keys = nil, map[[2]string]string{}
-	r.mu.Unlock()
-	var errs []error
-	for _, id := range ids {
-		if err := r.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), r.key, nil, nil); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
+// Close releases nothing today; a remote run holds no server-side state.
+func (r *Remote) Close(context.Context) error { return nil }

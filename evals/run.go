@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/agents"
 	"github.com/cityagent/cityagent/llm"
 )
@@ -34,6 +35,12 @@ type Options struct {
 	// server's documents change while it runs).
 	SnapshotOf func(ctx context.Context) string
 	Now        func() time.Time
+	// Caller, when set, bounds the run (the HTTP API sets the key that
+	// started it): a case whose suite asks for a role or clearance above
+	// the caller's is refused with a *PrivilegeError before anything runs,
+	// and a case that leaves them at the defaults runs with the defaults
+	// lowered to the caller's. Nil: a trusted operator's run (the CLI).
+	Caller *access.Principal
 }
 
 // Progress hears about a run as it goes; calls come from one goroutine at a time.
@@ -105,7 +112,7 @@ func Prepare(ctx context.Context, target Target, suites []*Suite, opts Options) 
 		opts.DataSnapshot = opts.SnapshotOf(ctx)
 	}
 	pl := &Plan{ID: "evr_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16], target: target, suites: suites, opts: opts, inv: inv}
-	var problems []Problem
+	var problems, above []Problem
 	allActions := map[string]bool{}
 	for _, a := range inv.Agents {
 		for _, x := range a.Actions {
@@ -124,6 +131,13 @@ func Prepare(ctx context.Context, target Target, suites []*Suite, opts Options) 
 				problems = append(problems, Problem{File: s.File, Line: c.Line, Field: "case " + c.ID + field, Message: fmt.Sprintf(format, args...)})
 			}
 			p := planned{suite: s, c: c, agent: c.Agent, model: c.Model}
+			if opts.Caller != nil {
+				in, fields, msgs := bound(c.Input, *opts.Caller)
+				for i := range fields {
+					above = append(above, Problem{File: s.File, Line: c.Line, Field: "case " + c.ID + " " + fields[i], Message: msgs[i]})
+				}
+				p.c.Input = in
+			}
 			if opts.Agent != "" {
 				p.agent = opts.Agent
 			}
@@ -197,6 +211,9 @@ func Prepare(ctx context.Context, target Target, suites []*Suite, opts Options) 
 		}
 	}
 	pl.gates = append(pl.gates, opts.Gates...)
+	if len(above) > 0 {
+		return nil, &PrivilegeError{Caller: *opts.Caller, Problems: above}
+	}
 	if len(problems) > 0 {
 		return nil, &PreflightError{Problems: problems}
 	}
@@ -320,7 +337,8 @@ func (pl *Plan) runCase(ctx context.Context, p planned) *CaseResult {
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req := ChatRequest{Agent: p.agent, Model: p.model, Role: p.c.Input.Role, Clearance: p.c.Input.Clearance}
+	req := ChatRequest{Agent: p.agent, Model: p.model, Role: p.c.Input.Role, Clearance: p.c.Input.Clearance,
+		roleField: p.c.Input.roleField, clearanceField: p.c.Input.clearanceField}
 	for i, t := range p.c.Input.Turns {
 		req.Message = t
 		res, err := pl.target.Chat(cctx, req)

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/agents"
 )
 
 // Service runs evals in the background for the HTTP API: a run is checked
@@ -36,6 +39,9 @@ const MaxConcurrentRuns = 2
 
 type serviceRun struct {
 	status RunStatus
+	// clearance is the highest clearance a case of the run acts with: the
+	// report may hold text up to it, so only keys cleared for it read it.
+	clearance access.Clearance
 }
 
 // RunRequest is the body of POST /v1/evals/runs: shipped suites by name,
@@ -73,6 +79,9 @@ var (
 	ErrBadRunRequest = errors.New("evals: bad run request")
 	ErrUnknownRun    = errors.New("evals: unknown run")
 	ErrBusy          = errors.New("evals: too many runs in progress")
+	// ErrRunAboveClearance: the run's report may hold text above the
+	// reader's clearance.
+	ErrRunAboveClearance = errors.New("evals: the run acts above the reader's clearance")
 )
 
 // NewService returns a service running on target; base supplies the
@@ -82,8 +91,11 @@ func NewService(target Target, base Options) *Service {
 	return &Service{target: target, base: base, ctx: ctx, cancel: cancel, slots: make(chan struct{}, MaxConcurrentRuns), runs: map[string]*serviceRun{}}
 }
 
-// Start checks req and starts the run, returning its status at once.
-func (s *Service) Start(ctx context.Context, req RunRequest, by string) (RunStatus, error) {
+// Start checks req and starts the run as caller, returning its status at
+// once. No case acts above caller: one whose suite asks for a role or
+// clearance caller does not hold fails the start with a *PrivilegeError,
+// and unset ones are lowered to caller's (Options.Caller).
+func (s *Service) Start(ctx context.Context, req RunRequest, caller access.Principal) (RunStatus, error) {
 	var suites []*Suite
 	switch {
 	case len(req.Suites) > 0 && req.SuiteYAML != "":
@@ -110,6 +122,7 @@ func (s *Service) Start(ctx context.Context, req RunRequest, by string) (RunStat
 	if req.Parallel > 0 {
 		opts.Parallel = req.Parallel
 	}
+	opts.Caller = &caller
 	opts.Gates = append([]Gate{}, s.base.Gates...)
 	if req.Thresholds {
 		gs, err := ShippedThresholds()
@@ -145,7 +158,13 @@ func (s *Service) Start(ctx context.Context, req RunRequest, by string) (RunStat
 	for i, su := range suites {
 		names[i] = su.Name
 	}
-	run := &serviceRun{status: RunStatus{ID: pl.ID, Status: "queued", CreatedAt: time.Now().UTC(), CreatedBy: by, Suites: names, Total: pl.Total()}}
+	run := &serviceRun{status: RunStatus{ID: pl.ID, Status: "queued", CreatedAt: time.Now().UTC(), CreatedBy: caller.KeyID, Suites: names, Total: pl.Total()},
+		clearance: access.Public}
+	for _, p := range pl.cases {
+		if p.c.Input.Clearance.Rank() > run.clearance.Rank() {
+			run.clearance = p.c.Input.Clearance
+		}
+	}
 	pl.opts.Progress = &serviceProgress{s: s, run: run}
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
@@ -221,13 +240,17 @@ func (s *Service) evict() {
 	}
 }
 
-// Get returns a run's status, with its report once it is done.
-func (s *Service) Get(id string) (RunStatus, error) {
+// Get returns a run's status, with its report once it is done, to a viewer
+// cleared for every case of the run; others get ErrRunAboveClearance.
+func (s *Service) Get(id string, viewer access.Principal) (RunStatus, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.runs[id]
 	if !ok {
 		return RunStatus{}, fmt.Errorf("%w: %s", ErrUnknownRun, id)
+	}
+	if !viewer.Clearance.Covers(r.clearance) {
+		return RunStatus{}, fmt.Errorf("%w: run %s acts with clearance %s; the key has %s", ErrRunAboveClearance, id, r.clearance, viewer.Clearance)
 	}
 	return r.status, nil
 }
@@ -254,4 +277,66 @@ func (p *serviceProgress) Done(*CaseResult) {
 	p.s.mu.Lock()
 	p.run.status.Done++
 	p.s.mu.Unlock()
+}
+
+// TurnRequest is the body of POST /v1/evals/turns: one eval turn that a
+// remote eval (Remote) asks the server to run. An empty Role or Clearance
+// means the defaults, lowered to the caller's.
+type TurnRequest struct {
+	Agent     string `json:"agent"`
+	SessionID string `json:"session_id,omitempty"`
+	Message   string `json:"message"`
+	Role      string `json:"role,omitempty"`
+	Clearance string `json:"clearance,omitempty"`
+}
+
+// TurnResult is the answer of POST /v1/evals/turns: the turn's result, or
+// why the agent refused the caller.
+type TurnResult struct {
+	Result  *agents.ChatResult `json:"result,omitempty"`
+	Refused string             `json:"refused,omitempty"`
+}
+
+// Turn runs one eval turn as caller, bounded like a run (a role or
+// clearance above caller's is a *PrivilegeError) and, like every eval
+// turn, with its proposals reported but never queued.
+func (s *Service) Turn(ctx context.Context, req TurnRequest, caller access.Principal) (TurnResult, error) {
+	in := Input{Role: DefaultRole, Clearance: DefaultClearance}
+	var problems []Problem
+	if req.Role != "" {
+		r, err := access.ParseRole(req.Role)
+		if err != nil {
+			problems = append(problems, Problem{File: "request", Field: "role", Message: err.Error()})
+		}
+		in.Role, in.roleField = r, "role"
+	}
+	if req.Clearance != "" {
+		c, err := access.ParseClearance(req.Clearance)
+		if err != nil {
+			problems = append(problems, Problem{File: "request", Field: "clearance", Message: err.Error()})
+		}
+		in.Clearance, in.clearanceField = c, "clearance"
+	}
+	if strings.TrimSpace(req.Agent) == "" {
+		problems = append(problems, Problem{File: "request", Field: "agent", Message: "is required"})
+	}
+	if len(problems) > 0 {
+		return TurnResult{}, &SuiteError{Problems: problems}
+	}
+	in, fields, msgs := bound(in, caller)
+	if len(fields) > 0 {
+		pe := &PrivilegeError{Caller: caller}
+		for i := range fields {
+			pe.Problems = append(pe.Problems, Problem{File: "request", Field: fields[i], Message: msgs[i]})
+		}
+		return TurnResult{}, pe
+	}
+	res, err := s.target.Chat(ctx, ChatRequest{Agent: req.Agent, SessionID: req.SessionID, Message: req.Message, Role: in.Role, Clearance: in.Clearance})
+	if errors.Is(err, ErrRefused) {
+		return TurnResult{Refused: strings.TrimPrefix(err.Error(), "evals: refused: ")}, nil
+	}
+	if err != nil {
+		return TurnResult{}, err
+	}
+	return TurnResult{Result: &res}, nil
 }

@@ -6,14 +6,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/agents"
 )
+
+// allCleared may run every shipped suite: some cases act as an admin or at
+// restricted clearance.
+var allCleared = access.Principal{KeyID: "key_dev", Role: access.RoleAdmin, Clearance: access.Restricted}
 
 func waitRun(t *testing.T, s *Service, id string) RunStatus {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		st, err := s.Get(id)
+		st, err := s.Get(id, allCleared)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +37,7 @@ func TestService(t *testing.T) {
 	defer svc.Close()
 	ctx := context.Background()
 
-	st, err := svc.Start(ctx, RunRequest{Suites: []string{"traffic-basics"}, FailUnder: map[string]float64{"case_pass_rate": 0.1}, Thresholds: true}, "key_dev")
+	st, err := svc.Start(ctx, RunRequest{Suites: []string{"traffic-basics"}, FailUnder: map[string]float64{"case_pass_rate": 0.1}, Thresholds: true}, allCleared)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +52,7 @@ func TestService(t *testing.T) {
 		t.Errorf("report: snapshot %s rev %s gates %v", done.Report.DataSnapshot, done.Report.GitRevision, done.Report.Gates)
 	}
 
-	st, err = svc.Start(ctx, RunRequest{SuiteYAML: minimalSuite, Agent: "city"}, "key_dev")
+	st, err = svc.Start(ctx, RunRequest{SuiteYAML: minimalSuite, Agent: "city"}, allCleared)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,12 +74,12 @@ func TestService(t *testing.T) {
 	}
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
-			if _, err := svc.Start(ctx, tc.req, "k"); !errors.Is(err, tc.want) {
+			if _, err := svc.Start(ctx, tc.req, allCleared); !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
 		})
 	}
-	if _, err := svc.Get("evr_nope"); !errors.Is(err, ErrUnknownRun) {
+	if _, err := svc.Get("evr_nope", allCleared); !errors.Is(err, ErrUnknownRun) {
 		t.Errorf("Get(unknown) = %v", err)
 	}
 }
@@ -84,7 +89,7 @@ func TestServiceCloseCancelsRuns(t *testing.T) {
 	svc := NewService(NewLocal(r.runner), Options{Parallel: 1})
 	var ids []string
 	for i := 0; i < MaxConcurrentRuns+1; i++ {
-		st, err := svc.Start(context.Background(), RunRequest{Suites: []string{"all"}}, "k")
+		st, err := svc.Start(context.Background(), RunRequest{Suites: []string{"all"}}, allCleared)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +99,7 @@ func TestServiceCloseCancelsRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		st, err := svc.Get(id)
+		st, err := svc.Get(id, allCleared)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +107,7 @@ func TestServiceCloseCancelsRuns(t *testing.T) {
 			t.Errorf("%s after Close: %+v", id, st)
 		}
 	}
-	if _, err := svc.Start(context.Background(), RunRequest{Suites: []string{"all"}}, "k"); !errors.Is(err, ErrBadRunRequest) {
+	if _, err := svc.Start(context.Background(), RunRequest{Suites: []string{"all"}}, allCleared); !errors.Is(err, ErrBadRunRequest) {
 		t.Errorf("Start after Close: %v", err)
 	}
 }
@@ -119,13 +124,13 @@ func TestServiceRefusesWhenBusy(t *testing.T) {
 	svc := NewService(target, Options{})
 	var ids []string
 	for i := 0; i < MaxPendingRuns; i++ {
-		st, err := svc.Start(context.Background(), RunRequest{SuiteYAML: minimalSuite}, "k")
+		st, err := svc.Start(context.Background(), RunRequest{SuiteYAML: minimalSuite}, allCleared)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, st.ID)
 	}
-	if _, err := svc.Start(context.Background(), RunRequest{SuiteYAML: minimalSuite}, "k"); !errors.Is(err, ErrBusy) {
+	if _, err := svc.Start(context.Background(), RunRequest{SuiteYAML: minimalSuite}, allCleared); !errors.Is(err, ErrBusy) {
 		t.Errorf("run %d: err = %v, want ErrBusy", MaxPendingRuns+1, err)
 	}
 	close(release)
@@ -134,7 +139,7 @@ func TestServiceRefusesWhenBusy(t *testing.T) {
 			t.Errorf("%s: %s", id, st.Status)
 		}
 	}
-	if _, err := svc.Start(context.Background(), RunRequest{SuiteYAML: minimalSuite}, "k"); err != nil {
+	if _, err := svc.Start(context.Background(), RunRequest{SuiteYAML: minimalSuite}, allCleared); err != nil {
 		t.Errorf("after the queue drained: %v", err)
 	}
 	svc.Close()

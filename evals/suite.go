@@ -58,6 +58,11 @@ type Input struct {
 	Turns     []string         `json:"turns,omitempty"`
 	Role      access.Role      `json:"role"`
 	Clearance access.Clearance `json:"clearance"`
+
+	// Where Role and Clearance were set ("input.role", "role (suite)");
+	// empty: they are the defaults. A run bounded by a caller refuses what
+	// a suite asks for above the caller, and lowers defaults to the caller.
+	roleField, clearanceField string
 }
 
 // Requirement names something a case needs from the installation; a case
@@ -209,8 +214,13 @@ func ParseSuite(data []byte, file string) (*Suite, error) {
 	s.Model = p.str(m.get("model"), "model")
 	s.K = p.positiveInt(m.get("k"), "k")
 	s.Timeout = p.duration(m.get("timeout"), "timeout")
-	role := p.role(m.get("role"), "role", DefaultRole)
-	clearance := p.clearance(m.get("clearance"), "clearance", DefaultClearance)
+	def := Input{Role: p.role(m.get("role"), "role", DefaultRole), Clearance: p.clearance(m.get("clearance"), "clearance", DefaultClearance)}
+	if m.get("role") != nil {
+		def.roleField = "role (suite)"
+	}
+	if m.get("clearance") != nil {
+		def.clearanceField = "clearance (suite)"
+	}
 	tags := p.strList(m.get("tags"), "tags")
 	requires := p.requires(m.get("requires"), "requires")
 	if n := m.get("thresholds"); n != nil {
@@ -228,7 +238,7 @@ func ParseSuite(data []byte, file string) (*Suite, error) {
 		seen := map[string]int{}
 		for i, cn := range cases.Content {
 			field := fmt.Sprintf("cases[%d]", i)
-			c, ok := p.parseCase(cn, field, s, role, clearance, tags, requires)
+			c, ok := p.parseCase(cn, field, s, def, tags, requires)
 			if !ok {
 				continue
 			}
@@ -246,7 +256,7 @@ func ParseSuite(data []byte, file string) (*Suite, error) {
 	return s, nil
 }
 
-func (p *parser) parseCase(n *yaml.Node, field string, s *Suite, role access.Role, clearance access.Clearance, suiteTags []string, suiteReq []Requirement) (Case, bool) {
+func (p *parser) parseCase(n *yaml.Node, field string, s *Suite, def Input, suiteTags []string, suiteReq []Requirement) (Case, bool) {
 	before := len(p.problems)
 	m := p.mapping(n, field, "id", "agent", "model", "input", "tags", "requires", "expect", "timeout")
 	if m == nil {
@@ -272,7 +282,7 @@ func (p *parser) parseCase(n *yaml.Node, field string, s *Suite, role access.Rol
 	if d := p.duration(m.get("timeout"), field+".timeout"); d > 0 {
 		c.Timeout = d
 	}
-	c.Input = p.input(m.get("input"), n, field+".input", role, clearance)
+	c.Input = p.input(m.get("input"), n, field+".input", def)
 	c.Tags = mergeStrings(suiteTags, p.strList(m.get("tags"), field+".tags"))
 	c.Requires = mergeRequirements(suiteReq, p.requires(m.get("requires"), field+".requires"))
 	if en := m.get("expect"); en == nil {
@@ -283,8 +293,8 @@ func (p *parser) parseCase(n *yaml.Node, field string, s *Suite, role access.Rol
 	return c, len(p.problems) == before
 }
 
-func (p *parser) input(n, parent *yaml.Node, field string, role access.Role, clearance access.Clearance) Input {
-	in := Input{Role: role, Clearance: clearance}
+func (p *parser) input(n, parent *yaml.Node, field string, def Input) Input {
+	in := Input{Role: def.Role, Clearance: def.Clearance, roleField: def.roleField, clearanceField: def.clearanceField}
 	if n == nil {
 		p.fail(parent, field, "is required")
 		return in
@@ -306,8 +316,14 @@ func (p *parser) input(n, parent *yaml.Node, field string, role access.Role, cle
 				p.fail(m.get("turns").Content[i], fmt.Sprintf("%s.turns[%d]", field, i), "must not be empty")
 			}
 		}
-		in.Role = p.role(m.get("role"), field+".role", role)
-		in.Clearance = p.clearance(m.get("clearance"), field+".clearance", clearance)
+		in.Role = p.role(m.get("role"), field+".role", def.Role)
+		in.Clearance = p.clearance(m.get("clearance"), field+".clearance", def.Clearance)
+		if m.get("role") != nil {
+			in.roleField = "input.role"
+		}
+		if m.get("clearance") != nil {
+			in.clearanceField = "input.clearance"
+		}
 	}
 	if strings.TrimSpace(in.Message) == "" && n.Kind == yaml.ScalarNode {
 		p.fail(n, field, "the message must not be empty")

@@ -31,6 +31,9 @@ type ChatRequest struct {
 	Model     string // a configured model to run on instead of the agent's; empty: the agent's
 	Role      access.Role
 	Clearance access.Clearance
+
+	// Where the case set Role and Clearance; empty: the defaults (see Input).
+	roleField, clearanceField string
 }
 
 // Inventory is what a target offers.
@@ -108,17 +111,20 @@ func modelName(m agents.Models, specModel string) string {
 }
 
 // Chat runs one turn on the runner as an eval principal with the request's
-// role and clearance.
+// role and clearance. Its proposals are checked and reported with status
+// "eval" but never enter the approval queue.
 func (l *Local) Chat(ctx context.Context, req ChatRequest) (agents.ChatResult, error) {
-	r := l.Runner
+	cp := *l.Runner
+	r := &cp
+	if r.Actions != nil {
+		r.Actions = evalProposer{inner: r.Actions}
+	}
 	if req.Model != "" {
 		models, err := overrideModel(r.Models, req.Model)
 		if err != nil {
 			return agents.ChatResult{}, err
 		}
-		cp := *r
-		cp.Models = models
-		r = &cp
+		r.Models = models
 	}
 	key := l.KeyID
 	if key == "" {

@@ -13,19 +13,24 @@ import (
 )
 
 // EvalService runs eval suites in the background (evals.Service).
+// A run acts as its caller: never above the caller's role or clearance, and
+// its report is shown only to keys cleared for what it ran with.
 type EvalService interface {
-	Start(ctx context.Context, req evals.RunRequest, by string) (evals.RunStatus, error)
-	Get(id string) (evals.RunStatus, error)
+	Start(ctx context.Context, req evals.RunRequest, caller access.Principal) (evals.RunStatus, error)
+	Get(id string, viewer access.Principal) (evals.RunStatus, error)
+	Turn(ctx context.Context, req evals.TurnRequest, caller access.Principal) (evals.TurnResult, error)
 }
 
 var _ EvalService = (*evals.Service)(nil)
 
-// evalRoutes registers POST /v1/evals/runs and GET /v1/evals/runs/{id}, for
-// developers; without an eval service they answer 503.
+// evalRoutes registers POST /v1/evals/runs, GET /v1/evals/runs/{id} and
+// POST /v1/evals/turns (one turn of a remote eval), for developers; without
+// an eval service they answer 503.
 func (s *Server) evalRoutes(v1 fiber.Router) {
 	g := v1.Group("/evals", s.require(access.RoleDeveloper))
 	g.Post("/runs", s.startEvalRun)
 	g.Get("/runs/:id", s.getEvalRun)
+	g.Post("/turns", s.evalTurn)
 }
 
 func (s *Server) evalService() (EvalService, error) {
@@ -37,7 +42,9 @@ func (s *Server) evalService() (EvalService, error) {
 
 // startEvalRun checks the suites and starts the run: 202 with the run's
 // status and a Location to poll. Bad suites, unknown suites, agents, tools
-// or metrics are 400s naming the problem; nothing runs.
+// or metrics are 400s naming the problem; a case asking for a role or
+// clearance above the key's is a 403 naming the case and the field. In
+// every case nothing runs.
 func (s *Server) startEvalRun(c *fiber.Ctx) error {
 	svc, err := s.evalService()
 	if err != nil {
@@ -47,7 +54,7 @@ func (s *Server) startEvalRun(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	st, err := svc.Start(c.UserContext(), req, mustPrincipal(c).KeyID)
+	st, err := svc.Start(c.UserContext(), req, mustPrincipal(c))
 	if err != nil {
 		return evalProblem(err)
 	}
@@ -60,18 +67,44 @@ func (s *Server) getEvalRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	st, err := svc.Get(c.Params("id"))
+	st, err := svc.Get(c.Params("id"), mustPrincipal(c))
 	if err != nil {
 		return evalProblem(err)
 	}
 	return c.JSON(st)
 }
 
+// evalTurn runs one turn of a remote eval (`cityagent eval --remote`) as the
+// caller, never above it; its proposals are reported, never queued.
+func (s *Server) evalTurn(c *fiber.Ctx) error {
+	svc, err := s.evalService()
+	if err != nil {
+		return err
+	}
+	var req evals.TurnRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := svc.Turn(c.UserContext(), req, mustPrincipal(c))
+	if err != nil {
+		return evalProblem(err)
+	}
+	return c.JSON(res)
+}
+
 // evalProblem maps the evals package's errors to problems.
 func evalProblem(err error) error {
 	var se *evals.SuiteError
 	var pe *evals.PreflightError
+	var ae *evals.PrivilegeError
 	switch {
+	case errors.As(err, &ae):
+		p := forbidden(fmt.Sprintf("an eval run acts as its caller, never above it: the key has role %s and clearance %s, and the suite asks for more; nothing ran",
+			ae.Caller.Role, ae.Caller.Clearance))
+		p.Errors = problemFields(ae.Problems)
+		return p
+	case errors.Is(err, evals.ErrRunAboveClearance):
+		return forbidden(strings.TrimPrefix(err.Error(), "evals: the run acts above the reader's clearance: "))
 	case errors.As(err, &se):
 		return badRequest("the suite is invalid", problemFields(se.Problems)...)
 	case errors.As(err, &pe):

@@ -24,10 +24,13 @@ type fakeEvals struct {
 
 var _ EvalService = (*fakeEvals)(nil)
 
-func (f *fakeEvals) Start(_ context.Context, req evals.RunRequest, by string) (evals.RunStatus, error) {
-	return f.start(req, by)
+func (f *fakeEvals) Start(_ context.Context, req evals.RunRequest, caller access.Principal) (evals.RunStatus, error) {
+	return f.start(req, caller.KeyID)
 }
-func (f *fakeEvals) Get(id string) (evals.RunStatus, error) { return f.get(id) }
+func (f *fakeEvals) Get(id string, _ access.Principal) (evals.RunStatus, error) { return f.get(id) }
+func (f *fakeEvals) Turn(context.Context, evals.TurnRequest, access.Principal) (evals.TurnResult, error) {
+	return evals.TurnResult{}, nil
+}
 
 func startEvalServer(t *testing.T, svc EvalService) (base string, keys map[access.Role]string) {
 	t.Helper()

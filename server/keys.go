@@ -90,6 +90,9 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := mayGrant(mustPrincipal(c), req); err != nil {
+		return err
+	}
 	k, secret, err := IssueKey(c.UserContext(), s.deps.Keys, req, mustPrincipal(c).KeyID, s.deps.Now())
 	if err != nil {
 		return err
@@ -101,6 +104,25 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 	v.Key = secret
 	c.Set(fiber.HeaderLocation, "/v1/keys/"+k.ID)
 	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+// mayGrant refuses a key request above what the issuing key holds: a key
+// never mints a role it does not include nor a clearance above its own.
+// Invalid values are left to IssueKey's 400.
+func mayGrant(by access.Principal, req KeyRequest) error {
+	var errs []FieldError
+	if r, err := access.ParseRole(req.Role); err == nil && !by.Role.Allows(r) {
+		errs = append(errs, FieldError{"role", fmt.Sprintf("%s is not within this key's role %s", r, by.Role)})
+	}
+	if cl, err := access.ParseClearance(req.Clearance); err == nil && !by.Clearance.Covers(cl) {
+		errs = append(errs, FieldError{"clearance", fmt.Sprintf("%s is above this key's clearance %s", cl, by.Clearance)})
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	p := forbidden("a key cannot grant more than it holds (role " + string(by.Role) + ", clearance " + string(by.Clearance) + ")")
+	p.Errors = errs
+	return p
 }
 
 func (s *Server) listKeys(c *fiber.Ctx) error {

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -43,6 +45,13 @@ func (s *Server) getSession(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	cl, err := s.sessionClearance(c.UserContext(), sess, evs)
+	if err != nil {
+		return err
+	}
+	if !p.Clearance.Covers(cl) {
+		return forbidden(fmt.Sprintf("the session holds content at clearance %s; the key has clearance %s", cl, p.Clearance))
+	}
 	v := sessionView{ID: sess.ID, Agent: sess.Agent, Title: sess.Title, CreatedAt: sess.CreatedAt, UpdatedAt: sess.UpdatedAt, Events: []eventView{}}
 	for _, e := range evs {
 		v.Events = append(v.Events, eventView{Seq: e.Seq, Turn: e.Turn, Type: e.Type, Data: e.Data, At: e.CreatedAt})
@@ -74,4 +83,33 @@ func (s *Server) listSessions(c *fiber.Ctx) error {
 		out = append(out, sessionView{ID: se.ID, Agent: se.Agent, Title: se.Title, CreatedAt: se.CreatedAt, UpdatedAt: se.UpdatedAt})
 	}
 	return c.JSON(fiber.Map{"sessions": out, "next_before": next})
+}
+
+// sessionClearance is the highest clearance a session's transcript may
+// hold. Sessions do not store one, so it is derived: the clearance of the
+// key that owns it (its turns read nothing above that), raised by what its
+// answers record having read (an admin may have continued it). An owner
+// that is no key, or no longer one, (an eval run, the CLI) could have acted
+// at any clearance: restricted.
+func (s *Server) sessionClearance(ctx context.Context, sess store.Session, evs []store.Event) (access.Clearance, error) {
+	cl := access.Restricted
+	k, err := s.deps.Keys.GetKey(ctx, sess.OwnerKeyID)
+	switch {
+	case err == nil:
+		cl = k.Clearance
+	case !errors.Is(err, store.ErrNotFound):
+		return "", fmt.Errorf("server: owner of session %s: %w", sess.ID, err)
+	}
+	for _, e := range evs {
+		var d struct {
+			Clearance access.Clearance `json:"clearance"`
+		}
+		if len(e.Data) == 0 || e.Data[0] != '{' || json.Unmarshal(e.Data, &d) != nil || d.Clearance == "" {
+			continue
+		}
+		if d.Clearance.Rank() > cl.Rank() {
+			cl = d.Clearance
+		}
+	}
+	return cl, nil
 }

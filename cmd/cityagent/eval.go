@@ -46,7 +46,10 @@ func evalCmd(g *globalFlags) *cobra.Command {
 		Long: `Run eval suites (YAML files, directories of them, or names of the suites built into the binary;
 "shipped" runs them all) against the agents in this process — built exactly as ` + "`serve`" + ` builds them,
 from the same configuration, on a fresh temporary data directory unless --data is given — or against a
-running cityagent with --remote. Prints a summary table, writes JSON, JUnit XML and Markdown reports, and
+running cityagent with --remote (developer or admin key; each turn runs on the server as that key, never above
+its role and clearance). Proposals an eval's turns make are checked and listed in the report, never queued for
+approval. In this process (no --remote) the operator is trusted: cases act with the role and clearance the suite
+gives them. Prints a summary table, writes JSON, JUnit XML and Markdown reports, and
 exits non-zero when a threshold is missed.
 
 Thresholds: --fail-under METRIC=VALUE for higher-is-better metrics (fails when the value is under),
@@ -82,7 +85,7 @@ argument_accuracy, answer_pass_rate, proposal_accuracy, latency_p50_ms, latency_
 	f.StringArrayVar(&o.failOver, "fail-over", nil, "METRIC[@SCOPE]=VALUE: fail when a lower-is-better metric is over VALUE (repeatable)")
 	f.StringVar(&o.thresholds, "thresholds", "", "gate file with fail_under / fail_over per run, agent, suite, language and tag")
 	f.StringVar(&o.remote, "remote", "", "run against the cityagent at this URL over HTTP instead of in this process")
-	f.StringVar(&o.key, "key", "", "API key for --remote (env CITYAGENT_EVAL_KEY); an admin key lets cases act as any role and clearance")
+	f.StringVar(&o.key, "key", "", "API key for --remote (env CITYAGENT_EVAL_KEY), developer or admin; cases never act above its role and clearance")
 	f.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	cmd.AddCommand(evalDiffCmd())
 	return cmd
@@ -140,9 +143,11 @@ func runEval(ctx context.Context, cfg config.Config, dataGiven bool, o evalOptio
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			if err := rt.Close(cctx); err != nil {
-				fmt.Fprintln(stderr, "eval: revoking the keys made for the run:", err)
+				fmt.Fprintln(stderr, "eval: closing the remote:", err)
 			}
 		}()
+		fmt.Fprintln(stderr, "eval: turns run on "+o.remote+" as the key's role and clearance, never above them; "+
+			"proposals made by an eval are checked and listed in the report, never queued for approval")
 		target = rt
 	} else {
 		if !dataGiven {
