@@ -186,21 +186,67 @@ func (r *Runner) Run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 	}
 	tr.emit(Event{EventSession, SessionData{t.SessionID, spec.Name, spec.Version, turnNo, t.TraceID}})
 	res, runErr := tr.run(ctx, msg, history)
-	// Record the outcome even if the client has gone: the session must show it.
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	return tr.finish(ctx, msg, res, runErr)
+}
+
+// ErrAuditUnavailable is returned when a turn's audit record could not be
+// written: the turn had an answer, but it is withheld, because no answer
+// leaves without its record (DESIGN §9, §14). Callers should answer 503 and
+// ask the client to retry.
+var ErrAuditUnavailable = errors.New("agents: the turn's audit record could not be written")
+
+// closingWriteTimeout bounds each of a turn's two closing writes (session,
+// then audit). Each gets its own: when they shared one deadline, a slow
+// session write left the audit write too little time.
+const closingWriteTimeout = 5 * time.Second
+
+// withheldText is the session's error event for a turn whose answer was
+// recorded in the session but whose audit record failed.
+const withheldText = "answer withheld: the audit record of this turn could not be written; ask again"
+
+// finish records a turn's outcome, even if the client has gone, and only
+// then hands the answer out. The order is: the session's closing events
+// (the answer and the done event), then the audit record, then the done
+// event to emit. The store has no single transaction for both, so the audit
+// append is the commit point: a turn is answered if and only if its
+// chat.turn record with the answer's hash is durable. When the session write
+// fails the turn fails and its record says so; when the audit write fails
+// the session already holds the answer, so an error event after it marks the
+// answer withheld (history skips it) and the turn fails with
+// ErrAuditUnavailable.
+func (tr *turnRun) finish(ctx context.Context, question string, res ChatResult, runErr error) (ChatResult, error) {
+	bg := context.WithoutCancel(ctx)
 	if runErr != nil {
 		tr.pending = append(tr.pending, Event{EventError, TextData{runErr.Error()}})
 	} else {
 		tr.pending = append(tr.pending, Event{EventAnswer, AnswerData{Text: res.Answer, Clearance: tr.clearance}}, Event{EventDone, res})
 	}
-	flushErr := tr.flush(saveCtx)
-	tr.audit(saveCtx, msg, res, runErr)
-	if flushErr != nil && runErr == nil {
-		return ChatResult{}, flushErr
+	sctx, cancel := context.WithTimeout(bg, closingWriteTimeout)
+	flushErr := tr.flush(sctx)
+	cancel()
+	outcome := runErr
+	if outcome == nil {
+		outcome = flushErr
 	}
-	if runErr != nil {
+	actx, cancel := context.WithTimeout(bg, closingWriteTimeout)
+	auditErr := tr.commitAudit(actx, question, res, outcome)
+	cancel()
+	if auditErr != nil {
+		tr.r.log().Error("audit of a chat turn failed", "err", auditErr, "trace_id", tr.t.TraceID, "session_id", tr.t.SessionID, "answered", outcome == nil)
+	}
+	switch {
+	case runErr != nil:
 		return ChatResult{}, runErr
+	case flushErr != nil:
+		return ChatResult{}, flushErr
+	case auditErr != nil:
+		tr.pending = append(tr.pending[:0], Event{EventError, TextData{withheldText}})
+		wctx, cancel := context.WithTimeout(bg, closingWriteTimeout)
+		if err := tr.flush(wctx); err != nil {
+			tr.r.log().Error("marking a withheld answer failed", "err", err, "trace_id", tr.t.TraceID, "session_id", tr.t.SessionID)
+		}
+		cancel()
+		return ChatResult{}, fmt.Errorf("%w: %w", ErrAuditUnavailable, auditErr)
 	}
 	tr.emit(Event{EventDone, res})
 	return res, nil
@@ -546,10 +592,22 @@ func historyMessages(events []store.Event, maxTurns int, clearance access.Cleara
 	if maxTurns <= 0 {
 		maxTurns = 10
 	}
+	// A turn whose answer was withheld (its audit record failed) ends in an
+	// error event after the answer; the answer was never given, so it is
+	// not history.
+	withheld := map[int]bool{}
+	for _, e := range events {
+		if e.Type == EventError {
+			withheld[e.Turn] = true
+		}
+	}
 	var msgs []llm.Message
 	var turns []int
 	for _, e := range events {
 		if e.Type != EventUser && e.Type != EventAnswer {
+			continue
+		}
+		if e.Type == EventAnswer && withheld[e.Turn] {
 			continue
 		}
 		var d AnswerData

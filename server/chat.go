@@ -39,12 +39,17 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	if !spec.AdmitsRole(turn.Principal.Role) {
 		return forbidden(fmt.Sprintf("role %s may not use agent %s", turn.Principal.Role, spec.Name))
 	}
-	if req.Stream || strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
-		return s.streamChat(c, turn)
-	}
-	res, err := s.deps.Runner.Run(s.base, turn, nil)
+	release, err := s.admitTurn(c)
 	if err != nil {
 		return err
+	}
+	if req.Stream || strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+		return s.stream(c, turn, agentSSE{}, release)
+	}
+	defer release()
+	res, err := s.deps.Runner.Run(s.base, turn, nil)
+	if err != nil {
+		return turnFailure(c, err)
 	}
 	s.metrics.observeTurn(res)
 	return c.JSON(res)
@@ -75,24 +80,40 @@ func writeSSE(w *bufio.Writer, event string, data any) error {
 	return err
 }
 
-// streamChat answers with server-sent events.
-func (s *Server) streamChat(c *fiber.Ctx, turn agents.Turn) error {
-	return s.stream(c, turn, agentSSE{})
-}
+// probeInterval is how long a stream may stay silent before it writes an
+// SSE comment to find out whether the client is still there.
+//
+// fasthttp tells a stream writer nothing when the client goes: the only
+// signal is a failed Flush, and that comes only when something is written
+// (STYLE: "the writer's Flush error is the disconnect signal"). Reading the
+// net.Conn to notice the close would race fasthttp, which owns the
+// connection. So a stream that has written nothing for probeInterval writes
+// a comment (":" — three bytes, ignored by SSE clients; every heartbeat's
+// worth of silence it is ": ping" instead). After the client closes, the
+// first write after the close still succeeds (the kernel takes it and the
+// peer answers RST), the next fails on the socket, and fasthttp then closes
+// the pipe our writer flushes into: the turn is cancelled within about three
+// probe intervals instead of up to three heartbeats (45 s at the default).
+// A stream that is busy writing deltas pays nothing extra.
+const probeInterval = time.Second
 
 // stream runs a turn and streams its events with enc. The turn runs in its
 // own goroutine under a context that is cancelled when a write to the client
-// fails (heartbeats make that timely) or the server shuts down.
-func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder) error {
+// fails (probes make that prompt) or the server shuts down. release gives
+// back the turn's admission slot; it is called once the turn has ended.
+func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder, release func()) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
 	heartbeat := s.opts.HeartbeatInterval
+	probe := min(heartbeat, probeInterval)
+	pingEvery := int((heartbeat + probe - 1) / probe) // silent probes per ": ping"
 	runner, log, base := s.deps.Runner, s.log, s.base
 	s.streams.Add(1)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.streams.Done()
+		defer release()
 		s.metrics.streams.Inc()
 		defer s.metrics.streams.Dec()
 		ctx, cancel := context.WithCancel(base)
@@ -108,13 +129,15 @@ func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder) error
 			})
 			finished <- err
 		}()
-		tick := time.NewTicker(heartbeat)
+		tick := time.NewTicker(probe)
 		defer tick.Stop()
+		wrote, silent := false, 0 // since the last tick; silent ticks in a row
 		ok := func(err error) bool {
 			if err != nil {
 				log.Error("write stream event", "err", err, "trace_id", turn.TraceID)
 				return false
 			}
+			wrote = true
 			return w.Flush() == nil
 		}
 		leave := func() {
@@ -138,19 +161,34 @@ func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder) error
 				for {
 					select {
 					case e := <-events:
+						if res, done := e.Data.(agents.ChatResult); done {
+							s.metrics.observeTurn(res)
+						}
 						ok(enc.event(w, e))
 					default:
 						break drain
 					}
 				}
 				if err != nil {
-					p := s.problemFor(err)
+					p := turnProblem(err)
+					if p == nil {
+						p = s.problemFor(err)
+					}
 					p.Type, p.RequestID = "about:blank", turn.TraceID
 					ok(enc.fail(w, p))
 				}
 				return
 			case <-tick.C:
-				if _, err := w.WriteString(": ping\n\n"); err != nil || w.Flush() != nil {
+				if wrote {
+					wrote, silent = false, 0
+					continue
+				}
+				silent++
+				comment := ":\n\n"
+				if silent >= pingEvery {
+					comment, silent = ": ping\n\n", 0
+				}
+				if _, err := w.WriteString(comment); err != nil || w.Flush() != nil {
 					leave()
 					return
 				}

@@ -127,12 +127,17 @@ func (s *Server) chatCompletions(c *fiber.Ctx) error {
 	remember := func(res agents.ChatResult) {
 		s.convs.put(conversationKey(p.KeyID, spec.Name, append(append([]string{}, texts...), res.Answer)), res.SessionID)
 	}
-	if req.Stream {
-		return s.stream(c, turn, &oaiStream{id: id, model: spec.Name, created: time.Now().Unix(), onDone: remember})
-	}
-	res, err := s.deps.Runner.Run(s.base, turn, nil)
+	release, err := s.admitTurn(c)
 	if err != nil {
 		return err
+	}
+	if req.Stream {
+		return s.stream(c, turn, &oaiStream{id: id, model: spec.Name, created: time.Now().Unix(), onDone: remember}, release)
+	}
+	defer release()
+	res, err := s.deps.Runner.Run(s.base, turn, nil)
+	if err != nil {
+		return turnFailure(c, err)
 	}
 	remember(res)
 	s.metrics.observeTurn(res)

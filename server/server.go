@@ -81,6 +81,12 @@ type Options struct {
 	HeartbeatInterval time.Duration // SSE ": ping" interval; default 15s
 	ReadTimeout       time.Duration
 	Version           string
+	// MaxTurns bounds the chat turns running at once (POST …/chat and
+	// /v1/chat/completions); ≤ 0: 4 × GOMAXPROCS. TurnQueue bounds the
+	// turns waiting for one, FIFO, each at most 5 s; 0: 64 × GOMAXPROCS,
+	// < 0: no queue. A turn refused gets 503 with Retry-After.
+	MaxTurns  int
+	TurnQueue int
 }
 
 // Server is the HTTP API.
@@ -93,6 +99,7 @@ type Server struct {
 	stop     context.CancelFunc
 	streams  sync.WaitGroup
 	convs    conversations
+	turns    *admission // server/admission.go
 	metrics  *metrics
 	shutdown sync.Once
 }
@@ -122,6 +129,7 @@ func New(deps Deps, opts Options) *Server {
 	}
 	s := &Server{deps: deps, opts: opts, log: deps.Log, metrics: newMetrics()}
 	s.base, s.stop = context.WithCancel(context.Background())
+	s.turns = newAdmission(opts.MaxTurns, opts.TurnQueue)
 	s.app = fiber.New(fiber.Config{
 		AppName: "cityagent",
 		// Fiber's strings (Params, Method, Path, Get, Query) and Body point

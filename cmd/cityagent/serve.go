@@ -38,6 +38,10 @@ func serveCmd(g *globalFlags) *cobra.Command {
 // serve runs the server until ctx ends. ready, if not nil, receives the
 // listening address once requests are accepted (tests use it).
 func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- string) error {
+	limits, err := loadTurnLimits(os.Getenv)
+	if err != nil {
+		return err
+	}
 	log := newLogger(cfg.Log, os.Stderr)
 	start := time.Now()
 	inst, err := build(ctx, cfg, log)
@@ -65,7 +69,7 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 
 		Knowledge: inst.kb, // cmd/cityagent/knowledge.go
 	}, server.Options{BodyLimit: cfg.Server.BodyLimit, HeartbeatInterval: cfg.Server.HeartbeatInterval,
-		ReadTimeout: cfg.Server.ReadTimeout, Version: version})
+		ReadTimeout: cfg.Server.ReadTimeout, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("cityagent is serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "state", inst.db.Backend(),

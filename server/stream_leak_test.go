@@ -1,0 +1,184 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/actions/audit"
+	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/llm"
+	"github.com/cityagent/cityagent/store"
+)
+
+// turnModel answers in two streamed pieces, or, when hang is set, streams
+// nothing and waits for its context to end, like a model server that
+// stopped answering.
+type turnModel struct{ hang bool }
+
+var _ llm.Model = turnModel{}
+
+func (turnModel) Name() string { return "turn-model" }
+
+func (m turnModel) Generate(ctx context.Context, _ llm.Request, stream llm.StreamFunc) (llm.Response, error) {
+	if m.hang {
+		<-ctx.Done()
+		return llm.Response{}, ctx.Err()
+	}
+	parts := []string{"Zhongshan Road ", "is congested."}
+	for _, p := range parts {
+		if stream != nil {
+			if err := stream(ctx, p); err != nil {
+				return llm.Response{}, err
+			}
+		}
+	}
+	return llm.Response{Model: "turn-model", Content: strings.Join(parts, "")}, nil
+}
+
+type turnEnv struct {
+	srv  *Server
+	addr string // host:port
+	db   *store.DB
+	key  string // an operator's secret
+}
+
+// newTurnEnv starts a real server on a free 127.0.0.1 port with one agent,
+// "traffic", on model, auditing through aud (nil: the store itself).
+func newTurnEnv(t *testing.T, model llm.Model, aud func(*store.DB) audit.Auditor, opts Options) *turnEnv {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cat, err := agents.NewCatalog(agents.Spec{Name: "traffic", Instructions: "x", Budgets: agents.Budgets{Timeout: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a audit.Auditor = db
+	if aud != nil {
+		a = aud(db)
+	}
+	runner := &agents.Runner{Catalog: cat, Sessions: db, Audit: a, Log: slog.New(slog.DiscardHandler),
+		Models: agents.Models{ByName: map[string]llm.Model{"m": model}, Default: "m", Offline: turnModel{}}}
+	srv := New(Deps{Runner: runner, Catalog: cat, Keys: db, Sessions: db, Log: slog.New(slog.DiscardHandler)}, opts)
+	// fasthttp keeps an idle worker goroutine per recent connection for
+	// MaxIdleWorkerDuration (10 s by default): a cache, not a leak. Shorten
+	// it so that goroutine counts measure the streams alone.
+	srv.App().Server().MaxIdleWorkerDuration = 100 * time.Millisecond
+	_, secret, err := IssueKey(ctx, db, KeyRequest{Name: "op", Role: string(access.RoleOperator), Clearance: "internal"}, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &turnEnv{srv: srv, addr: ln.Addr().String(), db: db, key: secret}
+}
+
+// openStream sends a streamed chat over a raw connection (no client
+// goroutines left behind) and returns once the turn has started.
+func (e *turnEnv) openStream(t *testing.T) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"message":"Is Zhongshan Road congested?","stream":true}`
+	fmt.Fprintf(conn, "POST /v1/agents/traffic/chat HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		e.addr, e.key, len(body), body)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			conn.Close()
+			t.Fatalf("stream ended before the turn started: %v", err)
+		}
+		if strings.HasPrefix(line, "event: session") {
+			return conn
+		}
+		if strings.HasPrefix(line, "HTTP/1.1 ") && !strings.HasPrefix(line, "HTTP/1.1 200") {
+			conn.Close()
+			t.Fatalf("stream refused: %s", line)
+		}
+	}
+}
+
+// settledGoroutines waits for the goroutine count to stop moving.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for range 50 {
+		time.Sleep(20 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
+// TestDroppedStreamsEndPromptly opens 200 streamed chats on a model that
+// never answers, drops every connection, and expects the goroutines they
+// held to be gone well before the next heartbeat: with the default 15 s
+// heartbeat, disconnects were noticed only at a heartbeat write.
+func TestDroppedStreamsEndPromptly(t *testing.T) {
+	const streams = 200
+	env := newTurnEnv(t, turnModel{hang: true}, nil, Options{MaxTurns: 2 * streams}) // default 15 s heartbeat
+	// Warm up: one stream opened and dropped, so that lazily started
+	// goroutines (the store's, fasthttp's) are part of the baseline.
+	env.openStream(t).Close()
+	time.Sleep(4 * time.Second)
+	baseline := settledGoroutines()
+
+	conns := make([]net.Conn, streams)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i] = env.openStream(t)
+		}()
+	}
+	wg.Wait()
+	held := runtime.NumGoroutine()
+	if held < baseline+streams {
+		t.Fatalf("%d goroutines with %d open streams, baseline %d: the streams are not running", held, streams, baseline)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	// The point is that the count returns, not how fast: poll generously
+	// (less than one default heartbeat).
+	const tolerance = 5
+	deadline := time.Now().Add(10 * time.Second)
+	n := runtime.NumGoroutine()
+	for n > baseline+tolerance {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines 10s after %d streams dropped (baseline %d, %d while open); some stacks:\n%s", n, streams, baseline, held, buf)
+		}
+		time.Sleep(50 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	t.Logf("baseline %d, %d with %d streams open, %d after they dropped", baseline, held, streams, n)
+}
