@@ -97,7 +97,6 @@ type obedient struct {
 	mu     sync.Mutex
 	obeyed map[string]int // case id → directives acted on
 	seen   map[string]bool
-	cur    string
 }
 
 var (

@@ -48,8 +48,6 @@ func withModel(m llm.Model) rigOption {
 	return func(c *rigConfig) { c.models[m.Name()] = m; c.def = m.Name() }
 }
 
-func withCatalog(cat *agents.Catalog) rigOption { return func(c *rigConfig) { c.catalog = cat } }
-
 func newRig(t testing.TB, opts ...rigOption) *rig {
 	t.Helper()
 	ctx := context.Background()

@@ -72,7 +72,7 @@ func parseMatcher(n *yaml.Node) (Matcher, error) {
 		return m, nil
 	}
 	if special != len(keys) {
-		return Matcher{}, fmt.Errorf("mixes matcher keys (%s) with other keys; wrap a literal object in exact:", strings.Join(matcherKeys, ", "))
+		return Matcher{}, fmt.Errorf("mixes matcher keys (%s) with other keys; wrap a literal object in an exact: matcher", strings.Join(matcherKeys, ", "))
 	}
 	_, hasMin := keys["min"]
 	_, hasMax := keys["max"]

@@ -163,7 +163,7 @@ func (t *Taxonomy) describe(a TriageArgs) (TriageResult, error) {
 		// model hears so.
 		note = fmt.Sprintf(" The %s does not handle %s; the %s does.", d.Name, c.Name, t.depts[c.Department].Name)
 		noteZh = fmt.Sprintf("%s不承办%s，由%s承办。", d.NameZh, c.NameZh, t.depts[c.Department].NameZh)
-		dept, d = c.Department, t.depts[c.Department]
+		d = t.depts[c.Department]
 	}
 	rule := t.Deadline(ty.ID, c, a.Urgency)
 	res.Category, res.Path, res.Department, res.DeptName = c.Code, c.Path, d.ID, d.NameZh+" "+d.Name

@@ -213,8 +213,8 @@ func TestOpen311ClientFlow(t *testing.T) {
 		t.Fatalf("requests: %s", body)
 	}
 	resp, body = c.get("/requests.json", url.Values{"service_request_id": {id}})
-	if err := json.Unmarshal(body, &reqs); err != nil || len(reqs) != 1 || reqs[0].ServiceRequestID != id {
-		t.Fatalf("requests by id: %s", body)
+	if err := json.Unmarshal(body, &reqs); err != nil || resp.StatusCode != 200 || len(reqs) != 1 || reqs[0].ServiceRequestID != id {
+		t.Fatalf("requests by id: %d %s", resp.StatusCode, body)
 	}
 	if _, body = c.get("/requests.json", url.Values{"status": {"closed"}, "start_date": {"2026-03-01T00:00:00+08:00"}, "end_date": {"2026-03-03T00:00:00+08:00"}}); string(body) != "[]" {
 		t.Errorf("closed requests: %s", body)
@@ -237,12 +237,13 @@ func TestOpen311Errors(t *testing.T) {
 		if ct != "" {
 			req.Header.Set("Content-Type", ct)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, b, err := roundTrip(http.DefaultClient, req)
+		if err != nil && closedEarly(err) && len(body) > 64<<10 {
+			return nil, nil // the body is over the limit: the server may close early
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
 		return resp, b
 	}
 	get := func(path string) (*http.Response, []byte) {
@@ -311,6 +312,10 @@ func TestOpen311Errors(t *testing.T) {
 	}
 	for name, c := range cases {
 		resp, body := c.do()
+		if resp == nil && c.status == 413 {
+			t.Logf("%s: the server closed before the client sent the whole body", name)
+			continue
+		}
 		var errs []struct {
 			Code        int    `json:"code"`
 			Description string `json:"description"`

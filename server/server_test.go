@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,6 +114,15 @@ func newEnv(t *testing.T, tool string) *testEnv {
 
 func (e *testEnv) do(t *testing.T, method, path string, role access.Role, body string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
+	resp, b, err := roundTrip(http.DefaultClient, e.request(method, path, role, body, hdr...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// request builds a request as role; a body is sent as JSON unless hdr says otherwise.
+func (e *testEnv) request(method, path string, role access.Role, body string, hdr ...string) *http.Request {
 	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
 	if role != "" {
 		req.Header.Set("Authorization", "Bearer "+e.keys[role])
@@ -122,13 +133,27 @@ func (e *testEnv) do(t *testing.T, method, path string, role access.Role, body s
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return req
+}
+
+// roundTrip sends req and reads the whole answer.
+func roundTrip(client *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// closedEarly reports whether err is the server closing the connection
+// before the client finished sending the body. fasthttp answers 413 as soon
+// as the declared Content-Length is over the limit and closes without
+// reading the rest (RFC 9112 §9.6 allows a server to), so the client may see
+// a reset or a broken pipe instead of the answer.
+func closedEarly(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func TestProblems(t *testing.T) {
@@ -164,7 +189,14 @@ func TestProblems(t *testing.T) {
 	before, _ := env.db.ListSessions(context.Background(), env.keyIDs[access.RoleOperator], 100, "")
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			resp, body := env.do(t, tc.method, tc.path, tc.role, tc.body, tc.hdr...)
+			resp, body, err := roundTrip(http.DefaultClient, env.request(tc.method, tc.path, tc.role, tc.body, tc.hdr...))
+			if err != nil && tc.status == 413 && closedEarly(err) {
+				t.Logf("the server closed before the client sent the whole body: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
 			}
@@ -214,7 +246,9 @@ func TestChatAndSessions(t *testing.T) {
 	}
 	resp, body = env.do(t, "GET", "/v1/sessions/"+res.SessionID, access.RoleOperator, "")
 	var sv sessionView
-	_ = json.Unmarshal(body, &sv)
+	if err := json.Unmarshal(body, &sv); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("session: %d %s", resp.StatusCode, body)
+	}
 	turns := map[int]bool{}
 	for _, e := range sv.Events {
 		turns[e.Turn] = true

@@ -174,7 +174,6 @@ var governanceConformance = []struct {
 			ApproverRole: access.RoleSupervisor, Clearance: access.Internal, Agent: "traffic", AgentVersion: "v1", Model: "offline",
 			SessionID: "ses_1", Turn: 1, TraceID: "tr", Question: "人民路拥堵，调整信号配时", Rationale: "main green too short",
 			Evidence: json.RawMessage(`[{"kind":"tool","ref":"call_1"}]`), Flags: []string{"x"}, ProposerKeyID: "key_op", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-		var ids []string
 		for i := range 5 {
 			p := base
 			p.ID = fmt.Sprintf("prop_%d", i)
@@ -185,7 +184,6 @@ var governanceConformance = []struct {
 			if err := db.CreateProposal(ctx, p, audit.Entry{Actor: "key_op", Kind: audit.KindProposalCreate, Subject: p.ID}); err != nil {
 				t.Fatal(err)
 			}
-			ids = append(ids, p.ID)
 		}
 		if err := db.CreateProposal(ctx, Proposal{ID: "prop_0", Action: "x", Arguments: json.RawMessage(`{}`)}); !errors.Is(err, ErrConflict) {
 			t.Errorf("duplicate id: %v, want ErrConflict", err)

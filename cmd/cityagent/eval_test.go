@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +38,41 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errb.String(), err
 }
 
+// shippedRun is `cityagent eval` of the shipped suites with the shipped
+// thresholds, run once per package (it is the package's slowest step): the
+// gate test checks it and the broken-agent test compares with it.
+type shippedRun struct {
+	json, junit, markdown string // report files
+	stdout, stderr        string
+	err                   error
+}
+
+// shippedOnce.run is set by TestMain, which makes and removes its directory.
+var shippedOnce struct{ run func() shippedRun }
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cityagent-eval-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shippedOnce.run = sync.OnceValue(func() shippedRun {
+		r := shippedRun{json: filepath.Join(dir, "run.json"), junit: filepath.Join(dir, "run.xml"), markdown: filepath.Join(dir, "run.md")}
+		var out, errb bytes.Buffer
+		cmd := rootCmd()
+		cmd.SetArgs([]string{"eval", shippedSuites, "--thresholds", shippedThresholds,
+			"--json", r.json, "--junit", r.junit, "--markdown", r.markdown, "--parallel", "4"})
+		cmd.SetOut(&out)
+		cmd.SetErr(&errb)
+		r.err = cmd.ExecuteContext(context.Background())
+		r.stdout, r.stderr = out.String(), errb.String()
+		return r
+	})
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func readReport(t *testing.T, path string) *evals.Report {
 	t.Helper()
 	rep, err := evals.ReadReport(path)
@@ -49,10 +86,8 @@ func readReport(t *testing.T, path string) *evals.Report {
 // suite against the agents built as `serve` builds them, with the
 // thresholds set from the measured baseline. It fails when quality drops.
 func TestEvalGateOnShippedSuites(t *testing.T) {
-	dir := t.TempDir()
-	jsonOut, junitOut, mdOut := filepath.Join(dir, "run.json"), filepath.Join(dir, "run.xml"), filepath.Join(dir, "run.md")
-	stdout, stderr, err := runCLI(t, "eval", shippedSuites, "--thresholds", shippedThresholds,
-		"--json", jsonOut, "--junit", junitOut, "--markdown", mdOut, "--parallel", "4")
+	run := shippedOnce.run()
+	jsonOut, junitOut, mdOut, stdout, stderr, err := run.json, run.junit, run.markdown, run.stdout, run.stderr, run.err
 	t.Logf("cityagent eval %s --thresholds %s\n%s", shippedSuites, shippedThresholds, stdout)
 	if err != nil {
 		t.Fatalf("the eval gate failed: %v\nstderr:\n%s", err, stderr)
@@ -103,16 +138,17 @@ retrieval: {k: 3}
 // traffic agent's spec without its main tool makes the CI gate fail, and
 // `eval diff` names the cases that flipped.
 func TestEvalGateCatchesABrokenAgent(t *testing.T) {
-	dir := t.TempDir()
-	good, bad := filepath.Join(dir, "good.json"), filepath.Join(dir, "bad.json")
+	bad := filepath.Join(t.TempDir(), "bad.json")
 	// The gate as a whole is TestEvalGateOnShippedSuites' business; here the
-	// point is the one threshold the broken spec must trip.
+	// point is the one threshold the broken spec must trip. The baseline is
+	// that test's run of the shipped agents.
 	const traffic = "MISS tool_recall >= 1 [agent:traffic]"
-	stdout, stderr, err := runCLI(t, "eval", shippedSuites, "--thresholds", shippedThresholds, "--json", good, "--quiet")
-	if (err != nil && !errors.Is(err, errGate)) || strings.Contains(stdout, traffic) {
-		t.Fatalf("baseline run: %v\n%s\n%s", err, stdout, stderr)
+	base := shippedOnce.run()
+	good := base.json
+	if (base.err != nil && !errors.Is(base.err, errGate)) || strings.Contains(base.stdout, traffic) {
+		t.Fatalf("baseline run: %v\n%s\n%s", base.err, base.stdout, base.stderr)
 	}
-	stdout, _, err = runCLI(t, "--config", brokenAgents(t), "eval", shippedSuites, "--thresholds", shippedThresholds, "--json", bad, "--quiet")
+	stdout, _, err := runCLI(t, "--config", brokenAgents(t), "eval", shippedSuites, "--thresholds", shippedThresholds, "--json", bad, "--quiet")
 	if !errors.Is(err, errGate) {
 		t.Fatalf("the gate passed a traffic agent without traffic_congestion: err = %v\n%s", err, stdout)
 	}

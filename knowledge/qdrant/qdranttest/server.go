@@ -281,6 +281,7 @@ func (c *collection) upsert(ps []*qc.PointStruct) error {
 			default:
 				data := v.GetDense().GetData()
 				if data == nil {
+					//lint:ignore SA1019 the fake serves clients that still send the deprecated field, as Qdrant does
 					data = v.GetData()
 				}
 				size, ok := c.dense[name]
