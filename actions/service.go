@@ -549,7 +549,8 @@ func (s *Service) decide(ctx context.Context, id string, by access.Principal, co
 	}
 	now := s.now()
 	entry := audit.Entry{Actor: by.KeyID, Kind: kind, Subject: p.ID, At: now,
-		Payload: map[string]any{"action": p.Action, "arguments": p.Arguments, "role": by.Role, "comment": comment, "proposed_by": p.ProposerKeyID}}
+		Payload: map[string]any{"action": p.Action, "arguments": p.Arguments, "role": by.Role, "comment": comment, "proposed_by": p.ProposerKeyID,
+			"clearance": p.Clearance}}
 	got, err := s.store.DecideProposal(ctx, store.Decision{ID: p.ID, Status: status, By: by.KeyID, Role: by.Role, Comment: comment, At: now}, entry)
 	if errors.Is(err, store.ErrStateChanged) {
 		// Someone decided first, or it expired in between.

@@ -28,7 +28,10 @@ func (tr *turnRun) commitAudit(ctx context.Context, question string, res ChatRes
 		}
 		entries = append(entries, audit.Entry{Actor: p.KeyID, Kind: kind, Subject: c.Name, At: now, Payload: map[string]any{
 			"session_id": tr.t.SessionID, "turn": tr.turn, "trace_id": tr.t.TraceID, "call_id": c.ID, "agent": tr.spec.Name,
-			"arguments": c.Arguments, "ok": c.OK, "error": c.Error, "duration_ms": c.DurationMS}})
+			"arguments": c.Arguments, "ok": c.OK, "error": c.Error, "duration_ms": c.DurationMS,
+			// The caller's clearance bounds what the arguments can carry;
+			// GET /v1/audit shows the payload only to keys that cover it.
+			"clearance": p.Clearance}})
 	}
 	proposals := make([]string, 0, len(tr.res.Proposals))
 	for _, pr := range tr.res.Proposals {

@@ -301,6 +301,22 @@ func TestClearanceBindsAdmin(t *testing.T) {
 			}
 		}
 	}
+	// The audit log: records of the restricted turn keep their hashes but
+	// withhold their payloads (tool and proposal arguments) from a key
+	// below restricted; a restricted key sees them.
+	code, body = rig.call(t, "admin/restricted", "GET", "/v1/audit?limit=500", "")
+	if code != 200 || !strings.Contains(body, `"kind":"tool.call"`) || !strings.Contains(body, "renmin") {
+		t.Errorf("audit as admin/restricted: %d %s", code, body)
+	}
+	for _, key := range []string{"admin/public", "developer/internal"} {
+		code, body = rig.call(t, key, "GET", "/v1/audit?limit=500", "")
+		if code != 200 || !strings.Contains(body, `"kind":"tool.call"`) || !strings.Contains(body, `"redacted":"payload withheld`) {
+			t.Errorf("audit as %s: %d %s", key, code, body)
+		}
+		if strings.Contains(body, "renmin") || strings.Contains(body, secretText) {
+			t.Errorf("audit as %s shows the restricted turn's arguments: %s", key, body)
+		}
+	}
 	if code, body := rig.call(t, "admin/public", "GET", "/v1/proposals", ""); strings.Contains(body, res.Proposals[0].ID) {
 		t.Errorf("admin/public lists the restricted proposal: %d %s", code, body)
 	}

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -198,7 +200,7 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 		recs = recs[:limit]
 		next = strconv.FormatInt(recs[limit-1].Seq, 10)
 	}
-	out := fiber.Map{"records": recs}
+	out := fiber.Map{"records": redactAudit(recs, mustPrincipal(c).Clearance)}
 	if f.Ascending {
 		out["next_after"] = next
 	} else {
@@ -248,4 +250,53 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// auditView is an audit record as a key sees it: the payload of a record
+// above the key's clearance is withheld (its hash stays, so the chain can
+// still be verified with GET /v1/audit/verify).
+type auditView struct {
+	audit.Record
+	Redacted string `json:"redacted,omitempty"`
+}
+
+// contentKinds are the audit kinds whose payloads can carry what a turn saw:
+// tool arguments, proposal arguments and rationales, decision comments.
+var contentKinds = []string{"chat.", "tool.call", "tool.refused", "proposal."}
+
+// redactAudit binds the audit log to clearance like every other read: a
+// record's level is the "clearance" its payload names (the acting key's,
+// which bounds what the turn could see); a content record that names none
+// counts as restricted.
+func redactAudit(recs []audit.Record, viewer access.Clearance) []auditView {
+	out := make([]auditView, len(recs))
+	for i, r := range recs {
+		out[i].Record = r
+		level := auditClearance(r)
+		if viewer.Covers(level) {
+			continue
+		}
+		out[i].Payload = json.RawMessage("null")
+		out[i].Redacted = fmt.Sprintf("payload withheld: the record is %s and this key has clearance %s", level, viewer)
+	}
+	return out
+}
+
+func auditClearance(r audit.Record) access.Clearance {
+	var p struct {
+		Clearance access.Clearance `json:"clearance"`
+	}
+	content := false
+	for _, k := range contentKinds {
+		if strings.HasPrefix(r.Kind, k) {
+			content = true
+		}
+	}
+	if json.Unmarshal(r.Payload, &p) == nil && p.Clearance != "" {
+		return p.Clearance
+	}
+	if content {
+		return access.Restricted
+	}
+	return access.Public
 }
