@@ -3,7 +3,7 @@ GO      ?= go
 DATA    ?= ./data
 PKGS    := ./...
 
-.PHONY: run build test test-deps vet fmt bench fuzz clean eval bench-knowledge
+.PHONY: run build test test-deps vet fmt bench fuzz clean eval bench-knowledge reliability
 
 ## run: start the server on the embedded default (no config, no network)
 run:
@@ -13,11 +13,13 @@ run:
 build:
 	$(GO) build -o bin/cityagent ./cmd/cityagent
 
-## test: the whole test suite (what .ci/run runs): vet, gofmt check, race-enabled tests
+## test: the whole test suite (what .ci/run runs): gofmt check, vet (with the bench-tagged files),
+## staticcheck (pinned: honnef.co/go/tools v0.8.2), race-enabled tests
 test: test-deps
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet $(PKGS)
+	$(GO) vet -tags bench $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags bench $(PKGS)
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 
 test-deps:
@@ -45,6 +47,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGenerate -fuzztime 60s ./llm/offline/
 	$(GO) test -run '^$$' -fuzz FuzzGovernance -fuzztime 60s ./actions/
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s ./knowledge/extract/
+
+## reliability: the reliability suite (docs/reliability.md), ~6 min on 2 cores, not part of `make test`: route fuzzing
+## (FUZZTIME per family), the bad-input corpus, kill -9 during writes, fault injection, a 2,000-stream burst; prints one table
+FUZZTIME ?= 10s
+reliability:
+	$(GO) run ./reliability/cmd/cityagent-reliability -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
