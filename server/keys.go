@@ -149,6 +149,11 @@ func (s *Server) revokeKey(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Like minting, revoking is bound by clearance: an admin below a key's
+	// clearance could otherwise lock every higher admin out.
+	if by := mustPrincipal(c); !by.Clearance.Covers(k.Clearance) {
+		return forbidden(fmt.Sprintf("a key with clearance %s cannot revoke a key with clearance %s", by.Clearance, k.Clearance))
+	}
 	if k.RevokedAt != nil {
 		return c.SendStatus(fiber.StatusNoContent)
 	}

@@ -317,6 +317,21 @@ func TestClearanceBindsAdmin(t *testing.T) {
 			t.Errorf("audit as %s shows the restricted turn's arguments: %s", key, body)
 		}
 	}
+	// Revoking is bound like minting: admin/public cannot lock out a
+	// restricted key; admin/restricted can.
+	code, body = rig.call(t, "admin/restricted", "POST", "/v1/keys", `{"name":"victim","role":"admin","clearance":"restricted"}`)
+	var victim struct {
+		ID string `json:"id"`
+	}
+	if code != 201 || json.Unmarshal([]byte(body), &victim) != nil || victim.ID == "" {
+		t.Fatalf("mint victim: %d %s", code, body)
+	}
+	if code, body := rig.call(t, "admin/public", "DELETE", "/v1/keys/"+victim.ID, ""); code != 403 || !strings.Contains(body, "restricted") {
+		t.Errorf("admin/public revoking a restricted key: %d %s, want 403", code, body)
+	}
+	if code, body := rig.call(t, "admin/restricted", "DELETE", "/v1/keys/"+victim.ID, ""); code != 204 {
+		t.Errorf("admin/restricted revoking a restricted key: %d %s, want 204", code, body)
+	}
 	if code, body := rig.call(t, "admin/public", "GET", "/v1/proposals", ""); strings.Contains(body, res.Proposals[0].ID) {
 		t.Errorf("admin/public lists the restricted proposal: %d %s", code, body)
 	}
