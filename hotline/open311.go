@@ -251,6 +251,9 @@ func ParseOpen311Post(form url.Values) (Open311Post, error) {
 		if len(v) == 0 {
 			return "", nil
 		}
+		if msg := textProblem(v[0]); msg != "" {
+			return "", &InputError{name, msg}
+		}
 		return strings.TrimSpace(v[0]), nil
 	}
 	fields := map[string]*string{"service_code": &p.ServiceCode, "address_string": &p.Address, "address_id": &p.AddressID,
@@ -264,6 +267,11 @@ func ParseOpen311Post(form url.Values) (Open311Post, error) {
 		case strings.HasPrefix(name, "attribute[") && strings.HasSuffix(name, "]"):
 			code := strings.TrimSuffix(strings.TrimPrefix(name, "attribute["), "]")
 			code = strings.TrimSuffix(code, "][") // attribute[code][] for lists
+			for _, v := range vals {
+				if msg := textProblem(v); msg != "" {
+					return Open311Post{}, &InputError{name, msg}
+				}
+			}
 			p.Attributes[code] = append(p.Attributes[code], vals...)
 		default:
 			if _, ok := fields[name]; !ok {

@@ -626,6 +626,9 @@ func (s *Service) List(ctx context.Context, f ListFilter) ([]Ticket, error) {
 // Close marks a ticket closed with the department's resolution.
 func (s *Service) Close(ctx context.Context, id, resolution string, by access.Principal) (Ticket, error) {
 	resolution = strings.TrimSpace(resolution)
+	if msg := textProblem(resolution); msg != "" {
+		return Ticket{}, &InputError{"resolution", msg}
+	}
 	if resolution == "" || len([]rune(resolution)) > MaxTextRunes {
 		return Ticket{}, &InputError{"resolution", fmt.Sprintf("must be 1 to %d characters", MaxTextRunes)}
 	}

@@ -80,6 +80,28 @@ var (
 	phoneRE   = regexp.MustCompile(`^[0-9+()\- ]{3,32}$`)
 )
 
+// textProblem says why s is not acceptable request text, or "": it must be
+// UTF-8, with no control characters but tab and line breaks, and no
+// bidirectional overrides or isolates (U+202A–U+202E, U+2066–U+2069). Those
+// make text display in another order than it is stored (Trojan Source), so
+// what a department or a supervisor reads in the audit trail could differ
+// from what was triaged. Direction marks stay: right-to-left text needs them.
+func textProblem(s string) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+		case r < 0x20 || (r >= 0x7F && r <= 0x9F):
+			return fmt.Sprintf("must not contain the control character %U", r)
+		case (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069'):
+			return fmt.Sprintf("must not contain the bidirectional control %U", r)
+		}
+	}
+	return ""
+}
+
 // DefaultChannel is the channel of a request that names none.
 const DefaultChannel = "api"
 
@@ -89,9 +111,10 @@ func (req CreateRequest) normalize(now time.Time) (CreateRequest, error) {
 		return CreateRequest{}, &InputError{field, fmt.Sprintf(format, args...)}
 	}
 	req.Text = strings.TrimSpace(req.Text)
+	if msg := textProblem(req.Text); msg != "" {
+		return bad("text", "%s", msg)
+	}
 	switch {
-	case !utf8.ValidString(req.Text):
-		return bad("text", "must be valid UTF-8")
 	case req.Text == "":
 		return bad("text", "must not be empty")
 	case utf8.RuneCountInString(req.Text) > MaxTextRunes:
@@ -106,7 +129,10 @@ func (req CreateRequest) normalize(now time.Time) (CreateRequest, error) {
 	}
 	if l := req.Location; l != nil {
 		loc := Location{Address: strings.TrimSpace(l.Address), Lat: l.Lat, Lon: l.Lon}
-		if !utf8.ValidString(loc.Address) || utf8.RuneCountInString(loc.Address) > MaxAddressRunes {
+		if msg := textProblem(loc.Address); msg != "" {
+			return bad("location.address", "%s", msg)
+		}
+		if utf8.RuneCountInString(loc.Address) > MaxAddressRunes {
 			return bad("location.address", "must be valid text of at most %d characters", MaxAddressRunes)
 		}
 		if (loc.Lat == nil) != (loc.Lon == nil) {
@@ -128,7 +154,10 @@ func (req CreateRequest) normalize(now time.Time) (CreateRequest, error) {
 	if c := req.Caller; c != nil {
 		cc := Caller{Name: strings.TrimSpace(c.Name), Phone: strings.TrimSpace(c.Phone), Email: strings.TrimSpace(c.Email), AccountID: strings.TrimSpace(c.AccountID)}
 		for _, f := range []struct{ name, v string }{{"caller.name", cc.Name}, {"caller.email", cc.Email}, {"caller.account_id", cc.AccountID}} {
-			if !utf8.ValidString(f.v) || utf8.RuneCountInString(f.v) > maxCallerRunes {
+			if msg := textProblem(f.v); msg != "" {
+				return bad(f.name, "%s", msg)
+			}
+			if utf8.RuneCountInString(f.v) > maxCallerRunes {
 				return bad(f.name, "must be valid text of at most %d characters", maxCallerRunes)
 			}
 		}

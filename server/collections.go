@@ -585,12 +585,23 @@ func (s *Server) multipartDocuments(c *fiber.Ctx, collection string) ([]knowledg
 	}
 	known := map[string]bool{"id": true, "title": true, "source": true, "clearance": true, "metadata": true, "effective": true,
 		"expires": true, "format": true, "id_column": true, "title_column": true, "metadata_columns": true}
-	for k := range form.Value {
+	for k, vs := range form.Value {
 		if !known[k] {
 			return nil, badRequest("unknown field", FieldError{k, "is not a known field"})
 		}
+		for _, v := range vs {
+			if p := formValueProblem(k, v); p != "" {
+				return nil, badRequest("a field holds text that is not acceptable", FieldError{k, p})
+			}
+		}
 	}
 	files := form.File["file"]
+	for _, fh := range files {
+		// A file's name becomes its document's id when id is left out.
+		if p := formValueProblem("id", fh.Filename); p != "" {
+			return nil, badRequest("a file name is not acceptable", FieldError{"file", "its name " + p})
+		}
+	}
 	for k := range form.File {
 		if k != "file" {
 			return nil, badRequest("unknown field", FieldError{k, "send files in the field \"file\""})

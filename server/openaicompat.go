@@ -91,8 +91,8 @@ func conversationKey(keyID, agent string, texts []string) string {
 
 func (s *Server) chatCompletions(c *fiber.Ctx) error {
 	var req oaiRequest
-	if err := json.Unmarshal(c.Body(), &req); err != nil {
-		return badRequest("malformed JSON: send an OpenAI chat completion request")
+	if err := decodeOpenJSON(c, &req); err != nil {
+		return err
 	}
 	if req.Model == "" {
 		return badRequest("the request is invalid", FieldError{"model", "name the agent to talk to, e.g. traffic (see GET /v1/models)"})

@@ -154,22 +154,35 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	return c.Send(body)
 }
 
-// decodeJSON decodes the request body strictly into v: JSON only, unknown
-// fields refused, one value, and type errors reported by field.
-func decodeJSON(c *fiber.Ctx, v any) error {
-	ct := strings.ToLower(string(c.Request().Header.ContentType()))
-	if ct != "" && !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
-		return &Problem{Status: fiber.StatusUnsupportedMediaType, Title: "Unsupported Media Type", Detail: "send the body as application/json"}
+// decodeJSON decodes the request body strictly into v: JSON only, UTF-8
+// only, strings checked (strictinput.go), unknown fields refused, one value,
+// and type errors reported by field.
+func decodeJSON(c *fiber.Ctx, v any) error { return decodeBody(c, v, true) }
+
+// decodeOpenJSON is decodeJSON for a vocabulary the server does not own
+// (the OpenAI chat completion request), whose unknown fields are ignored.
+func decodeOpenJSON(c *fiber.Ctx, v any) error { return decodeBody(c, v, false) }
+
+func decodeBody(c *fiber.Ctx, v any, strict bool) error {
+	if err := checkJSONMediaType(c); err != nil {
+		return err
 	}
 	body := c.Body()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("the request body is empty; send a JSON object")
 	}
-	if f := unknownField(body, v); f != "" {
-		return badRequest("unknown field", FieldError{f, "is not a known field"})
+	if err := checkJSONStrings(body); err != nil {
+		return err
+	}
+	if strict {
+		if f := unknownField(body, v); f != "" {
+			return badRequest("unknown field", FieldError{f, "is not a known field"})
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		var se *json.SyntaxError
