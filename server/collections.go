@@ -436,6 +436,19 @@ func (s *Server) ingestDocuments(c *fiber.Ctx) error {
 		if !caller.Covers(cl) {
 			return forbidden(fmt.Sprintf("the key's clearance %s does not cover a %s document", caller, cl))
 		}
+		// Replacing a document is writing over what it holds: a key below
+		// the stored document's clearance may neither rewrite nor downgrade it.
+		if d.ID != "" {
+			old, err := kb.Document(ctx, name, d.ID)
+			switch {
+			case err == nil && !caller.Covers(old.Clearance):
+				p := forbidden(fmt.Sprintf("document %q exists with a clearance the key's %s does not cover", d.ID, caller))
+				p.Errors = []FieldError{{field("id"), "taken by a document above the key's clearance"}}
+				return p
+			case err != nil && !errors.Is(err, knowledge.ErrNotFound) && !errors.Is(err, errors.ErrUnsupported):
+				return err
+			}
+		}
 	}
 	results, err := kb.IngestMany(ctx, docs)
 	resp := ingestResponse{Collection: name, Results: []knowledge.IngestResult{}}

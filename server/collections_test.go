@@ -401,3 +401,29 @@ func TestKnowledgeDown(t *testing.T) {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
 }
+
+// TestLowerClearanceCannotOverwrite: a key may not rewrite, downgrade or
+// delete a document above its clearance by reusing its id.
+func TestLowerClearanceCannotOverwrite(t *testing.T) {
+	e := newKBEnv(t)
+	const doc = `{"id":"sealed-plan","title":"Sealed plan","text":"Sealed relocation plan for the Binhe depot, phase two.","clearance":"restricted"}`
+	if code, b := e.json(t, "POST", "/v1/collections/traffic/documents", "developer/restricted", doc); code != 201 {
+		t.Fatalf("ingest restricted: %d %s", code, b)
+	}
+	over := `{"id":"sealed-plan","title":"x","text":"replaced by a lower key","clearance":"internal"}`
+	code, b := e.json(t, "POST", "/v1/collections/traffic/documents", "developer/internal", over)
+	if code != 403 || !strings.Contains(string(b), `"field":"id"`) {
+		t.Errorf("overwrite by developer/internal: %d %s, want 403 naming id", code, b)
+	}
+	if code, b := e.json(t, "DELETE", "/v1/collections/traffic/documents/sealed-plan", "developer/internal", ""); code != 404 {
+		t.Errorf("delete by developer/internal: %d %s, want 404", code, b)
+	}
+	code, b = e.json(t, "GET", "/v1/collections/traffic/documents/sealed-plan", "developer/restricted", "")
+	if code != 200 || !strings.Contains(string(b), `"clearance":"restricted"`) || !strings.Contains(string(b), "Sealed plan") {
+		t.Errorf("the restricted document changed: %d %s", code, b)
+	}
+	// Its own clearance may update it.
+	if code, b := e.json(t, "POST", "/v1/collections/traffic/documents", "developer/restricted", strings.Replace(doc, "phase two", "phase three", 1)); code != 201 {
+		t.Errorf("update by developer/restricted: %d %s", code, b)
+	}
+}
