@@ -31,6 +31,10 @@ type oaiRequest struct {
 	Model    string       `json:"model"`
 	Messages []oaiMessage `json:"messages"`
 	Stream   bool         `json:"stream"`
+	// Sampling parameters do not steer the agent, but a value OpenAI would
+	// refuse is refused here too rather than silently ignored.
+	Temperature *float64 `json:"temperature,omitempty"`
+	TopP        *float64 `json:"top_p,omitempty"`
 }
 
 // text returns a message's text: a string, or the text parts of an array.
@@ -93,6 +97,12 @@ func (s *Server) chatCompletions(c *fiber.Ctx) error {
 	var req oaiRequest
 	if err := decodeOpenJSON(c, &req); err != nil {
 		return err
+	}
+	if t := req.Temperature; t != nil && (*t < 0 || *t > 2) {
+		return badRequest("the request is invalid", FieldError{"temperature", "must be between 0 and 2"})
+	}
+	if p := req.TopP; p != nil && (*p < 0 || *p > 1) {
+		return badRequest("the request is invalid", FieldError{"top_p", "must be between 0 and 1"})
 	}
 	if req.Model == "" {
 		return badRequest("the request is invalid", FieldError{"model", "name the agent to talk to, e.g. traffic (see GET /v1/models)"})

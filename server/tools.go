@@ -137,9 +137,12 @@ type invokeResult struct {
 
 func (s *Server) invokeTool(c *fiber.Ctx) error {
 	var req invokeRequest
-	if len(bytes.TrimSpace(c.Body())) > 0 {
+	if body := bytes.TrimSpace(c.Body()); len(body) > 0 {
 		if err := decodeJSON(c, &req); err != nil {
 			return err
+		}
+		if body[0] != '{' { // null decodes into nothing: say so
+			return badRequest("the body must be a JSON object", FieldError{"body", `send {"arguments": {…}} or no body`})
 		}
 	}
 	name := c.Params("name")
