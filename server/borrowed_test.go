@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -44,17 +43,8 @@ func TestBorrowedStringsDoNotOutliveRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := New(Deps{Keys: db, Sessions: db, Knowledge: kb, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	base := "http://" + ln.Addr().String()
+	addr := serveLoopback(t, srv)
+	base := "http://" + addr
 
 	// One connection, so every request lands in the same reused buffers.
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -61,17 +60,8 @@ func newKBEnv(t *testing.T) *kbEnv {
 	srv := New(Deps{Keys: db, Sessions: db, Knowledge: kb, Checks: []Check{{"knowledge_store", kb.Ping}},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Options{BodyLimit: 256 << 10})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	env.base = "http://" + ln.Addr().String()
+	addr := serveLoopback(t, srv)
+	env.base = "http://" + addr
 	return env
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -49,17 +48,8 @@ func startEvalServer(t *testing.T, svc EvalService) (base string, keys map[acces
 		keys[r] = secret
 	}
 	srv := New(Deps{Keys: db, Sessions: db, Evals: svc}, Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return "http://" + ln.Addr().String(), keys
+	addr := serveLoopback(t, srv)
+	return "http://" + addr, keys
 }
 
 func evalCall(t *testing.T, base, key, method, path, body string) (*http.Response, string) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -150,17 +149,8 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		}
 		env.keys[r] = secret
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go srv.Serve(ln)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	env.base = "http://" + ln.Addr().String()
+	addr := serveLoopback(tb, srv)
+	env.base = "http://" + addr
 	return env
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -114,17 +113,8 @@ func newHotlineEnv(t *testing.T, o hotlineEnvOptions) *hotlineEnv {
 		}
 		env.keys[r] = secret
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	env.base = "http://" + ln.Addr().String()
+	addr := serveLoopback(t, srv)
+	env.base = "http://" + addr
 	return env
 }
 

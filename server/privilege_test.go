@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -141,17 +140,8 @@ func newPrivRig(t *testing.T) *privRig {
 		}
 		rig.keys[rc] = secret
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	rig.base = "http://" + ln.Addr().String()
+	addr := serveLoopback(t, srv)
+	rig.base = "http://" + addr
 	return rig
 }
 

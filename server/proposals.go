@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -286,16 +287,10 @@ func auditClearance(r audit.Record) access.Clearance {
 	var p struct {
 		Clearance access.Clearance `json:"clearance"`
 	}
-	content := false
-	for _, k := range contentKinds {
-		if strings.HasPrefix(r.Kind, k) {
-			content = true
-		}
-	}
 	if json.Unmarshal(r.Payload, &p) == nil && p.Clearance != "" {
 		return p.Clearance
 	}
-	if content {
+	if slices.ContainsFunc(contentKinds, func(k string) bool { return strings.HasPrefix(r.Kind, k) }) {
 		return access.Restricted
 	}
 	return access.Public

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -98,17 +97,8 @@ func newEnv(t *testing.T, tool string) *testEnv {
 		}
 		env.keys[r], env.keyIDs[r] = secret, k.ID
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go env.srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		env.srv.Shutdown(ctx)
-	})
-	env.base = "http://" + ln.Addr().String()
+	addr := serveLoopback(t, env.srv)
+	env.base = "http://" + addr
 	return env
 }
 

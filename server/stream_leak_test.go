@@ -80,17 +80,8 @@ func newTurnEnv(t *testing.T, model llm.Model, aud func(*store.DB) audit.Auditor
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return &turnEnv{srv: srv, addr: ln.Addr().String(), db: db, key: secret}
+	addr := serveLoopback(t, srv)
+	return &turnEnv{srv: srv, addr: addr, db: db, key: secret}
 }
 
 // openStream sends a streamed chat over a raw connection (no client
