@@ -1,54 +1,39 @@
 package energy
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
-	"strings"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/citytool"
 )
 
 // catalog indexes a source's Grid for argument checks, enums and names.
 type catalog struct {
+	citytool.City
 	grid      Grid
-	loc       *time.Location
 	interval  time.Duration
-	districts map[string]District
 	buildings map[string]Building
 	inDist    map[string][]string // district → building ids, in grid order
 }
 
 func newCatalog(g Grid) *catalog {
-	c := &catalog{grid: g, loc: g.Location, interval: g.Interval, districts: map[string]District{},
-		buildings: map[string]Building{}, inDist: map[string][]string{}}
-	if c.loc == nil {
-		c.loc = time.UTC
-	}
+	c := &catalog{grid: g, interval: g.Interval, buildings: map[string]Building{}, inDist: map[string][]string{}}
 	if c.interval <= 0 {
 		c.interval = 15 * time.Minute
 	}
-	if c.grid.Source == "" {
-		c.grid.Source = "energy"
+	codes := make([]citytool.Code, len(g.Districts))
+	for i, d := range g.Districts {
+		codes[i] = citytool.Code{ID: d.ID, NameEn: d.NameEn, NameZh: d.NameZh}
 	}
-	for _, d := range g.Districts {
-		c.districts[d.ID] = d
-	}
+	c.City = citytool.NewCity(g.Source, "energy", g.Location, codes)
 	for _, b := range g.Buildings {
 		c.buildings[b.ID] = b
 		c.inDist[b.District] = append(c.inDist[b.District], b.ID)
 	}
 	return c
-}
-
-func (c *catalog) districtNames(id string) (en, zh string) {
-	if d, ok := c.districts[id]; ok {
-		return d.NameEn, d.NameZh
-	}
-	return id, id
 }
 
 // typeNames names a building type.
@@ -101,28 +86,15 @@ func (c *catalog) scope(building, district string) (en, zh string) {
 	case building != "":
 		b := c.buildings[building]
 		te, tz := typeNames(b.Type)
-		de, dz := c.districtNames(b.District)
+		de, dz := c.DistrictNames(b.District)
 		return fmt.Sprintf("%s %s (%s, %s)", b.ID, b.NameEn, te, de), fmt.Sprintf("%s %s（%s，%s）", b.ID, b.NameZh, tz, dz)
 	case district != "":
-		de, dz := c.districtNames(district)
+		de, dz := c.DistrictNames(district)
 		n := len(c.inDist[district])
-		return fmt.Sprintf("%s (%d metered %s)", de, n, plural(n, "building")), fmt.Sprintf("%s（%d栋计量建筑）", dz, n)
+		return fmt.Sprintf("%s (%d metered %s)", de, n, citytool.Plural(n, "building")), fmt.Sprintf("%s（%d栋计量建筑）", dz, n)
 	}
 	n := len(c.grid.Buildings)
 	return fmt.Sprintf("the whole city (%d metered buildings)", n), fmt.Sprintf("全市（%d栋计量建筑）", n)
-}
-
-func (c *catalog) tuneDistrict(s *jsonschema.Schema, prop string) {
-	p := s.Properties[prop]
-	if p == nil || len(c.grid.Districts) == 0 {
-		return
-	}
-	var parts []string
-	for _, d := range c.grid.Districts {
-		p.Enum = append(p.Enum, d.ID)
-		parts = append(parts, fmt.Sprintf("%s = %s %s", d.ID, d.NameZh, d.NameEn))
-	}
-	p.Description += " Codes 代码: " + strings.Join(parts, "; ") + "."
 }
 
 func (c *catalog) tuneBuilding(s *jsonschema.Schema, prop string) {
@@ -149,58 +121,7 @@ func (c *catalog) checkBuilding(tool, id string) error {
 	return nil
 }
 
-func intRange(p *jsonschema.Schema, lo, hi, def int) {
-	p.Minimum = jsonschema.Ptr(float64(lo))
-	p.Maximum = jsonschema.Ptr(float64(hi))
-	p.Default = json.RawMessage(fmt.Sprint(def))
-}
-
-// when formats a moment for summaries, in English and Chinese.
-func (c *catalog) when(t time.Time) (en, zh string) {
-	lt := t.In(c.loc)
-	return lt.Format("15:04 Mon 2 Jan 2006"),
-		fmt.Sprintf("%d年%d月%d日（%s）%s", lt.Year(), lt.Month(), lt.Day(), "周"+string([]rune("日一二三四五六")[lt.Weekday()]), lt.Format("15:04"))
-}
-
-func (c *catalog) hm(t time.Time) string { return t.In(c.loc).Format("15:04") }
-
-// dayHM is "Tue 15:04" for times in a multi-day window, in both languages.
-func (c *catalog) dayHM(t time.Time) (en, zh string) {
-	lt := t.In(c.loc)
-	return lt.Format("Mon 2 Jan 15:04"), fmt.Sprintf("%d月%d日%s", lt.Month(), lt.Day(), lt.Format("15:04"))
-}
-
 // floor returns the start of the interval holding t.
 func (c *catalog) floor(t time.Time) time.Time {
 	return t.Truncate(c.interval)
-}
-
-func round1(x float64) float64 { return math.Round(x*10) / 10 }
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
-}
-
-// num formats a quantity: thousands separators from 1,000, one decimal below.
-func num(x float64) string {
-	if math.Abs(x) < 1000 {
-		return fmt.Sprintf("%.1f", x)
-	}
-	neg := x < 0
-	n := int64(math.Round(math.Abs(x)))
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

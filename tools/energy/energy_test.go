@@ -14,6 +14,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/democity"
 	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/citytool/citytooltest"
 	"github.com/cityagent/cityagent/tools/energy"
 )
 
@@ -30,36 +31,12 @@ func fixture(t *testing.T) (*democity.City, map[string]tools.Tool, *clock) {
 	t.Helper()
 	clk := &clock{t: now}
 	c := democity.New(democity.DefaultSeed, clk.now)
-	byName := map[string]tools.Tool{}
-	for _, tl := range energy.Tools(c, clk.now) {
-		byName[tl.Spec().Name] = tl
-	}
-	return c, byName, clk
+	return c, citytooltest.ByName(energy.Tools(c, clk.now)), clk
 }
 
 func call(t *testing.T, tl tools.Tool, args string, at time.Time, out any) {
 	t.Helper()
-	res, err := tl.Call(context.Background(), json.RawMessage(args))
-	if err != nil {
-		t.Fatalf("%s %s: %v", tl.Spec().Name, args, err)
-	}
-	if res.Citation.Source != democity.EnergySourceName || !res.Citation.AsOf.Equal(at) || res.Citation.Title == "" {
-		t.Errorf("%s citation %+v", tl.Spec().Name, res.Citation)
-	}
-	var common struct {
-		AsOf      time.Time `json:"as_of"`
-		Summary   string    `json:"summary"`
-		SummaryZh string    `json:"summary_zh"`
-	}
-	if err := json.Unmarshal(res.Content, &common); err != nil {
-		t.Fatal(err)
-	}
-	if !common.AsOf.Equal(at) || common.Summary == "" || common.SummaryZh == "" {
-		t.Errorf("%s: as_of %s, summary %q / %q", tl.Spec().Name, common.AsOf, common.Summary, common.SummaryZh)
-	}
-	if err := json.Unmarshal(res.Content, out); err != nil {
-		t.Fatal(err)
-	}
+	citytooltest.Call(t, tl, args, democity.EnergySourceName, at, out)
 }
 
 // loads returns each interval's total load of buildings ids from the simulator.
@@ -94,37 +71,14 @@ func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
 func TestSpecs(t *testing.T) {
 	_, ts, _ := fixture(t)
-	want := map[string]struct {
-		clearance access.Clearance
-		keywords  []string
-	}{
-		energy.NameConsumption:    {access.Public, []string{"kWh", "load right now", "用电量", "当前负荷"}},
-		energy.NamePeakLoad:       {access.Public, []string{"peak", "capacity", "峰值", "负荷"}},
-		energy.NameAnomalies:      {access.Internal, []string{"anomal", "overnight", "异常", "电表故障"}},
-		energy.NameDemandResponse: {access.Internal, []string{"demand-response capacity", "called now", "需求响应", "可调用容量"}},
-	}
-	if len(ts) != len(want) {
-		t.Fatalf("%d tools", len(ts))
-	}
-	for name, w := range want {
-		sp := ts[name].Spec()
-		if sp.Clearance != w.clearance || sp.Source != democity.EnergySourceName {
-			t.Errorf("%s: %s %s", name, sp.Clearance, sp.Source)
-		}
-		for _, k := range w.keywords {
-			if !strings.Contains(sp.Description, k) {
-				t.Errorf("%s description lacks %q", name, k)
-			}
-		}
-	}
-	var schema struct {
-		Properties map[string]struct {
-			Description string `json:"description"`
-			Enum        []any  `json:"enum"`
-			Pattern     string `json:"pattern"`
-		} `json:"properties"`
-	}
-	_ = json.Unmarshal(ts[energy.NameConsumption].Spec().Parameters, &schema)
+	citytooltest.CheckSpecs(t, ts, democity.EnergySourceName, map[string]citytooltest.SpecWant{
+		energy.NameConsumption:    {Clearance: access.Public, Keywords: []string{"kWh", "load right now", "用电量", "当前负荷"}},
+		energy.NamePeakLoad:       {Clearance: access.Public, Keywords: []string{"peak", "capacity", "峰值", "负荷"}},
+		energy.NameAnomalies:      {Clearance: access.Internal, Keywords: []string{"anomal", "overnight", "异常", "电表故障"}},
+		energy.NameDemandResponse: {Clearance: access.Internal, Keywords: []string{"demand-response capacity", "called now", "需求响应", "可调用容量"}},
+	})
+
+	schema := citytooltest.SchemaOf(t, ts[energy.NameConsumption])
 	if p := schema.Properties["building_id"]; p.Pattern != `^B\d{3}$` || !strings.Contains(p.Description, "B001–B320") {
 		t.Errorf("building_id %+v", p)
 	}

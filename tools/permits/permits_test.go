@@ -14,6 +14,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/democity"
 	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/citytool/citytooltest"
 	"github.com/cityagent/cityagent/tools/permits"
 )
 
@@ -26,80 +27,32 @@ func fixture(t *testing.T) (*democity.City, map[string]tools.Tool) {
 	t.Helper()
 	clock := func() time.Time { return now }
 	c := democity.New(democity.DefaultSeed, clock)
-	byName := map[string]tools.Tool{}
-	for _, tl := range permits.Tools(c, clock) {
-		byName[tl.Spec().Name] = tl
-	}
-	return c, byName
+	return c, citytooltest.ByName(permits.Tools(c, clock))
 }
 
 // call runs a tool, checks its citation and common fields and decodes the result.
 func call(t *testing.T, tl tools.Tool, args string, out any) {
 	t.Helper()
-	res, err := tl.Call(context.Background(), json.RawMessage(args))
-	if err != nil {
-		t.Fatalf("%s %s: %v", tl.Spec().Name, args, err)
-	}
-	if res.Citation.Source != democity.PermitsSourceName || !res.Citation.AsOf.Equal(now) || res.Citation.Title == "" {
-		t.Errorf("%s citation %+v", tl.Spec().Name, res.Citation)
-	}
-	var common struct {
-		AsOf      time.Time `json:"as_of"`
-		Summary   string    `json:"summary"`
-		SummaryZh string    `json:"summary_zh"`
-	}
-	if err := json.Unmarshal(res.Content, &common); err != nil {
-		t.Fatal(err)
-	}
-	if !common.AsOf.Equal(now) || common.Summary == "" || common.SummaryZh == "" {
-		t.Errorf("%s: as_of %s, summary %q, summary_zh %q", tl.Spec().Name, common.AsOf, common.Summary, common.SummaryZh)
-	}
-	if err := json.Unmarshal(res.Content, out); err != nil {
-		t.Fatal(err)
-	}
+	citytooltest.Call(t, tl, args, democity.PermitsSourceName, now, out)
 }
 
 func TestSpecs(t *testing.T) {
 	_, ts := fixture(t)
-	want := map[string]struct {
-		clearance access.Clearance
-		keywords  []string
-	}{
-		permits.NameSearch:          {access.Public, []string{"permit", "under review", "how many", "审查中", "多少件"}},
-		permits.NameDetail:          {access.Public, []string{"permit number", "history", "许可证号", "办理进度"}},
-		permits.NameProcessingTimes: {access.Public, []string{"processing time", "limit", "平均办理时长", "超期"}},
-		permits.NameInspectionsDue:  {access.Internal, []string{"inspection", "检查", "复查"}},
-	}
-	if len(ts) != len(want) {
-		t.Fatalf("%d tools", len(ts))
-	}
-	for name, w := range want {
-		sp := ts[name].Spec()
-		if sp.Clearance != w.clearance || sp.Source != democity.PermitsSourceName {
-			t.Errorf("%s: clearance %s, source %q", name, sp.Clearance, sp.Source)
-		}
-		for _, k := range w.keywords {
-			if !strings.Contains(sp.Description, k) {
-				t.Errorf("%s description lacks %q", name, k)
-			}
-		}
-	}
-	var schema struct {
-		Properties map[string]struct {
-			Description string `json:"description"`
-			Enum        []any  `json:"enum"`
-			Pattern     string `json:"pattern"`
-		} `json:"properties"`
-		Required []string `json:"required"`
-	}
-	_ = json.Unmarshal(ts[permits.NameSearch].Spec().Parameters, &schema)
+	citytooltest.CheckSpecs(t, ts, democity.PermitsSourceName, map[string]citytooltest.SpecWant{
+		permits.NameSearch:          {Clearance: access.Public, Keywords: []string{"permit", "under review", "how many", "审查中", "多少件"}},
+		permits.NameDetail:          {Clearance: access.Public, Keywords: []string{"permit number", "history", "许可证号", "办理进度"}},
+		permits.NameProcessingTimes: {Clearance: access.Public, Keywords: []string{"processing time", "limit", "平均办理时长", "超期"}},
+		permits.NameInspectionsDue:  {Clearance: access.Internal, Keywords: []string{"inspection", "检查", "复查"}},
+	})
+
+	schema := citytooltest.SchemaOf(t, ts[permits.NameSearch])
 	if p := schema.Properties["permit_type"]; len(p.Enum) != 5 || !strings.Contains(p.Description, "road_occupation = 临时占用道路许可 Road occupation permit") {
 		t.Errorf("permit_type %+v", p)
 	}
 	if p := schema.Properties["status"]; len(p.Enum) != 10 || !strings.Contains(p.Description, "under_review = 审查中 under review") {
 		t.Errorf("status %+v", p)
 	}
-	_ = json.Unmarshal(ts[permits.NameDetail].Spec().Parameters, &schema)
+	schema = citytooltest.SchemaOf(t, ts[permits.NameDetail])
 	if p := schema.Properties["permit_id"]; p.Pattern != `^BP-\d{8}-\d{2}$` || !slices.Equal(schema.Required, []string{"permit_id"}) {
 		t.Errorf("permit_id %+v required %v", p, schema.Required)
 	}

@@ -1,12 +1,10 @@
 package permits
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/citytool"
 )
 
 // Tool names.
@@ -35,10 +34,7 @@ const scanPage = 1000
 // times always, inspections due when src is an InspectionSource. clock
 // gives "now" (nil means time.Now); every result is cited as of that time.
 func Tools(src Source, clock func() time.Time) []tools.Tool {
-	if clock == nil {
-		clock = time.Now
-	}
-	s := &service{src: src, clock: clock, cat: newCatalog(src.Info())}
+	s := &service{src: src, clock: citytool.Clock(clock), cat: newCatalog(src.Info())}
 	ts := []tools.Tool{s.searchTool(), s.detailTool(), s.processingTool()}
 	if _, ok := src.(InspectionSource); ok {
 		ts = append(ts, s.inspectionsTool())
@@ -50,10 +46,6 @@ type service struct {
 	src   Source
 	clock func() time.Time
 	cat   *catalog
-}
-
-func (s *service) citation(title string, at time.Time) tools.Citation {
-	return tools.Citation{Source: s.cat.info.Source, Title: title, AsOf: at}
 }
 
 // sourceErr wraps a source failure; a permit that does not exist becomes an
@@ -128,14 +120,14 @@ func (s *service) searchTool() tools.Tool {
 			"许可登记簿实时统计：某城区、某阶段（已受理、审查中、已批准、已发证、施工中、已竣工、不予许可、已失效）、某类型、N天内申请或地址单位相关的许可有多少件，最新的是哪些。" +
 			"关键词：多少件 审查中 在审 已发证 登记簿 许可数量。",
 		Clearance: access.Public,
-		Source:    s.cat.info.Source,
+		Source:    s.cat.Source,
 	}, func(sc *jsonschema.Schema) {
-		s.cat.tuneDistrict(sc, "district")
+		s.cat.TuneDistrict(sc, "district")
 		s.cat.tuneType(sc, "permit_type")
 		s.cat.tuneStatus(sc, "status")
 		p := sc.Properties["applied_within_days"]
 		p.Minimum, p.Maximum = jsonschema.Ptr(1.0), jsonschema.Ptr(730.0)
-		intRange(sc.Properties["limit"], 1, 20, 5)
+		citytool.IntRange(sc.Properties["limit"], 1, 20, 5)
 		sc.Properties["q"].MaxLength = jsonschema.Ptr(100)
 		// At least one filter: a count of the whole register answers no question.
 		sc.AnyOf = []*jsonschema.Schema{{Required: []string{"district"}}, {Required: []string{"status"}},
@@ -157,7 +149,7 @@ func (s *service) row(p Permit) PermitRow {
 	}
 	r.StatusName, r.StatusNameZh = s.cat.statusNames(p.StatusCurrent)
 	if p.District != "" {
-		r.DistrictName, r.DistrictNameZh = s.cat.districtNames(p.District)
+		r.DistrictName, r.DistrictNameZh = s.cat.DistrictNames(p.District)
 	}
 	return r
 }
@@ -179,7 +171,7 @@ func (s *service) search(ctx context.Context, in SearchArgs) (tools.Result, erro
 		res.Permits = append(res.Permits, s.row(p))
 	}
 	res.Summary, res.SummaryZh = s.searchSummary(res)
-	return tools.JSONResult(res, s.citation("Permit register search 许可查询", now))
+	return tools.JSONResult(res, s.cat.Cite("Permit register search 许可查询", now))
 }
 
 // scope names a search's filters, e.g. "road occupation permits under
@@ -210,7 +202,7 @@ func (s *service) scope(r SearchResult) (en, zh string) {
 	}
 	where, whereZh := "city-wide", "全市"
 	if r.District != "" {
-		de, dz := s.cat.districtNames(r.District)
+		de, dz := s.cat.DistrictNames(r.District)
 		where, whereZh = "in "+de, dz
 	}
 	en = strings.Join(strings.Fields(what+" "+strings.Join(pe, ", ")+" "+where), " ")
@@ -219,7 +211,7 @@ func (s *service) scope(r SearchResult) (en, zh string) {
 }
 
 func (s *service) searchSummary(r SearchResult) (en, zh string) {
-	whenEn, whenZh := s.cat.when(r.AsOf)
+	whenEn, whenZh := s.cat.When(r.AsOf)
 	scopeEn, scopeZh := s.scope(r)
 	if r.Total == 0 {
 		return fmt.Sprintf("No %s in the permit register at %s.", scopeEn, whenEn),
@@ -240,11 +232,11 @@ func (s *service) searchSummary(r SearchResult) (en, zh string) {
 		bz.WriteString("；最新的：")
 	}
 	for i, p := range r.Permits[:min(5, len(r.Permits))] {
-		fmt.Fprintf(&be, "%d) %s %s at %s, %s since %s", i+1, p.PermitNum, p.TypeName, p.Address, p.StatusName, s.cat.date(p.StatusDate))
-		fmt.Fprintf(&bz, "%d）%s %s，%s，%s（%s起）", i+1, p.PermitNum, p.TypeNameZh, nonEmpty(p.AddressZh, p.Address), p.StatusNameZh, s.cat.date(p.StatusDate))
+		fmt.Fprintf(&be, "%d) %s %s at %s, %s since %s", i+1, p.PermitNum, p.TypeName, p.Address, p.StatusName, s.cat.Date(p.StatusDate))
+		fmt.Fprintf(&bz, "%d）%s %s，%s，%s（%s起）", i+1, p.PermitNum, p.TypeNameZh, nonEmpty(p.AddressZh, p.Address), p.StatusNameZh, s.cat.Date(p.StatusDate))
 		if p.Fee > 0 {
-			fmt.Fprintf(&be, ", fee %s yuan", money(p.Fee))
-			fmt.Fprintf(&bz, "，费用%s元", money(p.Fee))
+			fmt.Fprintf(&be, ", fee %s yuan", citytool.Grouped(p.Fee))
+			fmt.Fprintf(&bz, "，费用%s元", citytool.Grouped(p.Fee))
 		}
 		if p.Flagged {
 			be.WriteString(", flagged for review")
@@ -306,7 +298,7 @@ func (s *service) detailTool() tools.Tool {
 			"单个许可详情（按许可证号）：类型、地址、工程内容、当前状态及完整办理历史（各环节时间）、已用工作日与法定时限、费用或押金及缴纳情况、现场检查记录与计划、复核标记。" +
 			"关键词：许可证号 办件编号 办理进度 进度 状态 历史 时间线 费用 押金 检查记录。",
 		Clearance: access.Public,
-		Source:    s.cat.info.Source,
+		Source:    s.cat.Source,
 	}, func(sc *jsonschema.Schema) {
 		p := sc.Properties["permit_id"]
 		p.Pattern = s.cat.info.PermitIDPattern
@@ -330,13 +322,13 @@ func (s *service) detail(ctx context.Context, in DetailArgs) (tools.Result, erro
 	}
 	res.StatusName, res.StatusNameZh = s.cat.statusNames(p.StatusCurrent)
 	if p.District != "" {
-		res.DistrictName, res.DistrictNameZh = s.cat.districtNames(p.District)
+		res.DistrictName, res.DistrictNameZh = s.cat.DistrictNames(p.District)
 	}
 	res.TimeLimitDays = s.cat.types[p.PermitType].TimeLimitDays
-	if d, ok := p.ProcessingTime(s.cat.loc); ok {
+	if d, ok := p.ProcessingTime(s.cat.Loc); ok {
 		res.WorkingDays = int(math.Round(d))
 	} else if st, ok := s.cat.statuses[p.StatusCurrent]; ok && st.Open {
-		res.WorkingDays = WorkingDaysBetween(p.AppliedDate, now, s.cat.loc)
+		res.WorkingDays = WorkingDaysBetween(p.AppliedDate, now, s.cat.Loc)
 	}
 	if res.TimeLimitDays > 0 && (p.IssuedDate != nil || s.cat.statuses[p.StatusCurrent].Open) {
 		within := res.WorkingDays <= res.TimeLimitDays
@@ -358,7 +350,7 @@ func (s *service) detail(ctx context.Context, in DetailArgs) (tools.Result, erro
 		}
 	}
 	res.Summary, res.SummaryZh = s.detailSummary(res)
-	return tools.JSONResult(res, s.citation("Permit "+p.PermitNum+" 许可详情", now))
+	return tools.JSONResult(res, s.cat.Cite("Permit "+p.PermitNum+" 许可详情", now))
 }
 
 // resultLabel names an inspection result.
@@ -398,18 +390,18 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 	if p.DescriptionZh != "" {
 		fmt.Fprintf(&bz, "：%s", strings.TrimSuffix(p.DescriptionZh, "。"))
 	}
-	fmt.Fprintf(&be, ". Status: %s since %s", r.StatusName, s.cat.dateTime(p.StatusDate))
-	fmt.Fprintf(&bz, "。当前状态：%s（%s起）", r.StatusNameZh, s.cat.dateTime(p.StatusDate))
+	fmt.Fprintf(&be, ". Status: %s since %s", r.StatusName, s.cat.DateTime(p.StatusDate))
+	fmt.Fprintf(&bz, "。当前状态：%s（%s起）", r.StatusNameZh, s.cat.DateTime(p.StatusDate))
 	if p.StatusCurrentMapped != "" {
 		fmt.Fprintf(&be, " (BLDS: %s)", p.StatusCurrentMapped)
 	}
-	fmt.Fprintf(&be, ". Applied %s", s.cat.date(p.AppliedDate))
-	fmt.Fprintf(&bz, "。申请受理日期%s", s.cat.date(p.AppliedDate))
+	fmt.Fprintf(&be, ". Applied %s", s.cat.Date(p.AppliedDate))
+	fmt.Fprintf(&bz, "。申请受理日期%s", s.cat.Date(p.AppliedDate))
 	if p.IssuedDate != nil {
-		fmt.Fprintf(&be, ", issued %s after %d working %s", s.cat.date(*p.IssuedDate), r.WorkingDays, plural(r.WorkingDays, "day"))
-		fmt.Fprintf(&bz, "，%s发证，用时%d个工作日", s.cat.date(*p.IssuedDate), r.WorkingDays)
+		fmt.Fprintf(&be, ", issued %s after %d working %s", s.cat.Date(*p.IssuedDate), r.WorkingDays, citytool.Plural(r.WorkingDays, "day"))
+		fmt.Fprintf(&bz, "，%s发证，用时%d个工作日", s.cat.Date(*p.IssuedDate), r.WorkingDays)
 	} else if r.WithinLimit != nil {
-		fmt.Fprintf(&be, ", %d working %s so far", r.WorkingDays, plural(r.WorkingDays, "day"))
+		fmt.Fprintf(&be, ", %d working %s so far", r.WorkingDays, citytool.Plural(r.WorkingDays, "day"))
 		fmt.Fprintf(&bz, "，已用%d个工作日", r.WorkingDays)
 	}
 	if r.TimeLimitDays > 0 && r.WithinLimit != nil {
@@ -422,8 +414,8 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 		}
 	}
 	if p.CompletedDate != nil {
-		fmt.Fprintf(&be, ", completed %s", s.cat.date(*p.CompletedDate))
-		fmt.Fprintf(&bz, "，%s竣工", s.cat.date(*p.CompletedDate))
+		fmt.Fprintf(&be, ", completed %s", s.cat.Date(*p.CompletedDate))
+		fmt.Fprintf(&bz, "，%s竣工", s.cat.Date(*p.CompletedDate))
 	}
 	be.WriteString(".")
 	bz.WriteString("。")
@@ -432,8 +424,8 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 		if p.FeePaid {
 			paid, paidZh = "paid", "已缴纳"
 		}
-		fmt.Fprintf(&be, " Fee %s yuan", money(p.Fee))
-		fmt.Fprintf(&bz, "费用%s元", money(p.Fee))
+		fmt.Fprintf(&be, " Fee %s yuan", citytool.Grouped(p.Fee))
+		fmt.Fprintf(&bz, "费用%s元", citytool.Grouped(p.Fee))
 		if p.FeeBasis != "" {
 			fmt.Fprintf(&be, " (%s)", p.FeeBasis)
 		}
@@ -456,8 +448,8 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 			if h.NoteZh != "" {
 				sz = h.NoteZh
 			}
-			he = append(he, s.cat.date(h.At)+" "+se)
-			hz = append(hz, s.cat.date(h.At)+" "+sz)
+			he = append(he, s.cat.Date(h.At)+" "+se)
+			hz = append(hz, s.cat.Date(h.At)+" "+sz)
 		}
 		fmt.Fprintf(&be, " History: %s.", strings.Join(he, "; "))
 		fmt.Fprintf(&bz, "办理历史：%s。", strings.Join(hz, "；"))
@@ -484,8 +476,8 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 		fmt.Fprintf(&bz, "，计划%d次", t.Scheduled)
 		if n := r.NextInspection; n != nil {
 			ke, kz := s.cat.kindNames(n.Kind)
-			fmt.Fprintf(&be, "; next: %s on %s", ke, s.cat.dateTime(n.ScheduledAt))
-			fmt.Fprintf(&bz, "；下一次：%s %s", s.cat.dateTime(n.ScheduledAt), kz)
+			fmt.Fprintf(&be, "; next: %s on %s", ke, s.cat.DateTime(n.ScheduledAt))
+			fmt.Fprintf(&bz, "；下一次：%s %s", s.cat.DateTime(n.ScheduledAt), kz)
 		}
 		be.WriteString(".")
 		bz.WriteString("。")
@@ -494,441 +486,5 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 		fmt.Fprintf(&be, " Flagged for review: %s.", p.FlagReason)
 		fmt.Fprintf(&bz, "已标记复核：%s。", p.FlagReason)
 	}
-	return be.String(), bz.String()
-}
-
-// ---- permits_processing_times -----------------------------------------------
-
-// Group-by choices of permits_processing_times.
-const (
-	GroupByType     = "permit_type"
-	GroupByDistrict = "district"
-)
-
-// ProcessingArgs are permits_processing_times' arguments.
-type ProcessingArgs struct {
-	PermitType string `json:"permit_type,omitempty" jsonschema:"Permit type (许可类型) to measure; omit for all types."`
-	District   string `json:"district,omitempty" jsonschema:"District (城区) to measure; omit for the whole city (全市)."`
-	Days       int    `json:"days" jsonschema:"Window in days: permits issued in the last N days (最近N天发证), e.g. 90."`
-	GroupBy    string `json:"group_by,omitempty" jsonschema:"Break the statistics down by permit_type (按许可类型) or district (按城区)."`
-}
-
-// Stats are processing-time statistics of a group of permits, in working days.
-type Stats struct {
-	Key           string  `json:"key,omitempty"`
-	Name          string  `json:"name,omitempty"`
-	NameZh        string  `json:"name_zh,omitempty"`
-	Count         int     `json:"count"`
-	MeanDays      float64 `json:"mean_days"`
-	MedianDays    float64 `json:"median_days"`
-	P90Days       float64 `json:"p90_days"`
-	MaxDays       float64 `json:"max_days"`
-	TimeLimitDays int     `json:"time_limit_days,omitempty"`
-	// WithinLimit and OverLimit count permits with a known time limit.
-	WithinLimit    int     `json:"within_limit"`
-	OverLimit      int     `json:"over_limit"`
-	WithinLimitPct float64 `json:"within_limit_pct,omitempty"`
-}
-
-// ProcessingResult is permits_processing_times' answer.
-type ProcessingResult struct {
-	AsOf       time.Time `json:"as_of"`
-	From       time.Time `json:"from"`
-	PermitType string    `json:"permit_type,omitempty"`
-	District   string    `json:"district,omitempty"`
-	Days       int       `json:"days"`
-	GroupBy    string    `json:"group_by"`
-	Overall    Stats     `json:"overall"`
-	Groups     []Stats   `json:"groups"`
-	Truncated  bool      `json:"truncated,omitempty"`
-	Summary    string    `json:"summary"`
-	SummaryZh  string    `json:"summary_zh"`
-}
-
-func (s *service) processingTool() tools.Tool {
-	return tools.MustTuned(tools.Spec{
-		Name: NameProcessingTimes,
-		Description: "Processing-time statistics over the last N days: average (mean), median, 90th-percentile and longest working days " +
-			"from acceptance to issue of the permits issued in that window, and how many finished within or over the statutory " +
-			"limit, by type or district. Use for: average processing time, turnaround, delays, on-time rate over the last 90 days. " +
-			"办理时效统计：最近N天发证的许可从受理到发证的平均、中位数、90%分位和最长工作日数，按时办结与超期件数，可按类型或城区分组。" +
-			"关键词：平均办理时长 平均办理时间 平均用时 办结率 超期 时效。",
-		Clearance: access.Public,
-		Source:    s.cat.info.Source,
-	}, func(sc *jsonschema.Schema) {
-		s.cat.tuneType(sc, "permit_type")
-		s.cat.tuneDistrict(sc, "district")
-		d := sc.Properties["days"]
-		d.Minimum, d.Maximum = jsonschema.Ptr(7.0), jsonschema.Ptr(730.0)
-		g := sc.Properties["group_by"]
-		g.Enum = []any{GroupByType, GroupByDistrict}
-		g.Default = []byte(`"` + GroupByType + `"`)
-	}, s.processing)
-}
-
-// scan reads every permit matching q, page by page, up to maxScan.
-func (s *service) scan(ctx context.Context, q Query) ([]Permit, bool, error) {
-	var out []Permit
-	q.Limit = scanPage
-	for {
-		page, err := s.src.Search(ctx, q)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, page.Permits...)
-		if len(page.Permits) < q.Limit || len(out) >= page.Total {
-			return out, false, nil
-		}
-		if len(out) >= maxScan {
-			return out[:maxScan], true, nil
-		}
-		q.Offset += len(page.Permits)
-	}
-}
-
-func (s *service) processing(ctx context.Context, in ProcessingArgs) (tools.Result, error) {
-	now := s.clock()
-	from := now.AddDate(0, 0, -in.Days)
-	ps, truncated, err := s.scan(ctx, Query{PermitType: in.PermitType, District: in.District, IssuedFrom: from, IssuedTo: now, OrderBy: OrderIssuedDesc, AsOf: now})
-	if err != nil {
-		return tools.Result{}, fmt.Errorf("permits: processing times: %w", err)
-	}
-	res := ProcessingResult{AsOf: now, From: from, PermitType: in.PermitType, District: in.District, Days: in.Days, GroupBy: in.GroupBy, Truncated: truncated, Groups: []Stats{}}
-	type sample struct {
-		days  float64
-		limit int
-	}
-	groups := map[string][]sample{}
-	var all []sample
-	for _, p := range ps {
-		d, ok := p.ProcessingTime(s.cat.loc)
-		if !ok {
-			continue
-		}
-		sm := sample{days: d, limit: s.cat.types[p.PermitType].TimeLimitDays}
-		all = append(all, sm)
-		key := p.PermitType
-		if in.GroupBy == GroupByDistrict {
-			key = p.District
-		}
-		groups[key] = append(groups[key], sm)
-	}
-	stats := func(key string, xs []sample) Stats {
-		st := Stats{Key: key, Count: len(xs)}
-		if len(xs) == 0 {
-			return st
-		}
-		days := make([]float64, len(xs))
-		sum := 0.0
-		limits := map[int]bool{}
-		for i, x := range xs {
-			days[i] = x.days
-			sum += x.days
-			if x.limit > 0 {
-				limits[x.limit] = true
-				if x.days <= float64(x.limit) {
-					st.WithinLimit++
-				} else {
-					st.OverLimit++
-				}
-			}
-		}
-		slices.Sort(days)
-		st.MeanDays = round1(sum / float64(len(days)))
-		st.MedianDays = median(days)
-		st.P90Days = days[max(0, int(math.Ceil(0.9*float64(len(days))))-1)]
-		st.MaxDays = days[len(days)-1]
-		if len(limits) == 1 {
-			for l := range limits {
-				st.TimeLimitDays = l
-			}
-		}
-		if n := st.WithinLimit + st.OverLimit; n > 0 {
-			st.WithinLimitPct = round1(100 * float64(st.WithinLimit) / float64(n))
-		}
-		return st
-	}
-	res.Overall = stats("", all)
-	for key, xs := range groups {
-		st := stats(key, xs)
-		if in.GroupBy == GroupByDistrict {
-			st.Name, st.NameZh = s.cat.districtNames(key)
-		} else {
-			st.Name, st.NameZh = s.cat.typeNames(key)
-		}
-		res.Groups = append(res.Groups, st)
-	}
-	slices.SortFunc(res.Groups, func(a, b Stats) int {
-		if d := cmp.Compare(b.Count, a.Count); d != 0 {
-			return d
-		}
-		return cmp.Compare(a.Key, b.Key)
-	})
-	res.Summary, res.SummaryZh = s.processingSummary(res)
-	return tools.JSONResult(res, s.citation("Permit processing times 许可办理时效", now))
-}
-
-func median(sorted []float64) float64 {
-	n := len(sorted)
-	if n%2 == 1 {
-		return sorted[n/2]
-	}
-	return round1((sorted[n/2-1] + sorted[n/2]) / 2)
-}
-
-func (st Stats) line() (en, zh string) {
-	en = fmt.Sprintf("%d issued, mean %.1f, median %.1f, 90th percentile %.0f, longest %.0f working days", st.Count, st.MeanDays, st.MedianDays, st.P90Days, st.MaxDays)
-	zh = fmt.Sprintf("发证%d件，平均%.1f个工作日，中位数%.1f，90%%分位%.0f，最长%.0f", st.Count, st.MeanDays, st.MedianDays, st.P90Days, st.MaxDays)
-	if n := st.WithinLimit + st.OverLimit; n > 0 {
-		limit := ""
-		limitZh := ""
-		if st.TimeLimitDays > 0 {
-			limit = fmt.Sprintf(" the %d-day", st.TimeLimitDays)
-			limitZh = fmt.Sprintf("%d个工作日", st.TimeLimitDays)
-		}
-		en += fmt.Sprintf("; %.1f%% within%s limit (%d over)", st.WithinLimitPct, limit, st.OverLimit)
-		zh += fmt.Sprintf("；%s时限内办结率%.1f%%（超期%d件）", limitZh, st.WithinLimitPct, st.OverLimit)
-	}
-	return en, zh
-}
-
-func (s *service) processingSummary(r ProcessingResult) (en, zh string) {
-	what, whatZh := "permits", "许可"
-	if r.PermitType != "" {
-		te, tz := s.cat.typeNames(r.PermitType)
-		what, whatZh = te+"s", tz
-	}
-	where, whereZh := "city-wide", "全市"
-	if r.District != "" {
-		de, dz := s.cat.districtNames(r.District)
-		where, whereZh = "in "+de, dz
-	}
-	period := fmt.Sprintf("issued in the last %d days (%s to %s)", r.Days, s.cat.date(r.From), s.cat.date(r.AsOf))
-	periodZh := fmt.Sprintf("最近%d天（%s至%s）发证的", r.Days, s.cat.date(r.From), s.cat.date(r.AsOf))
-	if r.Overall.Count == 0 {
-		return fmt.Sprintf("No %s %s were %s.", what, where, period), fmt.Sprintf("%s没有%s%s。", whereZh, periodZh, whatZh)
-	}
-	oe, oz := r.Overall.line()
-	var be, bz strings.Builder
-	fmt.Fprintf(&be, "Processing times of %s %s %s, from accepted application to issue: %s.", what, where, period, oe)
-	fmt.Fprintf(&bz, "%s%s%s办理时效（自受理至发证）：%s。", whereZh, periodZh, whatZh, oz)
-	if len(r.Groups) > 1 {
-		by, byZh := "By permit type", "按许可类型"
-		if r.GroupBy == GroupByDistrict {
-			by, byZh = "By district", "按城区"
-		}
-		fmt.Fprintf(&be, " %s: ", by)
-		fmt.Fprintf(&bz, "%s：", byZh)
-		for i, g := range r.Groups {
-			ge, gz := g.line()
-			if i > 0 {
-				be.WriteString("; ")
-				bz.WriteString("；")
-			}
-			fmt.Fprintf(&be, "%s — %s", g.Name, ge)
-			fmt.Fprintf(&bz, "%s：%s", g.NameZh, gz)
-		}
-		be.WriteString(".")
-		bz.WriteString("。")
-	}
-	if r.Truncated {
-		fmt.Fprintf(&be, " (Only the newest %d permits were read.)", maxScan)
-		fmt.Fprintf(&bz, "（仅统计最新的%d件。）", maxScan)
-	}
-	return be.String(), bz.String()
-}
-
-// ---- permits_inspections_due ------------------------------------------------
-
-// InspectionsArgs are permits_inspections_due's arguments.
-type InspectionsArgs struct {
-	Days      int    `json:"days,omitempty" jsonschema:"Look ahead N days from now (未来N天); 7 when omitted."`
-	District  string `json:"district,omitempty" jsonschema:"District (城区) of the sites; omit for the whole city (全市)."`
-	Kind      string `json:"kind,omitempty" jsonschema:"Inspection kind (检查类型); omit for all kinds."`
-	RiskClass string `json:"risk_class,omitempty" jsonschema:"Risk class (风险等级) of the project: A high risk 高风险, B general 一般风险, C low risk 低风险; omit for all."`
-	Limit     int    `json:"limit,omitempty" jsonschema:"How many inspections to list, soonest first (返回条数)."`
-}
-
-// InspectionRow is an inspection due, with its permit's names.
-type InspectionRow struct {
-	Inspection
-	KindName       string `json:"kind_name"`
-	KindNameZh     string `json:"kind_name_zh"`
-	PermitType     string `json:"permit_type,omitempty"`
-	TypeName       string `json:"type_name,omitempty"`
-	TypeNameZh     string `json:"type_name_zh,omitempty"`
-	Address        string `json:"address,omitempty"`
-	AddressZh      string `json:"address_zh,omitempty"`
-	DistrictName   string `json:"district_name,omitempty"`
-	DistrictNameZh string `json:"district_name_zh,omitempty"`
-}
-
-// InspectionsResult is permits_inspections_due's answer.
-type InspectionsResult struct {
-	AsOf        time.Time       `json:"as_of"`
-	Until       time.Time       `json:"until"`
-	Days        int             `json:"days"`
-	District    string          `json:"district,omitempty"`
-	Kind        string          `json:"kind,omitempty"`
-	RiskClass   string          `json:"risk_class,omitempty"`
-	Count       int             `json:"count"`
-	ByKind      map[string]int  `json:"by_kind"`
-	ByDistrict  map[string]int  `json:"by_district"`
-	Inspections []InspectionRow `json:"inspections"`
-	Summary     string          `json:"summary"`
-	SummaryZh   string          `json:"summary_zh"`
-}
-
-func (s *service) inspectionsTool() tools.Tool {
-	return tools.MustTuned(tools.Spec{
-		Name: NameInspectionsDue,
-		Description: "Site inspections due in the next N days: construction-site inspections on the supervision plan (first, routine, " +
-			"re-inspection after rectification, final, complaint follow-up), soonest first, with address, district and risk class, " +
-			"and counts by kind and district. Use for: upcoming site inspections, which sites inspectors visit in the next 7 days. " +
-			"待办现场检查：未来N天计划进行的施工现场检查（首次、日常、整改复查、竣工、投诉跟进），按时间排序，含地址、城区、风险等级及分类统计。" +
-			"关键词：现场检查 待检查 检查计划 巡查 未来7天。",
-		Clearance: access.Internal,
-		Source:    s.cat.info.Source,
-	}, func(sc *jsonschema.Schema) {
-		d := sc.Properties["days"]
-		d.Minimum, d.Maximum = jsonschema.Ptr(1.0), jsonschema.Ptr(31.0)
-		s.cat.tuneDistrict(sc, "district")
-		s.cat.tuneKind(sc, "kind")
-		sc.Properties["risk_class"].Enum = []any{"A", "B", "C"}
-		intRange(sc.Properties["limit"], 1, 30, 10)
-		sc.AnyOf = []*jsonschema.Schema{{Required: []string{"days"}}, {Required: []string{"kind"}}, {Required: []string{"risk_class"}}}
-	}, s.inspections)
-}
-
-func (s *service) inspections(ctx context.Context, in InspectionsArgs) (tools.Result, error) {
-	if in.Days == 0 {
-		in.Days = 7
-	}
-	now := s.clock()
-	until := now.AddDate(0, 0, in.Days)
-	all, err := s.src.(InspectionSource).Inspections(ctx, now, until)
-	if err != nil {
-		return tools.Result{}, fmt.Errorf("permits: inspections: %w", err)
-	}
-	res := InspectionsResult{AsOf: now, Until: until, Days: in.Days, District: in.District, Kind: in.Kind, RiskClass: in.RiskClass,
-		ByKind: map[string]int{}, ByDistrict: map[string]int{}, Inspections: []InspectionRow{}}
-	var due []Inspection
-	for _, insp := range all {
-		if insp.Status != InspectionScheduled || insp.ScheduledAt.Before(now) || !insp.ScheduledAt.Before(until) ||
-			(in.District != "" && insp.District != in.District) || (in.Kind != "" && insp.Kind != in.Kind) ||
-			(in.RiskClass != "" && insp.RiskClass != in.RiskClass) {
-			continue
-		}
-		due = append(due, insp)
-		res.ByKind[insp.Kind]++
-		res.ByDistrict[insp.District]++
-	}
-	slices.SortFunc(due, func(a, b Inspection) int {
-		if d := a.ScheduledAt.Compare(b.ScheduledAt); d != 0 {
-			return d
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-	res.Count = len(due)
-	for _, insp := range due[:min(len(due), in.Limit)] {
-		row := InspectionRow{Inspection: insp}
-		row.KindName, row.KindNameZh = s.cat.kindNames(insp.Kind)
-		row.DistrictName, row.DistrictNameZh = s.cat.districtNames(insp.District)
-		if p, err := s.src.Permit(ctx, insp.PermitNum); err == nil {
-			row.PermitType, row.Address, row.AddressZh = p.PermitType, p.OriginalAddress1, p.AddressZh
-			row.TypeName, row.TypeNameZh = s.cat.typeNames(p.PermitType)
-		} else if !errors.Is(err, ErrNotFound) {
-			return tools.Result{}, fmt.Errorf("permits: inspections: permit %s: %w", insp.PermitNum, err)
-		}
-		res.Inspections = append(res.Inspections, row)
-	}
-	res.Summary, res.SummaryZh = s.inspectionsSummary(res)
-	return tools.JSONResult(res, s.citation("Site inspections due 待办现场检查", now))
-}
-
-// counts formats a tally as "12 routine inspections, 3 final inspections".
-func (s *service) counts(m map[string]int, names func(string) (string, string), pluralize bool) (en, zh string) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b string) int {
-		if d := cmp.Compare(m[b], m[a]); d != 0 {
-			return d
-		}
-		return cmp.Compare(a, b)
-	})
-	var pe, pz []string
-	for _, k := range keys {
-		ne, nz := names(k)
-		if !pluralize {
-			pe = append(pe, fmt.Sprintf("%s %d", ne, m[k]))
-			pz = append(pz, fmt.Sprintf("%s%d次", nz, m[k]))
-			continue
-		}
-		if m[k] != 1 {
-			ne += "s"
-		}
-		pe = append(pe, fmt.Sprintf("%d %s", m[k], ne))
-		pz = append(pz, fmt.Sprintf("%s%d次", nz, m[k]))
-	}
-	return strings.Join(pe, ", "), strings.Join(pz, "，")
-}
-
-func (s *service) inspectionsSummary(r InspectionsResult) (en, zh string) {
-	where, whereZh := "city-wide", "全市"
-	if r.District != "" {
-		de, dz := s.cat.districtNames(r.District)
-		where, whereZh = "in "+de, dz
-	}
-	what, whatZh := "site inspections", "现场检查"
-	if r.Kind != "" {
-		ke, kz := s.cat.kindNames(r.Kind)
-		what, whatZh = ke+"s", kz
-	}
-	if r.RiskClass != "" {
-		what = "risk class " + r.RiskClass + " " + what
-		whatZh = r.RiskClass + "类项目" + whatZh
-	}
-	span := fmt.Sprintf("in the next %d %s (%s to %s)", r.Days, plural(r.Days, "day"), s.cat.dateTime(r.AsOf), s.cat.dateTime(r.Until))
-	spanZh := fmt.Sprintf("未来%d天（%s至%s）", r.Days, s.cat.dateTime(r.AsOf), s.cat.dateTime(r.Until))
-	if r.Count == 0 {
-		return fmt.Sprintf("No %s due %s %s.", what, where, span), fmt.Sprintf("%s%s没有待进行的%s。", spanZh, whereZh, whatZh)
-	}
-	var be, bz strings.Builder
-	ke, kz := s.counts(r.ByKind, s.cat.kindNames, true)
-	fmt.Fprintf(&be, "%d %s due %s %s: %s.", r.Count, what, where, span, ke)
-	fmt.Fprintf(&bz, "%s%s共有%d次%s待进行：%s。", spanZh, whereZh, r.Count, whatZh, kz)
-	if r.District == "" {
-		de, dz := s.counts(r.ByDistrict, s.cat.districtNames, false)
-		fmt.Fprintf(&be, " By district: %s.", de)
-		fmt.Fprintf(&bz, "按城区：%s。", dz)
-	}
-	be.WriteString(" Soonest: ")
-	bz.WriteString("最近的：")
-	for i, row := range r.Inspections[:min(3, len(r.Inspections))] {
-		if i > 0 {
-			be.WriteString("; ")
-			bz.WriteString("；")
-		}
-		fmt.Fprintf(&be, "%d) %s %s of %s", i+1, s.cat.dateTime(row.ScheduledAt), row.KindName, row.PermitNum)
-		fmt.Fprintf(&bz, "%d）%s %s，%s", i+1, s.cat.dateTime(row.ScheduledAt), row.KindNameZh, row.PermitNum)
-		if row.TypeName != "" {
-			fmt.Fprintf(&be, " (%s", row.TypeName)
-			fmt.Fprintf(&bz, "（%s", row.TypeNameZh)
-			if row.RiskClass != "" {
-				fmt.Fprintf(&be, ", risk class %s", row.RiskClass)
-				fmt.Fprintf(&bz, "，%s类", row.RiskClass)
-			}
-			be.WriteString(")")
-			bz.WriteString("）")
-		}
-		if row.Address != "" {
-			fmt.Fprintf(&be, " at %s", row.Address)
-			fmt.Fprintf(&bz, "，%s", nonEmpty(row.AddressZh, row.Address))
-		}
-	}
-	be.WriteString(".")
-	bz.WriteString("。")
 	return be.String(), bz.String()
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/cityagent/cityagent/tools/citytool"
 )
 
 // Cause is one reason a segment is as slow as it is.
@@ -63,11 +65,11 @@ func severityLabel(sev int) (en, zh string) {
 // incidentCause explains an incident's effect on its segment.
 func (c *catalog) incidentCause(inc Incident) Cause {
 	en, zh := incidentLabel(inc.Type)
-	since := inc.Start.In(c.loc).Format("15:04")
-	until := inc.End.In(c.loc).Format("15:04")
+	since := inc.Start.In(c.Loc).Format("15:04")
+	until := inc.End.In(c.Loc).Format("15:04")
 	cause := Cause{Kind: "incident", IncidentID: inc.ID}
 	if inc.LanesBlocked > 0 {
-		cause.Text = fmt.Sprintf("%s blocking %d %s since %s (expected clear %s)", en, inc.LanesBlocked, plural(inc.LanesBlocked, "lane"), since, until)
+		cause.Text = fmt.Sprintf("%s blocking %d %s since %s (expected clear %s)", en, inc.LanesBlocked, citytool.Plural(inc.LanesBlocked, "lane"), since, until)
 		cause.TextZh = fmt.Sprintf("%s占用%d条车道（%s起，预计%s解除）", zh, inc.LanesBlocked, since, until)
 	} else {
 		cause.Text = fmt.Sprintf("%s since %s (expected clear %s)", en, since, until)
@@ -97,7 +99,7 @@ func (c *catalog) causes(o Observation, incidents []Incident, plan *SignalPlan) 
 			TextZh: fmt.Sprintf("车流量超过通行能力（饱和度%.2f）", o.VCRatio)})
 	}
 	if plan != nil && !plan.LastChanged.After(o.At) && o.At.Sub(plan.LastChanged) < 3*time.Hour {
-		at := plan.LastChanged.In(c.loc).Format("15:04")
+		at := plan.LastChanged.In(c.Loc).Format("15:04")
 		out = append(out, Cause{Kind: "signal_change",
 			Text:   fmt.Sprintf("signal plan changed at %s (%s)", at, plan.Name),
 			TextZh: fmt.Sprintf("%s信号配时调整（%s）", at, plan.NameZh)})
@@ -112,20 +114,6 @@ func joinCauses(cs []Cause) (en, zh string) {
 		z = append(z, c.TextZh)
 	}
 	return strings.Join(e, "; "), strings.Join(z, "；")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
-}
-
-// when formats a moment for summaries, in English and Chinese.
-func (c *catalog) when(t time.Time) (en, zh string) {
-	lt := t.In(c.loc)
-	return lt.Format("15:04 Mon 2 Jan 2006"),
-		fmt.Sprintf("%d年%d月%d日（%s）%s", lt.Year(), lt.Month(), lt.Day(), "周"+string([]rune("日一二三四五六")[lt.Weekday()]), lt.Format("15:04"))
 }
 
 // duration formats seconds as "3m25s" and "3分25秒".

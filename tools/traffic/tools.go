@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/citytool"
 	"github.com/google/jsonschema-go/jsonschema"
 )
 
@@ -28,10 +28,7 @@ const (
 // SignalSource with signalised roads. clock gives "now" (nil means
 // time.Now); every result is cited as of that time.
 func Tools(src Source, clock func() time.Time) []tools.Tool {
-	if clock == nil {
-		clock = time.Now
-	}
-	s := &service{src: src, clock: clock, cat: newCatalog(src.Network())}
+	s := &service{src: src, clock: citytool.Clock(clock), cat: newCatalog(src.Network())}
 	ts := []tools.Tool{s.congestionTool(), s.segmentTool()}
 	if _, ok := src.(IncidentSource); ok {
 		ts = append(ts, s.incidentsTool())
@@ -46,10 +43,6 @@ type service struct {
 	src   Source
 	clock func() time.Time
 	cat   *catalog
-}
-
-func (s *service) citation(title string, at time.Time) tools.Citation {
-	return tools.Citation{Source: s.cat.net.Source, Title: title, AsOf: at}
 }
 
 // SegmentState is one segment's observation with its names and causes.
@@ -79,7 +72,7 @@ type SegmentState struct {
 
 func (c *catalog) state(o Observation, causes []Cause) SegmentState {
 	seg, _ := c.segment(o.SegmentID)
-	den, dzh := c.districtNames(seg.District)
+	den, dzh := c.DistrictNames(seg.District)
 	lEn, lZh := LevelLabel(o.Level)
 	return SegmentState{
 		SegmentID: o.SegmentID, Name: seg.NameEn, NameZh: seg.NameZh, Road: seg.Road,
@@ -163,7 +156,7 @@ type CongestionResult struct {
 }
 
 func (s *service) congestionTool() tools.Tool {
-	return newTool(tools.Spec{
+	return tools.MustTuned(tools.Spec{
 		Name: NameCongestion,
 		Description: "Live road congestion ranking: the most congested, slowest, most jammed road segments right now, " +
 			"city-wide or in one district or along one road, with congestion index (travel time ÷ free-flow time), " +
@@ -172,11 +165,11 @@ func (s *service) congestionTool() tools.Tool {
 			"实时路况拥堵排行：当前最拥堵、最堵、车速最慢的路段，可按城区或道路筛选；给出拥堵指数、车速、流量、占有率及原因（事故、早晚高峰、流量超饱和）。" +
 			"关键词：拥堵 堵车 最堵 路况 车速 交通状况 堵不堵 交通拥堵指数。",
 		Clearance: access.Public,
-		Source:    s.cat.net.Source,
+		Source:    s.cat.Source,
 	}, func(sc *jsonschema.Schema) {
-		s.cat.tuneDistrict(sc, "district")
-		tuneRoad(sc.Properties["road"], s.cat.roads)
-		intRange(sc.Properties["limit"], 1, 20, 5)
+		s.cat.TuneDistrict(sc, "district")
+		roadCodes(s.cat.roads).Tune(sc, "road")
+		citytool.IntRange(sc.Properties["limit"], 1, 20, 5)
 	}, s.congestion)
 }
 
@@ -215,9 +208,9 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 	res := CongestionResult{AsOf: now, District: in.District, Road: in.Road,
 		SegmentsCounted: len(picked), CongestedSegments: congested, Segments: []SegmentState{}}
 	if len(picked) > 0 {
-		res.AverageIndex = round2(sum / float64(len(picked)))
+		res.AverageIndex = citytool.Round2(sum / float64(len(picked)))
 	}
-	res.NetworkIndex = round2(NetworkIndex(s.cat.net.Segments, obs))
+	res.NetworkIndex = citytool.Round2(NetworkIndex(s.cat.net.Segments, obs))
 	for i, o := range top {
 		seg, _ := s.cat.segment(o.SegmentID)
 		plan, err := s.planOf(ctx, seg, now)
@@ -229,7 +222,7 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 		res.Segments = append(res.Segments, st)
 	}
 	res.Summary, res.SummaryZh = s.congestionSummary(res)
-	return tools.JSONResult(res, s.citation("Traffic congestion ranking 路况拥堵排行", now))
+	return tools.JSONResult(res, s.cat.Cite("Traffic congestion ranking 路况拥堵排行", now))
 }
 
 // scope names the filter, e.g. "in Dongcheng District" / "东城区".
@@ -244,7 +237,7 @@ func (s *service) scope(district, road string) (en, zh string) {
 		zh = r.NameZh
 	}
 	if district != "" {
-		de, dz := s.cat.districtNames(district)
+		de, dz := s.cat.DistrictNames(district)
 		pe = append(pe, "in "+de)
 		zh = dz + zh
 	}
@@ -253,7 +246,7 @@ func (s *service) scope(district, road string) (en, zh string) {
 
 func (s *service) congestionSummary(r CongestionResult) (en, zh string) {
 	scopeEn, scopeZh := s.scope(r.District, r.Road)
-	whenEn, whenZh := s.cat.when(r.AsOf)
+	whenEn, whenZh := s.cat.When(r.AsOf)
 	if len(r.Segments) == 0 {
 		return fmt.Sprintf("No road segments %s at %s.", scopeEn, whenEn),
 			fmt.Sprintf("%s%s没有符合条件的路段。", whenZh, scopeZh)
@@ -341,7 +334,7 @@ type SegmentResult struct {
 }
 
 func (s *service) segmentTool() tools.Tool {
-	return newTool(tools.Spec{
+	return tools.MustTuned(tools.Spec{
 		Name: NameSegment,
 		Description: "One road segment in detail: current speed, congestion index, flow, occupancy and travel time, " +
 			"its history and trend over the last hours (every 15 minutes by default), incidents on it and its signal plan. " +
@@ -349,10 +342,10 @@ func (s *service) segmentTool() tools.Tool {
 			"单个路段详情：当前车速、拥堵指数、流量、占有率、行程时间，过去几小时的变化趋势（默认每15分钟），路段上的事故和信号配时方案。" +
 			"关键词：路段 详情 历史 趋势 变化 行程时间 通行时间。",
 		Clearance: access.Public,
-		Source:    s.cat.net.Source,
+		Source:    s.cat.Source,
 	}, func(sc *jsonschema.Schema) {
 		s.cat.tuneSegmentID(sc, "segment_id")
-		intRange(sc.Properties["history_hours"], 0, 24, 3)
+		citytool.IntRange(sc.Properties["history_hours"], 0, 24, 3)
 		step := sc.Properties["step_minutes"]
 		step.Enum = []any{5, 15, 30, 60}
 		step.Default = []byte("15")
@@ -432,17 +425,17 @@ func (s *service) segment(ctx context.Context, in SegmentArgs) (tools.Result, er
 			sumIdx += o.CongestionIndex
 			sumSpeed += o.SpeedKmh
 		}
-		tr.MeanIndex = round2(sumIdx / float64(len(obs)))
-		tr.MeanSpeedKmh = round2(sumSpeed / float64(len(obs)))
+		tr.MeanIndex = citytool.Round2(sumIdx / float64(len(obs)))
+		tr.MeanSpeedKmh = citytool.Round2(sumSpeed / float64(len(obs)))
 		res.Trend = &tr
 	}
 	res.Summary, res.SummaryZh = s.segmentSummary(res)
-	return tools.JSONResult(res, s.citation("Road segment "+seg.ID+" 路段详情", now))
+	return tools.JSONResult(res, s.cat.Cite("Road segment "+seg.ID+" 路段详情", now))
 }
 
 func (s *service) segmentSummary(r SegmentResult) (en, zh string) {
 	var be, bz strings.Builder
-	whenEn, whenZh := s.cat.when(r.AsOf)
+	whenEn, whenZh := s.cat.When(r.AsOf)
 	st := r.Now
 	tt, ttZh := duration(st.TravelTimeSec)
 	ff, ffZh := duration(st.FreeFlowTimeSec)
@@ -455,7 +448,7 @@ func (s *service) segmentSummary(r SegmentResult) (en, zh string) {
 	}
 	if tr := r.Trend; tr != nil {
 		first := r.History[0]
-		hm := func(t time.Time) string { return t.In(s.cat.loc).Format("15:04") }
+		hm := func(t time.Time) string { return t.In(s.cat.Loc).Format("15:04") }
 		fmt.Fprintf(&be, " Last %d h every %d min: index %.2f at %s → %.2f now; best %.2f at %s, worst %.2f at %s, mean %.2f.",
 			tr.Hours, tr.StepMinutes, first.CongestionIndex, hm(first.At), st.CongestionIndex, tr.MinIndex, hm(tr.MinAt), tr.MaxIndex, hm(tr.MaxAt), tr.MeanIndex)
 		fmt.Fprintf(&bz, "过去%d小时（每%d分钟）：拥堵指数由%s的%.2f变为现在的%.2f；最低%.2f（%s），最高%.2f（%s），平均%.2f。",
@@ -466,8 +459,8 @@ func (s *service) segmentSummary(r SegmentResult) (en, zh string) {
 		bz.WriteString("该路段当前无交通事件。")
 	}
 	if p := r.SignalPlan; p != nil {
-		fmt.Fprintf(&be, " Signal plan %s (%s), in effect since %s.", p.ID, p.Name, p.LastChanged.In(s.cat.loc).Format("2006-01-02 15:04"))
-		fmt.Fprintf(&bz, "信号配时方案%s（%s），%s起执行。", p.ID, p.NameZh, p.LastChanged.In(s.cat.loc).Format("2006-01-02 15:04"))
+		fmt.Fprintf(&be, " Signal plan %s (%s), in effect since %s.", p.ID, p.Name, p.LastChanged.In(s.cat.Loc).Format("2006-01-02 15:04"))
+		fmt.Fprintf(&bz, "信号配时方案%s（%s），%s起执行。", p.ID, p.NameZh, p.LastChanged.In(s.cat.Loc).Format("2006-01-02 15:04"))
 	}
 	return be.String(), bz.String()
 }
@@ -510,7 +503,7 @@ type IncidentsResult struct {
 }
 
 func (s *service) incidentsTool() tools.Tool {
-	return newTool(tools.Spec{
+	return tools.MustTuned(tools.Spec{
 		Name: NameIncidents,
 		Description: "Active traffic incidents now: crashes and accidents, broken-down vehicles, roadworks and construction, flooding, debris, " +
 			"police traffic control; with start time, expected clearance, severity, lanes blocked, description and the speed on the " +
@@ -519,10 +512,10 @@ func (s *service) incidentsTool() tools.Tool {
 			"当前交通事件：交通事故、车辆故障、道路施工、积水、遗撒、交通管制；开始时间、预计解除时间、严重程度、占用车道及受影响路段车速。" +
 			"关键词：事故 交通事故 车祸 追尾 故障车 抛锚 施工 占道 积水 封路 管制 交通事件。",
 		Clearance: access.Public,
-		Source:    s.cat.net.Source,
+		Source:    s.cat.Source,
 	}, func(sc *jsonschema.Schema) {
-		s.cat.tuneDistrict(sc, "district")
-		tuneRoad(sc.Properties["road"], s.cat.roads)
+		s.cat.TuneDistrict(sc, "district")
+		roadCodes(s.cat.roads).Tune(sc, "road")
 		s.cat.tuneSegmentID(sc, "segment_id")
 		for _, t := range IncidentTypes() {
 			sc.Properties["type"].Enum = append(sc.Properties["type"].Enum, t)
@@ -559,7 +552,7 @@ func (s *service) incidents(ctx context.Context, in IncidentsArgs) (tools.Result
 		}
 		r := IncidentReport{Incident: inc, SegmentName: seg.NameEn, SegmentNameZh: seg.NameZh, FreeFlowKmh: seg.FreeFlowKmh}
 		r.TypeLabel, r.TypeLabelZh = incidentLabel(inc.Type)
-		r.DistrictName, r.DistrictNameZh = s.cat.districtNames(inc.District)
+		r.DistrictName, r.DistrictNameZh = s.cat.DistrictNames(inc.District)
 		if o, ok := obsBy[inc.SegmentID]; ok {
 			r.CongestionIndex, r.SpeedKmh = o.CongestionIndex, o.SpeedKmh
 		}
@@ -576,7 +569,7 @@ func (s *service) incidents(ctx context.Context, in IncidentsArgs) (tools.Result
 	})
 	res.Count = len(res.Incidents)
 	res.Summary, res.SummaryZh = s.incidentsSummary(res)
-	return tools.JSONResult(res, s.citation("Active traffic incidents 交通事件", now))
+	return tools.JSONResult(res, s.cat.Cite("Active traffic incidents 交通事件", now))
 }
 
 func (s *service) incidentsSummary(r IncidentsResult) (en, zh string) {
@@ -584,7 +577,7 @@ func (s *service) incidentsSummary(r IncidentsResult) (en, zh string) {
 	if r.SegmentID != "" {
 		scopeEn, scopeZh = "on segment "+r.SegmentID, "路段"+r.SegmentID
 	}
-	whenEn, whenZh := s.cat.when(r.AsOf)
+	whenEn, whenZh := s.cat.When(r.AsOf)
 	kind, kindZh := "traffic", "交通事件"
 	if r.Type != "" {
 		kind, kindZh = incidentLabel(r.Type)
@@ -594,13 +587,13 @@ func (s *service) incidentsSummary(r IncidentsResult) (en, zh string) {
 			fmt.Sprintf("%s%s当前没有%s。", whenZh, scopeZh, kindZh)
 	}
 	var be, bz strings.Builder
-	fmt.Fprintf(&be, "%d active %s %s %s at %s, most severe first: ", r.Count, kind, plural(r.Count, "incident"), scopeEn, whenEn)
+	fmt.Fprintf(&be, "%d active %s %s %s at %s, most severe first: ", r.Count, kind, citytool.Plural(r.Count, "incident"), scopeEn, whenEn)
 	fmt.Fprintf(&bz, "%s%s共有%d起%s（按严重程度排列）：", whenZh, scopeZh, r.Count, kindZh)
-	hm := func(t time.Time) string { return t.In(s.cat.loc).Format("15:04") }
+	hm := func(t time.Time) string { return t.In(s.cat.Loc).Format("15:04") }
 	for i, inc := range r.Incidents[:min(5, len(r.Incidents))] {
 		sev, sevZh := severityLabel(inc.Severity)
 		fmt.Fprintf(&be, "%d) %s on %s (%s, %s) since %s, %s, %d %s blocked, expected clear %s; segment now %.1f km/h vs %.0f free-flow, index %.2f. ",
-			i+1, inc.TypeLabel, inc.SegmentName, inc.SegmentID, inc.DistrictName, hm(inc.Start), sev, inc.LanesBlocked, plural(inc.LanesBlocked, "lane"),
+			i+1, inc.TypeLabel, inc.SegmentName, inc.SegmentID, inc.DistrictName, hm(inc.Start), sev, inc.LanesBlocked, citytool.Plural(inc.LanesBlocked, "lane"),
 			hm(inc.End), inc.SpeedKmh, inc.FreeFlowKmh, inc.CongestionIndex)
 		fmt.Fprintf(&bz, "%d）%s（%s，%s）%s，%s起，%s，占用%d条车道，预计%s解除；该路段车速%.1f公里/小时（畅行%.0f），拥堵指数%.2f。",
 			i+1, inc.SegmentNameZh, inc.SegmentID, inc.DistrictNameZh, inc.TypeLabelZh, hm(inc.Start), sevZh, inc.LanesBlocked,
@@ -639,7 +632,7 @@ type SignalPlanResult struct {
 }
 
 func (s *service) signalPlanTool() tools.Tool {
-	return newTool(tools.Spec{
+	return tools.MustTuned(tools.Spec{
 		Name: NameSignalPlan,
 		Description: "Traffic signal timing plan of a corridor (a signalised road) or of the road a segment belongs to: plan name, " +
 			"cycle length in seconds, green time of each phase (green split), offset, coordination (green wave), when it was last changed " +
@@ -647,9 +640,9 @@ func (s *service) signalPlanTool() tools.Tool {
 			"green wave, retiming. 信号配时方案：周期时长、各相位绿灯时间（绿信比）、相位差、绿波协调、最近调整时间及该干线当前拥堵情况。" +
 			"关键词：信号灯 红绿灯 配时 周期 绿灯时间 绿信比 绿波 信号优化。",
 		Clearance: access.Internal,
-		Source:    s.cat.net.Source,
+		Source:    s.cat.Source,
 	}, func(sc *jsonschema.Schema) {
-		tuneRoad(sc.Properties["corridor"], s.cat.signalizedRoads())
+		roadCodes(s.cat.signalizedRoads()).Tune(sc, "corridor")
 		s.cat.tuneSegmentID(sc, "segment_id")
 		sc.AnyOf = []*jsonschema.Schema{{Required: []string{"corridor"}}, {Required: []string{"segment_id"}}}
 	}, s.signalPlan)
@@ -684,7 +677,7 @@ func (s *service) signalPlan(ctx context.Context, in SignalPlanArgs) (tools.Resu
 	}
 	r := s.cat.roads[s.cat.roadIdx[corridor]]
 	res := SignalPlanResult{AsOf: now, Corridor: corridor, RoadName: r.NameEn, RoadNameZh: r.NameZh, Plan: plan,
-		MainGreenRatio: round2(plan.MainGreenRatio())}
+		MainGreenRatio: citytool.Round2(plan.MainGreenRatio())}
 	var sumIdx, sumSpeed float64
 	var worst *Observation
 	for i, o := range obs {
@@ -701,13 +694,13 @@ func (s *service) signalPlan(ctx context.Context, in SignalPlanArgs) (tools.Resu
 		}
 	}
 	if res.CorridorSegments > 0 {
-		res.AverageIndex = round2(sumIdx / float64(res.CorridorSegments))
-		res.AverageSpeedKmh = round2(sumSpeed / float64(res.CorridorSegments))
+		res.AverageIndex = citytool.Round2(sumIdx / float64(res.CorridorSegments))
+		res.AverageSpeedKmh = citytool.Round2(sumSpeed / float64(res.CorridorSegments))
 		st := s.cat.state(*worst, nil)
 		res.Worst = &st
 	}
 	res.Summary, res.SummaryZh = s.signalSummary(res)
-	return tools.JSONResult(res, s.citation("Signal timing plan "+plan.ID+" 信号配时方案", now))
+	return tools.JSONResult(res, s.cat.Cite("Signal timing plan "+plan.ID+" 信号配时方案", now))
 }
 
 func (s *service) signalSummary(r SignalPlanResult) (en, zh string) {
@@ -717,7 +710,7 @@ func (s *service) signalSummary(r SignalPlanResult) (en, zh string) {
 		pe = append(pe, fmt.Sprintf("%s %d s", strings.ToLower(ph.Name), ph.GreenSec))
 		pz = append(pz, fmt.Sprintf("%s%d秒", ph.NameZh, ph.GreenSec))
 	}
-	since := p.LastChanged.In(s.cat.loc).Format("2006-01-02 15:04")
+	since := p.LastChanged.In(s.cat.Loc).Format("2006-01-02 15:04")
 	var be, bz strings.Builder
 	fmt.Fprintf(&be, "Signal plan %s %q on %s (%d intersections): cycle %d s; greens: %s; main-road through green %d s (%.0f%% of the cycle); offset %d s",
 		p.ID, p.Name, r.RoadName, p.Intersections, p.CycleSec, strings.Join(pe, ", "), p.MainGreenSec(), r.MainGreenRatio*100, p.OffsetSec)
@@ -731,7 +724,7 @@ func (s *service) signalSummary(r SignalPlanResult) (en, zh string) {
 	fmt.Fprintf(&bz, "；%s起执行，调整人：%s。", since, p.ChangedBy)
 	if r.Worst != nil {
 		we, wz := r.Worst.headline()
-		whenEn, whenZh := s.cat.when(r.AsOf)
+		whenEn, whenZh := s.cat.When(r.AsOf)
 		fmt.Fprintf(&be, " Corridor at %s: average congestion index %.2f, %.1f km/h over %d segments; worst %s.", whenEn, r.AverageIndex, r.AverageSpeedKmh, r.CorridorSegments, we)
 		fmt.Fprintf(&bz, "%s该干线%d个路段平均拥堵指数%.2f，平均车速%.1f公里/小时；最堵：%s。", whenZh, r.CorridorSegments, r.AverageIndex, r.AverageSpeedKmh, wz)
 		if r.MaxVCRatio > 1 && r.MainGreenRatio < 0.5 {
@@ -741,5 +734,3 @@ func (s *service) signalSummary(r SignalPlanResult) (en, zh string) {
 	}
 	return be.String(), bz.String()
 }
-
-func round2(x float64) float64 { return math.Round(x*100) / 100 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/democity"
 	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/citytool/citytooltest"
 	"github.com/cityagent/cityagent/tools/traffic"
 )
 
@@ -28,81 +29,27 @@ func fixture(t *testing.T) (*democity.City, map[string]tools.Tool) {
 	t.Helper()
 	clock := func() time.Time { return now }
 	c := democity.New(democity.DefaultSeed, clock)
-	byName := map[string]tools.Tool{}
-	for _, tl := range traffic.Tools(c, clock) {
-		byName[tl.Spec().Name] = tl
-	}
-	return c, byName
+	return c, citytooltest.ByName(traffic.Tools(c, clock))
 }
 
 // call runs a tool with JSON args, checks the citation and decodes the result into out.
 func call(t *testing.T, tl tools.Tool, args string, out any) {
 	t.Helper()
-	res, err := tl.Call(context.Background(), json.RawMessage(args))
-	if err != nil {
-		t.Fatalf("%s %s: %v", tl.Spec().Name, args, err)
-	}
-	if res.Citation.Source != democity.SourceName || !res.Citation.AsOf.Equal(now) || res.Citation.Title == "" {
-		t.Errorf("%s citation %+v", tl.Spec().Name, res.Citation)
-	}
-	var common struct {
-		AsOf      time.Time `json:"as_of"`
-		Summary   string    `json:"summary"`
-		SummaryZh string    `json:"summary_zh"`
-	}
-	if err := json.Unmarshal(res.Content, &common); err != nil {
-		t.Fatal(err)
-	}
-	if !common.AsOf.Equal(now) || common.Summary == "" || common.SummaryZh == "" {
-		t.Errorf("%s: as_of %s, summary %q, summary_zh %q", tl.Spec().Name, common.AsOf, common.Summary, common.SummaryZh)
-	}
-	if err := json.Unmarshal(res.Content, out); err != nil {
-		t.Fatal(err)
-	}
+	citytooltest.Call(t, tl, args, democity.SourceName, now, out)
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 0.006 }
 
 func TestSpecs(t *testing.T) {
 	_, ts := fixture(t)
-	want := map[string]struct {
-		clearance access.Clearance
-		keywords  []string
-	}{
-		traffic.NameCongestion: {access.Public, []string{"congestion", "traffic jam", "拥堵", "堵车", "路况", "车速"}},
-		traffic.NameSegment:    {access.Public, []string{"segment", "history", "trend", "路段", "趋势"}},
-		traffic.NameIncidents:  {access.Public, []string{"accident", "roadworks", "事故", "施工", "积水"}},
-		traffic.NameSignalPlan: {access.Internal, []string{"signal timing", "green wave", "信号灯", "配时", "绿信比"}},
-	}
-	if len(ts) != len(want) {
-		t.Fatalf("%d tools, want %d", len(ts), len(want))
-	}
-	for name, w := range want {
-		sp := ts[name].Spec()
-		if sp.Clearance != w.clearance || sp.Source != democity.SourceName {
-			t.Errorf("%s: clearance %s, source %q", name, sp.Clearance, sp.Source)
-		}
-		for _, k := range w.keywords {
-			if !strings.Contains(sp.Description, k) {
-				t.Errorf("%s description lacks %q", name, k)
-			}
-		}
-	}
+	citytooltest.CheckSpecs(t, ts, democity.SourceName, map[string]citytooltest.SpecWant{
+		traffic.NameCongestion: {Clearance: access.Public, Keywords: []string{"congestion", "traffic jam", "拥堵", "堵车", "路况", "车速"}},
+		traffic.NameSegment:    {Clearance: access.Public, Keywords: []string{"segment", "history", "trend", "路段", "趋势"}},
+		traffic.NameIncidents:  {Clearance: access.Public, Keywords: []string{"accident", "roadworks", "事故", "施工", "积水"}},
+		traffic.NameSignalPlan: {Clearance: access.Internal, Keywords: []string{"signal timing", "green wave", "信号灯", "配时", "绿信比"}},
+	})
 
-	var schema struct {
-		Properties map[string]struct {
-			Description string          `json:"description"`
-			Enum        []any           `json:"enum"`
-			Pattern     string          `json:"pattern"`
-			Minimum     *float64        `json:"minimum"`
-			Maximum     *float64        `json:"maximum"`
-			Default     json.RawMessage `json:"default"`
-		} `json:"properties"`
-		AdditionalProperties bool `json:"additionalProperties"`
-	}
-	if err := json.Unmarshal(ts[traffic.NameCongestion].Spec().Parameters, &schema); err != nil {
-		t.Fatal(err)
-	}
+	schema := citytooltest.SchemaOf(t, ts[traffic.NameCongestion])
 	d := schema.Properties["district"]
 	if len(d.Enum) != 6 || !strings.Contains(d.Description, "dongcheng = 东城区 Dongcheng District") {
 		t.Errorf("district: %+v", d)
@@ -113,9 +60,7 @@ func TestSpecs(t *testing.T) {
 	if r := schema.Properties["road"]; !slices.Contains(r.Enum, any("zhongshan")) || !strings.Contains(r.Description, "中山路 Zhongshan Road") {
 		t.Errorf("road: %+v", r)
 	}
-	if err := json.Unmarshal(ts[traffic.NameSegment].Spec().Parameters, &schema); err != nil {
-		t.Fatal(err)
-	}
+	schema = citytooltest.SchemaOf(t, ts[traffic.NameSegment])
 	if p := schema.Properties["segment_id"]; p.Pattern != `^S\d{3}$` || !strings.Contains(p.Description, "S001–S224") {
 		t.Errorf("segment_id: %+v", p)
 	}
