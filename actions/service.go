@@ -18,6 +18,8 @@ import (
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions/audit"
+	"github.com/cityagent/cityagent/internal/sweep"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/store"
 )
 
@@ -40,12 +42,12 @@ var _ Store = (*store.DB)(nil)
 
 // Errors the service returns; the server maps them to statuses.
 var (
-	ErrNotFound     = errors.New("actions: not found")            // unknown, or above the caller's clearance
-	ErrForbidden    = errors.New("actions: not allowed")          // the caller's role or clearance does not allow it
-	ErrSelfDecision = errors.New("actions: separation of duties") // the proposer's own key tried to decide
-	ErrDecided      = errors.New("actions: already decided")
-	ErrExpired      = errors.New("actions: expired")
-	ErrUnavailable  = errors.New("actions: action unavailable") // its executor is missing in this installation
+	ErrNotFound     = usererr.New("actions", "not found")            // unknown, or above the caller's clearance
+	ErrForbidden    = usererr.New("actions", "not allowed")          // the caller's role or clearance does not allow it
+	ErrSelfDecision = usererr.New("actions", "separation of duties") // the proposer's own key tried to decide
+	ErrDecided      = usererr.New("actions", "already decided")
+	ErrExpired      = usererr.New("actions", "expired")
+	ErrUnavailable  = usererr.New("actions", "action unavailable") // its executor is missing in this installation
 	ErrInvalidArgs  = errors.New("actions: invalid arguments")
 )
 
@@ -222,10 +224,10 @@ func deepCopy(m map[string]any) map[string]any {
 func (s *Service) Tool(action string) (ToolSpec, error) {
 	c, ok := s.types[action]
 	if !ok {
-		return ToolSpec{}, fmt.Errorf("%w: %s", ErrUnknownAction, action)
+		return ToolSpec{}, usererr.Errorf("%w: %s", ErrUnknownAction, action)
 	}
 	if c.executor == nil {
-		return ToolSpec{}, fmt.Errorf("%w: %s (executor %q is not available in this installation)", ErrUnavailable, action, c.typ.Executor)
+		return ToolSpec{}, usererr.Errorf("%w: %s (executor %q is not available in this installation)", ErrUnavailable, action, c.typ.Executor)
 	}
 	return c.tool, nil
 }
@@ -305,13 +307,13 @@ func (s *Service) Simulate(_ context.Context, req ProposeRequest) (Proposal, err
 func (s *Service) draft(req ProposeRequest) (store.Proposal, audit.Entry, *compiled, error) {
 	c, ok := s.types[req.Action]
 	if !ok {
-		return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: %s", ErrUnknownAction, req.Action)
+		return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: %s", ErrUnknownAction, req.Action)
 	}
 	if c.executor == nil {
-		return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: %s", ErrUnavailable, req.Action)
+		return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: %s", ErrUnavailable, req.Action)
 	}
 	if !req.Principal.Clearance.Covers(c.typ.Clearance) {
-		return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: %s needs clearance %s", ErrForbidden, req.Action, c.typ.Clearance)
+		return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: %s needs clearance %s", ErrForbidden, req.Action, c.typ.Clearance)
 	}
 	args, rationale, err := c.validate(req.Arguments)
 	if err != nil {
@@ -324,7 +326,7 @@ func (s *Service) draft(req ProposeRequest) (store.Proposal, audit.Entry, *compi
 	evidence := make([]Evidence, len(req.Evidence))
 	for i, e := range req.Evidence {
 		if !req.Principal.Clearance.Covers(e.Clearance) {
-			return store.Proposal{}, audit.Entry{}, nil, fmt.Errorf("%w: evidence %s is above the caller's clearance", ErrForbidden, e.Ref)
+			return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: evidence %s is above the caller's clearance", ErrForbidden, e.Ref)
 		}
 		if e.Clearance.Rank() > clearance.Rank() {
 			clearance = e.Clearance
@@ -425,7 +427,7 @@ func (s *Service) Get(ctx context.Context, id string, viewer access.Principal) (
 func (s *Service) load(ctx context.Context, id string, viewer access.Principal) (store.Proposal, error) {
 	p, err := s.store.GetProposal(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !viewer.Clearance.Covers(p.Clearance)) {
-		return store.Proposal{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return store.Proposal{}, usererr.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if err != nil {
 		return store.Proposal{}, fmt.Errorf("actions: %w", err)
@@ -471,7 +473,7 @@ func (s *Service) List(ctx context.Context, f ListFilter, viewer access.Principa
 	ps, err := s.store.ListProposals(ctx, store.ProposalFilter{Status: f.Status, Action: f.Action, Agent: f.Agent, SessionID: f.SessionID,
 		Clearances: levels, Limit: f.Limit, Before: f.Before})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: cursor %s", ErrNotFound, f.Before)
+		return nil, usererr.Errorf("%w: cursor %s", ErrNotFound, f.Before)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("actions: %w", err)
@@ -526,7 +528,7 @@ func (s *Service) decide(ctx context.Context, id string, by access.Principal, co
 		if errors.Is(cause, ErrDecided) || errors.Is(cause, ErrExpired) {
 			return store.Proposal{}, cause
 		}
-		return store.Proposal{}, fmt.Errorf("%w: %s", cause, reason)
+		return store.Proposal{}, usererr.Errorf("%w: %s", cause, reason)
 	}
 	if !s.mayDecideAny(by.Role) {
 		return refuse(fmt.Sprintf("role %s may not decide proposals", by.Role), ErrForbidden, nil)
@@ -579,9 +581,9 @@ func stateError(p store.Proposal) error {
 	case StatusProposed:
 		return nil
 	case StatusExpired:
-		return fmt.Errorf("%w at %s", ErrExpired, p.ExpiresAt.Format(time.RFC3339))
+		return usererr.Errorf("%w at %s", ErrExpired, p.ExpiresAt.Format(time.RFC3339))
 	}
-	return fmt.Errorf("%w: the proposal is %s", ErrDecided, p.Status)
+	return usererr.Errorf("%w: the proposal is %s", ErrDecided, p.Status)
 }
 
 func (s *Service) mayDecideAny(r access.Role) bool {
@@ -636,9 +638,9 @@ func (s *Service) execute(ctx context.Context, id string) (Proposal, error) {
 	var execErr error
 	switch {
 	case c == nil:
-		execErr = fmt.Errorf("%w: action %s is not in this installation's catalog", ErrUnavailable, p.Action)
+		execErr = usererr.Errorf("%w: action %s is not in this installation's catalog", ErrUnavailable, p.Action)
 	case c.executor == nil:
-		execErr = fmt.Errorf("%w: executor %q is not available", ErrUnavailable, c.typ.Executor)
+		execErr = usererr.Errorf("%w: executor %q is not available", ErrUnavailable, c.typ.Executor)
 	default:
 		ectx, cancel := context.WithTimeout(ctx, s.execTimeout)
 		result, execErr = runExecutor(ectx, c.executor, Execution{ProposalID: p.ID, Action: p.Action, Arguments: p.Arguments,
@@ -732,32 +734,15 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 
 // Run sweeps every interval until ctx ends.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r, err := s.Sweep(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("proposal sweep failed", "err", err)
-			}
-			if r != (SweepResult{}) {
-				s.log.Info("proposal sweep", "expired", r.Expired, "executed", r.Executed, "failed", r.Failed)
-			}
-		}
-	}
+	sweep.Every(ctx, interval, s.sweepAndLog)
 }
 
-// Executors returns a copy of m without nil entries (adapters for missing
-// city methods leave nil), for Config.Executors.
-func Executors(m map[string]Executor) map[string]Executor {
-	out := maps.Clone(m)
-	for k, v := range out {
-		if v == nil {
-			delete(out, k)
-		}
+func (s *Service) sweepAndLog(ctx context.Context) {
+	r, err := s.Sweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("proposal sweep failed", "err", err)
 	}
-	return out
+	if r != (SweepResult{}) {
+		s.log.Info("proposal sweep", "expired", r.Expired, "executed", r.Executed, "failed", r.Failed)
+	}
 }

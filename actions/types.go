@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cityagent/cityagent/internal/yamldir"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,6 +20,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/usererr"
+	"github.com/cityagent/cityagent/internal/yamldir"
 )
 
 // Risk is how much harm a wrong execution of an action can do.
@@ -140,62 +140,24 @@ func compileSchema(params map[string]any) (*jsonschema.Resolved, error) {
 var builtin embed.FS
 
 // Catalog holds the action types of an installation, by name.
-type Catalog struct {
-	types map[string]Type
-}
+type Catalog = yamldir.Catalog[Type]
 
 // ErrUnknownAction is returned for an action name the catalog does not hold.
-var ErrUnknownAction = errors.New("actions: unknown action")
+var ErrUnknownAction = usererr.New("actions", "unknown action")
 
 // LoadCatalog returns the built-in action types, with every *.yaml in dir
 // (if not empty) added or overriding a built-in of the same name.
-func LoadCatalog(dir string) (*Catalog, error) {
-	c := &Catalog{types: map[string]Type{}}
-	set := yamldir.Set{Prefix: "actions", What: "action", Invalid: ErrInvalidType, Builtin: builtin, Root: "types", Dir: dir}
-	err := set.Load(func(origin string, data []byte) (string, error) {
-		t, err := ParseType(data, origin)
-		if err != nil {
-			return "", err
-		}
-		c.types[t.Name] = t
-		return t.Name, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
+func LoadCatalog(dir string) (*Catalog, error) { return typeKind(dir).Load() }
 
 // NewCatalog builds a catalog from types already parsed (tests).
-func NewCatalog(types ...Type) (*Catalog, error) {
-	c := &Catalog{types: map[string]Type{}}
-	for _, t := range types {
-		if err := t.validate(); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidType, t.Name, err)
-		}
-		if _, dup := c.types[t.Name]; dup {
-			return nil, fmt.Errorf("%w: action %q defined twice", ErrInvalidType, t.Name)
-		}
-		c.types[t.Name] = t
-	}
-	return c, nil
-}
+func NewCatalog(types ...Type) (*Catalog, error) { return typeKind("").New(types...) }
 
-// Get returns the named action type.
-func (c *Catalog) Get(name string) (Type, error) {
-	t, ok := c.types[name]
-	if !ok {
-		return Type{}, fmt.Errorf("%w: %s", ErrUnknownAction, name)
+func typeKind(dir string) yamldir.Kind[Type] {
+	return yamldir.Kind[Type]{
+		Set:     yamldir.Set{Prefix: "actions", What: "action", Invalid: ErrInvalidType, Builtin: builtin, Root: "types", Dir: dir},
+		Parse:   ParseType,
+		Check:   (*Type).validate,
+		Name:    func(t Type) string { return t.Name },
+		Unknown: ErrUnknownAction,
 	}
-	return t, nil
-}
-
-// List returns every action type sorted by name.
-func (c *Catalog) List() []Type {
-	out := make([]Type, 0, len(c.types))
-	for _, t := range c.types {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }

@@ -138,7 +138,13 @@ func TestProposalsPerTurnAreBounded(t *testing.T) {
 	}
 	model := scripted.New("m", step, scripted.Reply("done"))
 	r, _ := proposeRig(t, model, "traffic.retime_signal")
-	r.Catalog.specs["traffic"] = withBudget(r.Catalog.specs["traffic"], 10)
+	spec, err := r.Catalog.Get("traffic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Catalog, err = NewCatalog(withBudget(spec, 10)); err != nil {
+		t.Fatal(err)
+	}
 	res, err := r.Run(context.Background(), Turn{Agent: "traffic", Message: "retime", Principal: operator}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -6,13 +6,10 @@ package agents
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cityagent/cityagent/internal/yamldir"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -21,6 +18,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/usererr"
+	"github.com/cityagent/cityagent/internal/yamldir"
+	"github.com/cityagent/cityagent/tools"
 )
 
 // Spec is an agent as written in its YAML file.
@@ -35,6 +35,11 @@ type Spec struct {
 	Roles        []access.Role `yaml:"roles,omitempty" json:"roles"` // who may chat; a role here admits every role that Allows it
 	Budgets      Budgets       `yaml:"budgets" json:"budgets"`
 	Retrieval    Retrieval     `yaml:"retrieval" json:"retrieval"`
+
+	// OptionalTools are tools the agent uses when the configured sources
+	// provide them (incidents, inspections, demand response): one that is
+	// missing is noted once at start-up, never on an answer.
+	OptionalTools []string `yaml:"optional_tools,omitempty" json:"optional_tools,omitempty"`
 
 	// Version is derived: "v" + the first 12 hex digits of the SHA-256 of the
 	// spec's canonical JSON. Any change to the spec changes it.
@@ -121,6 +126,13 @@ func (s *Spec) normalise() error {
 	if s.Tools == nil {
 		s.Tools = []string{}
 	}
+	for _, n := range s.OptionalTools {
+		for _, r := range s.Tools {
+			if r == n {
+				problems = append(problems, fmt.Sprintf("tool %s is listed both in tools and in optional_tools", n))
+			}
+		}
+	}
 	if s.Collections == nil {
 		s.Collections = []string{}
 	}
@@ -128,12 +140,11 @@ func (s *Spec) normalise() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	s.Version = ""
-	canon, err := json.Marshal(s)
+	v, err := yamldir.ContentVersion(s)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(canon)
-	s.Version = "v" + hex.EncodeToString(sum[:])[:12]
+	s.Version = v
 	return nil
 }
 
@@ -151,62 +162,92 @@ func (s Spec) AdmitsRole(r access.Role) bool {
 var builtin embed.FS
 
 // Catalog holds the agents a server runs, by name.
-type Catalog struct {
-	specs map[string]Spec
-}
+type Catalog = yamldir.Catalog[Spec]
 
 // ErrUnknownAgent is returned for a name the catalog does not hold.
-var ErrUnknownAgent = errors.New("agents: unknown agent")
+var ErrUnknownAgent = usererr.New("agents", "unknown agent")
 
 // LoadCatalog returns the five built-in agents, with every *.yaml in dir (if
 // dir is not empty) added or overriding a built-in of the same name.
-func LoadCatalog(dir string) (*Catalog, error) {
-	c := &Catalog{specs: map[string]Spec{}}
-	set := yamldir.Set{Prefix: "agents", What: "agent", Invalid: ErrInvalidSpec, Builtin: builtin, Root: "specs", Dir: dir}
-	err := set.Load(func(origin string, data []byte) (string, error) {
-		s, err := ParseSpec(data, origin)
-		if err != nil {
-			return "", err
-		}
-		c.specs[s.Name] = s
-		return s.Name, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
+func LoadCatalog(dir string) (*Catalog, error) { return specKind(dir).Load() }
 
 // NewCatalog builds a catalog from specs already parsed (tests, evals).
-func NewCatalog(specs ...Spec) (*Catalog, error) {
-	c := &Catalog{specs: map[string]Spec{}}
-	for _, s := range specs {
-		if err := s.normalise(); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidSpec, s.Name, err)
-		}
-		if _, dup := c.specs[s.Name]; dup {
-			return nil, fmt.Errorf("%w: agent %q defined twice", ErrInvalidSpec, s.Name)
-		}
-		c.specs[s.Name] = s
+func NewCatalog(specs ...Spec) (*Catalog, error) { return specKind("").New(specs...) }
+
+func specKind(dir string) yamldir.Kind[Spec] {
+	return yamldir.Kind[Spec]{
+		Set:     yamldir.Set{Prefix: "agents", What: "agent", Invalid: ErrInvalidSpec, Builtin: builtin, Root: "specs", Dir: dir},
+		Parse:   ParseSpec,
+		Check:   (*Spec).normalise,
+		Name:    func(s Spec) string { return s.Name },
+		Unknown: ErrUnknownAgent,
 	}
-	return c, nil
 }
 
-// Get returns the named agent.
-func (c *Catalog) Get(name string) (Spec, error) {
-	s, ok := c.specs[name]
-	if !ok {
-		return Spec{}, fmt.Errorf("%w: %s", ErrUnknownAgent, name)
+// ToolNames lists every tool the spec names: its tools, then its optional
+// tools, each entry once. An entry may be a pattern that names a source's
+// tools without listing hundreds by hand: a glob over tool names
+// ("github_issues_*", "github_*_get") or "source:NAME" for every tool an
+// imported source added. A pattern expands, in sorted order, to the
+// registered tools it matches (none when registered is empty); a plain
+// name stays as written, registered or not.
+func (s Spec) ToolNames(registered ...tools.Tool) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
 	}
-	return s, nil
-}
-
-// List returns every agent sorted by name.
-func (c *Catalog) List() []Spec {
-	out := make([]Spec, 0, len(c.specs))
-	for _, s := range c.specs {
-		out = append(out, s)
+	for _, entry := range append(append([]string{}, s.Tools...), s.OptionalTools...) {
+		if !IsToolPattern(entry) {
+			add(entry)
+			continue
+		}
+		var matched []string
+		for _, t := range registered {
+			if sp := t.Spec(); toolMatches(entry, sp.Name, sp.Source) {
+				matched = append(matched, sp.Name)
+			}
+		}
+		sort.Strings(matched)
+		for _, n := range matched {
+			add(n)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// IsToolPattern reports whether a tools entry is a pattern, not a name.
+func IsToolPattern(entry string) bool {
+	return strings.HasPrefix(entry, "source:") || strings.ContainsAny(entry, "*?[")
+}
+
+// toolMatches reports whether a tool (name, and source as its spec gives
+// it: "openapi:github", "mcp:files") fits a pattern.
+func toolMatches(pattern, name, source string) bool {
+	if src, ok := strings.CutPrefix(pattern, "source:"); ok {
+		_, tail, _ := strings.Cut(source, ":")
+		return src != "" && (source == src || tail == src)
+	}
+	ok, err := path.Match(pattern, name)
+	return err == nil && ok
+}
+
+// MissingTools reports the tools the spec names that has does not know:
+// required ones are a misconfiguration, optional ones an ability the
+// configured sources lack. Patterns are not names and are not reported.
+func (s Spec) MissingTools(has func(string) bool) (required, optional []string) {
+	for _, n := range s.Tools {
+		if !IsToolPattern(n) && !has(n) {
+			required = append(required, n)
+		}
+	}
+	for _, n := range s.OptionalTools {
+		if !IsToolPattern(n) && !has(n) {
+			optional = append(optional, n)
+		}
+	}
+	return required, optional
 }

@@ -15,26 +15,52 @@ import (
 // and fills r's checks, metrics, status and reason.
 func evaluate(ctx context.Context, p planned, res agents.ChatResult, r *CaseResult, judge llm.Model) {
 	e := p.c.Expect
-	add := func(name string, ok bool, detail string) {
-		r.Checks = append(r.Checks, Check{Name: name, Passed: ok, Detail: detail})
-	}
-	skip := func(name, detail string) {
-		r.Checks = append(r.Checks, Check{Name: name, Passed: true, Skipped: true, Detail: detail})
-	}
 	r.Metrics = map[string]float64{}
 	if r.Refused {
 		if e.Refused {
-			add("refused", true, r.Reason)
+			r.add("refused", true, r.Reason)
 		} else {
-			add("refused", false, "the turn was refused: "+r.Reason)
+			r.add("refused", false, "the turn was refused: "+r.Reason)
 		}
 		finish(r)
 		return
 	}
 	if e.Refused {
-		add("refused", false, "the turn was answered; it should have been refused")
+		r.add("refused", false, "the turn was answered; it should have been refused")
 	}
+	r.record(res)
+	if re := e.Retrieved; re != nil {
+		k := re.K
+		if k == 0 {
+			k = p.suite.K
+		}
+		r.checkRetrieved(re, k)
+	}
+	if te := e.Tools; te != nil {
+		r.checkTools(te)
+	}
+	if ae := e.Answer; ae != nil {
+		r.checkAnswer(ctx, ae, p.c.Input.Message, res.Answer, judge)
+	}
+	if pe := e.Proposals; pe != nil {
+		r.checkProposals(pe)
+	}
+	if e.MaxLatencyMS > 0 {
+		r.add("max_latency_ms", r.DurationMS <= e.MaxLatencyMS, fmt.Sprintf("took %d ms, limit %d ms", r.DurationMS, e.MaxLatencyMS))
+	}
+	finish(r)
+}
 
+func (r *CaseResult) add(name string, ok bool, detail string) {
+	r.Checks = append(r.Checks, Check{Name: name, Passed: ok, Detail: detail})
+}
+
+func (r *CaseResult) skip(name, detail string) {
+	r.Checks = append(r.Checks, Check{Name: name, Passed: true, Skipped: true, Detail: detail})
+}
+
+// record copies what the turn retrieved, called and proposed into r.
+func (r *CaseResult) record(res agents.ChatResult) {
 	for _, c := range res.Citations {
 		if c.Kind != "document" {
 			continue
@@ -49,213 +75,227 @@ func evaluate(ctx context.Context, p planned, res agents.ChatResult, r *CaseResu
 		// Arguments may be decoded values or raw JSON, depending on the target.
 		r.Proposals = append(r.Proposals, Proposal{Action: pr.Action, Arguments: normJSON(pr.Arguments), Status: pr.Status})
 	}
+}
 
-	if re := e.Retrieved; re != nil {
-		k := re.K
-		if k == 0 {
-			k = p.suite.K
-		}
-		top := docIDs(r.retrievedChunks, k)
-		found := 0
-		rank := 0
-		for i, want := range re.MustInclude {
-			pos := indexOf(top, want)
-			if pos >= 0 {
-				found++
-				if rank == 0 || pos+1 < rank {
-					rank = pos + 1
-				}
-			}
-			add(fmt.Sprintf("retrieved.must_include[%d]", i), pos >= 0, fmt.Sprintf("%s %s in the top %s: %s", want, map[bool]string{true: "is", false: "is not"}[pos >= 0], kText(k), listOrNone(top)))
-		}
-		for i, bad := range re.MustNotInclude {
-			pos := indexOf(top, bad)
-			add(fmt.Sprintf("retrieved.must_not_include[%d]", i), pos < 0, fmt.Sprintf("%s %s retrieved", bad, map[bool]string{true: "was not", false: "was"}[pos < 0]))
-		}
-		if n := len(re.MustInclude); n > 0 {
-			r.Metrics[MetricRecallAtK] = float64(found) / float64(n)
-			if rank > 0 {
-				r.Metrics[MetricMRR] = 1 / float64(rank)
-			} else {
-				r.Metrics[MetricMRR] = 0
+// checkRetrieved checks the documents in the top k against re and sets
+// recall@k and MRR.
+func (r *CaseResult) checkRetrieved(re *RetrievedExpect, k int) {
+	top := docIDs(r.retrievedChunks, k)
+	found := 0
+	rank := 0
+	for i, want := range re.MustInclude {
+		pos := indexOf(top, want)
+		if pos >= 0 {
+			found++
+			if rank == 0 || pos+1 < rank {
+				rank = pos + 1
 			}
 		}
+		r.add(fmt.Sprintf("retrieved.must_include[%d]", i), pos >= 0, fmt.Sprintf("%s %s in the top %s: %s", want, map[bool]string{true: "is", false: "is not"}[pos >= 0], kText(k), listOrNone(top)))
 	}
-
-	if te := e.Tools; te != nil {
-		called := calledNames(r.ToolCalls)
-		allowed := map[string]bool{}
-		for _, m := range te.MustCall {
-			allowed[m.Name] = true
-		}
-		for _, n := range te.MayCall {
-			allowed[n] = true
-		}
-		restrictive := te.None || len(allowed) > 0
-		wrong := 0
-		for _, n := range called {
-			if contains(te.MustNotCall, n) || (restrictive && !allowed[n]) {
-				wrong++
-			}
-		}
-		if len(called) == 0 {
-			r.Metrics[MetricToolPrecision] = 1
+	for i, bad := range re.MustNotInclude {
+		pos := indexOf(top, bad)
+		r.add(fmt.Sprintf("retrieved.must_not_include[%d]", i), pos < 0, fmt.Sprintf("%s %s retrieved", bad, map[bool]string{true: "was not", false: "was"}[pos < 0]))
+	}
+	if n := len(re.MustInclude); n > 0 {
+		r.Metrics[MetricRecallAtK] = float64(found) / float64(n)
+		if rank > 0 {
+			r.Metrics[MetricMRR] = 1 / float64(rank)
 		} else {
-			r.Metrics[MetricToolPrecision] = float64(len(called)-wrong) / float64(len(called))
-		}
-		if te.None {
-			add("tools.none", len(called) == 0, "called: "+listOrNone(called))
-		}
-		hits, argChecked, argHits := 0, 0, 0
-		for i, m := range te.MustCall {
-			name := fmt.Sprintf("tools.must_call[%d]", i)
-			calls := callsOf(r.ToolCalls, m.Name)
-			if len(calls) == 0 {
-				add(name, false, m.Name+" was not called; called: "+listOrNone(called))
-				continue
-			}
-			hits++
-			if len(m.Arguments) == 0 {
-				add(name, true, m.Name+" was called")
-				continue
-			}
-			argChecked++
-			why := ""
-			ok := false
-			for _, c := range calls {
-				obj, _ := c.Arguments.(map[string]any)
-				if obj == nil {
-					obj = map[string]any{}
-				}
-				if good, w := matchFields(obj, m.Arguments); good {
-					ok = true
-					break
-				} else {
-					why = w
-				}
-			}
-			if ok {
-				argHits++
-				add(name, true, m.Name+" was called with matching arguments")
-			} else {
-				add(name, false, fmt.Sprintf("%s was called, but its arguments do not match: %s", m.Name, why))
-			}
-		}
-		if len(te.MustCall) > 0 {
-			r.Metrics[MetricToolRecall] = float64(hits) / float64(len(te.MustCall))
-		}
-		if argChecked > 0 {
-			r.Metrics[MetricArgumentAccuracy] = float64(argHits) / float64(argChecked)
-		}
-		for i, n := range te.MustNotCall {
-			add(fmt.Sprintf("tools.must_not_call[%d]", i), !contains(called, n), n+map[bool]string{true: " was not called", false: " was called"}[!contains(called, n)])
-		}
-		if te.Exclusive {
-			var extra []string
-			for _, n := range called {
-				if !allowed[n] {
-					extra = append(extra, n)
-				}
-			}
-			add("tools.exclusive", len(extra) == 0, "calls outside must_call and may_call: "+listOrNone(extra))
+			r.Metrics[MetricMRR] = 0
 		}
 	}
+}
 
-	if ae := e.Answer; ae != nil {
-		before := len(r.Checks)
-		for i, alts := range ae.MustContain {
-			hit := ""
-			for _, a := range alts {
-				if Contains(res.Answer, a) {
-					hit = a
-					break
-				}
-			}
-			if hit != "" {
-				add(fmt.Sprintf("answer.must_contain[%d]", i), true, fmt.Sprintf("contains %q", hit))
-			} else {
-				add(fmt.Sprintf("answer.must_contain[%d]", i), false, fmt.Sprintf("contains none of %s", quoteList(alts)))
-			}
-		}
-		for i, s := range ae.MustNotContain {
-			bad := Contains(res.Answer, s)
-			add(fmt.Sprintf("answer.must_not_contain[%d]", i), !bad, fmt.Sprintf("%s %q", map[bool]string{true: "contains", false: "does not contain"}[bad], s))
-		}
-		if ae.Language != "" {
-			want := ae.Language
-			if want == "same" {
-				want = Language(p.c.Input.Message)
-			}
-			got := Language(res.Answer)
-			add("answer.language", got == want, fmt.Sprintf("the answer is in %s, want %s", got, want))
-		}
-		if ae.Judge != "" {
-			if judge == nil {
-				skip("answer.judge", "not judged: the rubric is only judged by a real model (the offline engine is configured)")
-			} else {
-				ok, why, err := judgeAnswer(ctx, judge, p.c.Input.Message, ae.Judge, res.Answer)
-				if err != nil {
-					add("answer.judge", false, "the judge failed: "+err.Error())
-				} else {
-					add("answer.judge", ok, why)
-				}
-			}
-		}
-		scored, passed := 0, true
-		for _, c := range r.Checks[before:] {
-			if !c.Skipped {
-				scored++
-				passed = passed && c.Passed
-			}
-		}
-		if scored > 0 {
-			r.Metrics[MetricAnswerPassRate] = b2f(passed)
+// checkTools checks the tool calls against te and sets tool precision,
+// tool recall and argument accuracy.
+func (r *CaseResult) checkTools(te *ToolsExpect) {
+	called := calledNames(r.ToolCalls)
+	allowed := map[string]bool{}
+	for _, m := range te.MustCall {
+		allowed[m.Name] = true
+	}
+	for _, n := range te.MayCall {
+		allowed[n] = true
+	}
+	restrictive := te.None || len(allowed) > 0
+	wrong := 0
+	for _, n := range called {
+		if contains(te.MustNotCall, n) || (restrictive && !allowed[n]) {
+			wrong++
 		}
 	}
-
-	if pe := e.Proposals; pe != nil {
-		before := len(r.Checks)
-		actions := make([]string, len(r.Proposals))
-		for i, pr := range r.Proposals {
-			actions[i] = pr.Action
-		}
-		if pe.None {
-			add("proposals.none", len(r.Proposals) == 0, "proposed: "+listOrNone(actions))
-		}
-		for i, m := range pe.MustPropose {
-			name := fmt.Sprintf("proposals.must_propose[%d]", i)
-			ok, why := false, m.Action+" was not proposed; proposed: "+listOrNone(actions)
-			for _, pr := range r.Proposals {
-				if pr.Action != m.Action {
-					continue
-				}
-				obj, _ := pr.Arguments.(map[string]any)
-				if obj == nil {
-					obj = map[string]any{}
-				}
-				if good, w := matchFields(obj, m.Arguments); good {
-					ok, why = true, m.Action+" was proposed"
-					break
-				} else {
-					why = fmt.Sprintf("%s was proposed, but its arguments do not match: %s", m.Action, w)
-				}
+	if len(called) == 0 {
+		r.Metrics[MetricToolPrecision] = 1
+	} else {
+		r.Metrics[MetricToolPrecision] = float64(len(called)-wrong) / float64(len(called))
+	}
+	if te.None {
+		r.add("tools.none", len(called) == 0, "called: "+listOrNone(called))
+	}
+	r.checkMustCall(te.MustCall, called)
+	for i, n := range te.MustNotCall {
+		r.add(fmt.Sprintf("tools.must_not_call[%d]", i), !contains(called, n), n+map[bool]string{true: " was not called", false: " was called"}[!contains(called, n)])
+	}
+	if te.Exclusive {
+		var extra []string
+		for _, n := range called {
+			if !allowed[n] {
+				extra = append(extra, n)
 			}
-			add(name, ok, why)
 		}
-		for i, n := range pe.MustNotPropose {
-			add(fmt.Sprintf("proposals.must_not_propose[%d]", i), !contains(actions, n), n+map[bool]string{true: " was not proposed", false: " was proposed"}[!contains(actions, n)])
+		r.add("tools.exclusive", len(extra) == 0, "calls outside must_call and may_call: "+listOrNone(extra))
+	}
+}
+
+// checkMustCall checks that each required tool was called, with matching
+// arguments when the case gives them.
+func (r *CaseResult) checkMustCall(must []ToolMatch, called []string) {
+	hits, argChecked, argHits := 0, 0, 0
+	for i, m := range must {
+		name := fmt.Sprintf("tools.must_call[%d]", i)
+		calls := callsOf(r.ToolCalls, m.Name)
+		if len(calls) == 0 {
+			r.add(name, false, m.Name+" was not called; called: "+listOrNone(called))
+			continue
 		}
-		passed := true
-		for _, c := range r.Checks[before:] {
+		hits++
+		if len(m.Arguments) == 0 {
+			r.add(name, true, m.Name+" was called")
+			continue
+		}
+		argChecked++
+		why := ""
+		ok := false
+		for _, c := range calls {
+			obj, _ := c.Arguments.(map[string]any)
+			if obj == nil {
+				obj = map[string]any{}
+			}
+			if good, w := matchFields(obj, m.Arguments); good {
+				ok = true
+				break
+			} else {
+				why = w
+			}
+		}
+		if ok {
+			argHits++
+			r.add(name, true, m.Name+" was called with matching arguments")
+		} else {
+			r.add(name, false, fmt.Sprintf("%s was called, but its arguments do not match: %s", m.Name, why))
+		}
+	}
+	if len(must) > 0 {
+		r.Metrics[MetricToolRecall] = float64(hits) / float64(len(must))
+	}
+	if argChecked > 0 {
+		r.Metrics[MetricArgumentAccuracy] = float64(argHits) / float64(argChecked)
+	}
+}
+
+// checkAnswer checks the answer's text, language and (with a judge) rubric
+// and sets the answer pass rate over the checks that were scored.
+func (r *CaseResult) checkAnswer(ctx context.Context, ae *AnswerExpect, question, answer string, judge llm.Model) {
+	before := len(r.Checks)
+	for i, alts := range ae.MustContain {
+		hit := ""
+		for _, a := range alts {
+			if Contains(answer, a) {
+				hit = a
+				break
+			}
+		}
+		if hit != "" {
+			r.add(fmt.Sprintf("answer.must_contain[%d]", i), true, fmt.Sprintf("contains %q", hit))
+		} else {
+			r.add(fmt.Sprintf("answer.must_contain[%d]", i), false, fmt.Sprintf("contains none of %s", quoteList(alts)))
+		}
+	}
+	for i, s := range ae.MustNotContain {
+		bad := Contains(answer, s)
+		r.add(fmt.Sprintf("answer.must_not_contain[%d]", i), !bad, fmt.Sprintf("%s %q", map[bool]string{true: "contains", false: "does not contain"}[bad], s))
+	}
+	if ae.Language != "" {
+		want := ae.Language
+		if want == "same" {
+			want = Language(question)
+		}
+		got := Language(answer)
+		r.add("answer.language", got == want, fmt.Sprintf("the answer is in %s, want %s", got, want))
+	}
+	if ae.Judge != "" {
+		r.judge(ctx, judge, question, ae.Judge, answer)
+	}
+	scored, passed := 0, true
+	for _, c := range r.Checks[before:] {
+		if !c.Skipped {
+			scored++
 			passed = passed && c.Passed
 		}
-		r.Metrics[MetricProposalAccuracy] = b2f(passed)
 	}
+	if scored > 0 {
+		r.Metrics[MetricAnswerPassRate] = b2f(passed)
+	}
+}
 
-	if e.MaxLatencyMS > 0 {
-		add("max_latency_ms", r.DurationMS <= e.MaxLatencyMS, fmt.Sprintf("took %d ms, limit %d ms", r.DurationMS, e.MaxLatencyMS))
+// judge has a real model grade the answer against the rubric; without one
+// the check is skipped.
+func (r *CaseResult) judge(ctx context.Context, judge llm.Model, question, rubric, answer string) {
+	if judge == nil {
+		r.skip("answer.judge", "not judged: the rubric is only judged by a real model (the offline engine is configured)")
+		return
 	}
-	finish(r)
+	ok, why, err := judgeAnswer(ctx, judge, question, rubric, answer)
+	if err != nil {
+		r.add("answer.judge", false, "the judge failed: "+err.Error())
+	} else {
+		r.add("answer.judge", ok, why)
+	}
+}
+
+// checkProposals checks the proposals against pe and sets proposal accuracy.
+func (r *CaseResult) checkProposals(pe *ProposalsExpect) {
+	before := len(r.Checks)
+	actions := make([]string, len(r.Proposals))
+	for i, pr := range r.Proposals {
+		actions[i] = pr.Action
+	}
+	if pe.None {
+		r.add("proposals.none", len(r.Proposals) == 0, "proposed: "+listOrNone(actions))
+	}
+	for i, m := range pe.MustPropose {
+		ok, why := r.proposed(m, actions)
+		r.add(fmt.Sprintf("proposals.must_propose[%d]", i), ok, why)
+	}
+	for i, n := range pe.MustNotPropose {
+		r.add(fmt.Sprintf("proposals.must_not_propose[%d]", i), !contains(actions, n), n+map[bool]string{true: " was not proposed", false: " was proposed"}[!contains(actions, n)])
+	}
+	passed := true
+	for _, c := range r.Checks[before:] {
+		passed = passed && c.Passed
+	}
+	r.Metrics[MetricProposalAccuracy] = b2f(passed)
+}
+
+// proposed reports whether a proposal matches m, and why (not).
+func (r *CaseResult) proposed(m ProposalMatch, actions []string) (bool, string) {
+	why := m.Action + " was not proposed; proposed: " + listOrNone(actions)
+	for _, pr := range r.Proposals {
+		if pr.Action != m.Action {
+			continue
+		}
+		obj, _ := pr.Arguments.(map[string]any)
+		if obj == nil {
+			obj = map[string]any{}
+		}
+		good, w := matchFields(obj, m.Arguments)
+		if good {
+			return true, m.Action + " was proposed"
+		}
+		why = fmt.Sprintf("%s was proposed, but its arguments do not match: %s", m.Action, w)
+	}
+	return false, why
 }
 
 // finish sets the status from the checks.

@@ -2,13 +2,14 @@ package evals
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // Metric names, as reports and gates spell them.
@@ -68,7 +69,7 @@ func metricNames() string {
 }
 
 // ErrInvalidGate is wrapped by every bad threshold.
-var ErrInvalidGate = errors.New("evals: invalid threshold")
+var ErrInvalidGate = usererr.New("evals", "invalid threshold")
 
 // Gate is one threshold: Metric in Scope must not fall under Value (a
 // fail-under gate, for higher-is-better metrics) or rise over it (a
@@ -96,21 +97,21 @@ func (g Gate) String() string {
 func newGate(scope, metric string, isMax bool, value float64, origin string) (Gate, error) {
 	info, ok := MetricByName(metric)
 	if !ok {
-		return Gate{}, fmt.Errorf("%w: unknown metric %q (known: %s)", ErrInvalidGate, metric, metricNames())
+		return Gate{}, usererr.Wrapf(ErrInvalidGate, "unknown metric %q (known: %s)", metric, metricNames())
 	}
 	if isMax && info.HigherIsBetter {
-		return Gate{}, fmt.Errorf("%w: %s is higher-is-better: gate it with fail-under (--fail-under %s=VALUE), not fail-over", ErrInvalidGate, metric, metric)
+		return Gate{}, usererr.Wrapf(ErrInvalidGate, "%s is higher-is-better: gate it with fail-under (--fail-under %s=VALUE), not fail-over", metric, metric)
 	}
 	if !isMax && !info.HigherIsBetter {
-		return Gate{}, fmt.Errorf("%w: %s is lower-is-better: gate it with fail-over (--fail-over %s=VALUE), not fail-under", ErrInvalidGate, metric, metric)
+		return Gate{}, usererr.Wrapf(ErrInvalidGate, "%s is lower-is-better: gate it with fail-over (--fail-over %s=VALUE), not fail-under", metric, metric)
 	}
 	if value < 0 {
-		return Gate{}, fmt.Errorf("%w: %s: the value must not be negative", ErrInvalidGate, metric)
+		return Gate{}, usererr.Wrapf(ErrInvalidGate, "%s: the value must not be negative", metric)
 	}
 	if scope != "" {
 		kind, name, ok := strings.Cut(scope, ":")
 		if !ok || name == "" || !contains([]string{"agent", "suite", "lang", "tag"}, kind) {
-			return Gate{}, fmt.Errorf("%w: scope %q must be agent:NAME, suite:NAME, lang:zh|en or tag:NAME", ErrInvalidGate, scope)
+			return Gate{}, usererr.Wrapf(ErrInvalidGate, "scope %q must be agent:NAME, suite:NAME, lang:zh|en or tag:NAME", scope)
 		}
 	}
 	return Gate{Scope: scope, Metric: metric, Max: isMax, Value: value, Origin: origin}, nil
@@ -132,11 +133,11 @@ func ParseGateFlag(value string, isMax bool) ([]Gate, error) {
 		}
 		lhs, rhs, ok := strings.Cut(part, "=")
 		if !ok {
-			return nil, fmt.Errorf("%w: %s %q: want METRIC=VALUE", ErrInvalidGate, flag, part)
+			return nil, usererr.Wrapf(ErrInvalidGate, "%s %q: want METRIC=VALUE", flag, part)
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(rhs), 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s %q: %q is not a number", ErrInvalidGate, flag, part, rhs)
+			return nil, usererr.Wrapf(ErrInvalidGate, "%s %q: %q is not a number", flag, part, rhs)
 		}
 		metric, scope, _ := strings.Cut(strings.TrimSpace(lhs), "@")
 		g, err := newGate(scope, metric, isMax, v, flag)

@@ -201,11 +201,8 @@ func Prepare(ctx context.Context, target Target, suites []*Suite, opts Options) 
 					checkAction(fmt.Sprintf(".expect.proposals.must_not_propose[%d]", i), n)
 				}
 			}
-			switch {
-			case len(missing) > 0:
+			if len(missing) > 0 {
 				p.na = "requires " + strings.Join(missing, ", ")
-			case inv.FixedPrincipal && (c.Input.Role != DefaultRole || c.Input.Clearance != DefaultClearance):
-				p.na = fmt.Sprintf("needs role %s with clearance %s; the remote key cannot act as another caller (give an admin key)", c.Input.Role, c.Input.Clearance)
 			}
 			pl.cases = append(pl.cases, p)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // Service runs evals in the background for the HTTP API: a run is checked
@@ -76,12 +77,12 @@ const MaxPendingRuns = 16
 
 // Errors the API turns into 4xx and 503.
 var (
-	ErrBadRunRequest = errors.New("evals: bad run request")
+	ErrBadRunRequest = usererr.New("evals", "bad run request")
 	ErrUnknownRun    = errors.New("evals: unknown run")
-	ErrBusy          = errors.New("evals: too many runs in progress")
+	ErrBusy          = usererr.New("evals", "too many runs in progress")
 	// ErrRunAboveClearance: the run's report may hold text above the
 	// reader's clearance.
-	ErrRunAboveClearance = errors.New("evals: the run acts above the reader's clearance")
+	ErrRunAboveClearance = usererr.New("evals", "the run acts above the reader's clearance")
 )
 
 // NewService returns a service running on target; base supplies the
@@ -99,7 +100,7 @@ func (s *Service) Start(ctx context.Context, req RunRequest, caller access.Princ
 	var suites []*Suite
 	switch {
 	case len(req.Suites) > 0 && req.SuiteYAML != "":
-		return RunStatus{}, fmt.Errorf("%w: give suites or suite_yaml, not both", ErrBadRunRequest)
+		return RunStatus{}, usererr.Wrapf(ErrBadRunRequest, "give suites or suite_yaml, not both")
 	case req.SuiteYAML != "":
 		su, err := ParseSuite([]byte(req.SuiteYAML), "suite_yaml")
 		if err != nil {
@@ -112,10 +113,10 @@ func (s *Service) Start(ctx context.Context, req RunRequest, caller access.Princ
 			return RunStatus{}, err
 		}
 	default:
-		return RunStatus{}, fmt.Errorf("%w: give suites (shipped suite names, or [\"all\"]) or suite_yaml", ErrBadRunRequest)
+		return RunStatus{}, usererr.Wrapf(ErrBadRunRequest, "give suites (shipped suite names, or [\"all\"]) or suite_yaml")
 	}
 	if req.Parallel < 0 || req.Parallel > 32 {
-		return RunStatus{}, fmt.Errorf("%w: parallel must be between 1 and 32", ErrBadRunRequest)
+		return RunStatus{}, usererr.Wrapf(ErrBadRunRequest, "parallel must be between 1 and 32")
 	}
 	opts := s.base
 	opts.Agent, opts.Model, opts.Progress = req.Agent, req.Model, nil
@@ -169,7 +170,7 @@ func (s *Service) Start(ctx context.Context, req RunRequest, caller access.Princ
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
-		return RunStatus{}, fmt.Errorf("%w: the service is shutting down", ErrBadRunRequest)
+		return RunStatus{}, usererr.Wrapf(ErrBadRunRequest, "the service is shutting down")
 	}
 	pending := 0
 	for _, r := range s.runs {
@@ -179,7 +180,7 @@ func (s *Service) Start(ctx context.Context, req RunRequest, caller access.Princ
 	}
 	if pending >= MaxPendingRuns {
 		s.mu.Unlock()
-		return RunStatus{}, fmt.Errorf("%w: %d runs are queued or running; retry when one finishes", ErrBusy, pending)
+		return RunStatus{}, usererr.Errorf("%w: %d runs are queued or running; retry when one finishes", ErrBusy, pending)
 	}
 	s.runs[pl.ID] = run
 	s.order = append(s.order, pl.ID)
@@ -250,7 +251,7 @@ func (s *Service) Get(id string, viewer access.Principal) (RunStatus, error) {
 		return RunStatus{}, fmt.Errorf("%w: %s", ErrUnknownRun, id)
 	}
 	if !viewer.Clearance.Covers(r.clearance) {
-		return RunStatus{}, fmt.Errorf("%w: run %s acts with clearance %s; the key has %s", ErrRunAboveClearance, id, r.clearance, viewer.Clearance)
+		return RunStatus{}, usererr.Wrapf(ErrRunAboveClearance, "run %s acts with clearance %s; the key has %s", id, r.clearance, viewer.Clearance)
 	}
 	return r.status, nil
 }

@@ -43,10 +43,6 @@ type Inventory struct {
 	Tools        map[string]bool      // registered tools
 	Models       []string             // configured model names; nil when the target does not say (remote)
 	DefaultModel string
-	// FixedPrincipal means every turn runs as one caller (a remote key that
-	// cannot mint others): cases that need another role or clearance are
-	// not applicable.
-	FixedPrincipal bool
 }
 
 // AgentInfo is one agent of a target, as a report records it.

@@ -9,6 +9,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // DispatchAction is the governed action a triaged ticket is dispatched by.
@@ -144,7 +145,7 @@ func (g GovernedDispatcher) ProposeDispatch(ctx context.Context, d Dispatch) (Di
 func (g GovernedDispatcher) DispatchStatus(ctx context.Context, proposalID string) (string, error) {
 	p, err := g.Gov.Get(ctx, proposalID, access.Principal{KeyID: AutoApprover.KeyID, Role: access.RoleSupervisor, Clearance: access.Restricted})
 	if errors.Is(err, actions.ErrNotFound) {
-		return "", fmt.Errorf("%w: proposal %s", ErrNotFound, proposalID)
+		return "", usererr.Errorf("%w: proposal %s", ErrNotFound, proposalID)
 	}
 	if err != nil {
 		return "", err

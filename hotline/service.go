@@ -18,6 +18,8 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/internal/sweep"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/store"
 )
 
@@ -521,7 +523,7 @@ func (s *Service) fromStore(st store.Ticket) (Ticket, error) {
 func (s *Service) Get(ctx context.Context, id string) (Ticket, error) {
 	st, err := s.store.GetTicket(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return Ticket{}, fmt.Errorf("%w: ticket %s", ErrNotFound, id)
+		return Ticket{}, usererr.Errorf("%w: ticket %s", ErrNotFound, id)
 	}
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -533,7 +535,7 @@ func (s *Service) Get(ctx context.Context, id string) (Ticket, error) {
 func (s *Service) GetByToken(ctx context.Context, token string) (Ticket, error) {
 	st, err := s.store.TicketByToken(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
-		return Ticket{}, fmt.Errorf("%w: token", ErrNotFound)
+		return Ticket{}, usererr.Errorf("%w: token", ErrNotFound)
 	}
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -591,7 +593,7 @@ type ListFilter struct {
 }
 
 // ErrBadCursor is wrapped when a list cursor names no ticket.
-var ErrBadCursor = fmt.Errorf("%w: unknown cursor", ErrInvalid)
+var ErrBadCursor = usererr.Errorf("%w: unknown cursor", ErrInvalid)
 
 func (s *Service) storeFilter(f ListFilter) store.TicketFilter {
 	sf := store.TicketFilter{Status: f.Status, Type: f.Type, Category: f.Category, Department: f.Department, Urgency: f.Urgency,
@@ -634,7 +636,7 @@ func (s *Service) Close(ctx context.Context, id, resolution string, by access.Pr
 	}
 	st, err := s.store.GetTicket(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return Ticket{}, fmt.Errorf("%w: ticket %s", ErrNotFound, id)
+		return Ticket{}, usererr.Errorf("%w: ticket %s", ErrNotFound, id)
 	}
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -757,20 +759,15 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 
 // Run sweeps every interval until ctx ends.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r, err := s.Sweep(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("hotline sweep failed", "err", err)
-			}
-			if r != (SweepResult{}) {
-				s.log.Info("hotline sweep", "purged_keys", r.Purged, "redispatched", r.Redispatch, "synced", r.Synced)
-			}
-		}
+	sweep.Every(ctx, interval, s.sweepAndLog)
+}
+
+func (s *Service) sweepAndLog(ctx context.Context) {
+	r, err := s.Sweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("hotline sweep failed", "err", err)
+	}
+	if r != (SweepResult{}) {
+		s.log.Info("hotline sweep", "purged_keys", r.Purged, "redispatched", r.Redispatch, "synced", r.Synced)
 	}
 }

@@ -233,101 +233,93 @@ func ParseTaxonomy(data []byte, origin string) (*Taxonomy, error) {
 	return &t, nil
 }
 
+// problems collects what is wrong with a taxonomy, in the order found.
+type problems []string
+
+func (p *problems) bad(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
 func (t *Taxonomy) index() error {
-	var p []string
-	bad := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	var p problems
+	t.indexTypes(&p)
+	t.indexUrgencies(&p)
+	t.indexDepartments(&p)
+	t.indexCategories(&p)
+	if len(t.Types) == 0 || len(t.categories) == 0 || len(t.Departments) == 0 {
+		p.bad("types, departments and categories must not be empty")
+	}
+	t.checkDeadlines(&p)
+	slices.SortFunc(t.categories, func(a, b *Category) int { return strings.Compare(a.Code, b.Code) })
+	if len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
+}
+
+func (t *Taxonomy) indexTypes(p *problems) {
 	t.types = map[string]*Type{}
 	for i := range t.Types {
 		ty := &t.Types[i]
 		if !idRE.MatchString(ty.ID) || t.types[ty.ID] != nil {
-			bad("types[%d]: id %q must be a unique lower-case identifier", i, ty.ID)
+			p.bad("types[%d]: id %q must be a unique lower-case identifier", i, ty.ID)
 		}
 		if ty.MaxUrgency != "" && t.urgencyRank(ty.MaxUrgency) == 0 {
-			bad("type %s: unknown max_urgency %q", ty.ID, ty.MaxUrgency)
+			p.bad("type %s: unknown max_urgency %q", ty.ID, ty.MaxUrgency)
 		}
 		if ty.Reply.Zh == "" || ty.Reply.En == "" {
-			bad("type %s: reply needs zh and en templates", ty.ID)
+			p.bad("type %s: reply needs zh and en templates", ty.ID)
 		}
 		t.types[ty.ID] = ty
 	}
+}
+
+func (t *Taxonomy) indexUrgencies(p *problems) {
 	t.urgencies = map[string]*Urgency{}
 	for i := range t.Urgencies {
 		u := &t.Urgencies[i]
 		if !idRE.MatchString(u.ID) || t.urgencies[u.ID] != nil {
-			bad("urgencies[%d]: id %q must be a unique lower-case identifier", i, u.ID)
+			p.bad("urgencies[%d]: id %q must be a unique lower-case identifier", i, u.ID)
 		}
 		t.urgencies[u.ID] = u
 	}
 	for _, need := range []string{UrgencyNormal, UrgencyEmergency} {
 		if t.urgencies[need] == nil {
-			bad("urgencies: %q is required", need)
+			p.bad("urgencies: %q is required", need)
 		}
 	}
+}
+
+func (t *Taxonomy) indexDepartments(p *problems) {
 	t.depts = map[string]*Department{}
 	for i := range t.Departments {
 		d := &t.Departments[i]
 		if !idRE.MatchString(d.ID) || t.depts[d.ID] != nil {
-			bad("departments[%d]: id %q must be a unique lower-case identifier", i, d.ID)
+			p.bad("departments[%d]: id %q must be a unique lower-case identifier", i, d.ID)
 		}
 		if d.Name == "" || d.NameZh == "" {
-			bad("department %s: name and name_zh are required", d.ID)
+			p.bad("department %s: name and name_zh are required", d.ID)
 		}
 		t.depts[d.ID] = d
 	}
+}
+
+// indexCategories checks the codes of the hierarchy and every item
+// category, filling each one's domain, group and paths.
+func (t *Taxonomy) indexCategories(p *problems) {
 	t.byCode = map[string]*Category{}
 	t.categories = nil
 	for _, dom := range t.Domains {
 		if !codeRE.MatchString(dom.Code) {
-			bad("domain %q: code must be two digits", dom.Code)
+			p.bad("domain %q: code must be two digits", dom.Code)
 		}
 		for _, g := range dom.Groups {
 			if len(g.Code) != 4 || !codeRE.MatchString(g.Code[2:]) || g.Code[:2] != dom.Code {
-				bad("group %q: code must be its domain's code %s and two digits", g.Code, dom.Code)
+				p.bad("group %q: code must be its domain's code %s and two digits", g.Code, dom.Code)
 			}
 			for _, c := range g.Items {
 				if len(c.Code) != 6 || !codeRE.MatchString(c.Code[4:]) || c.Code[:4] != g.Code {
-					bad("category %q: code must be its group's code %s and two digits", c.Code, g.Code)
+					p.bad("category %q: code must be its group's code %s and two digits", c.Code, g.Code)
 				}
-				if t.byCode[c.Code] != nil {
-					bad("category %s: defined twice", c.Code)
-				}
-				if c.Name == "" || c.NameZh == "" {
-					bad("category %s: name and name_zh are required", c.Code)
-				}
-				if t.depts[c.Department] == nil {
-					bad("category %s: unknown department %q", c.Code, c.Department)
-				}
-				for _, a := range c.Also {
-					if t.depts[a] == nil {
-						bad("category %s: also: unknown department %q", c.Code, a)
-					}
-				}
-				if c.Type != "" && t.types[c.Type] == nil {
-					bad("category %s: unknown type %q", c.Code, c.Type)
-				}
-				if c.Urgency == "" {
-					c.Urgency = UrgencyNormal
-				}
-				if t.urgencies[c.Urgency] == nil {
-					bad("category %s: unknown urgency %q", c.Code, c.Urgency)
-				}
-				for _, a := range c.Attributes {
-					switch a.Datatype {
-					case "string", "number", "datetime", "text":
-					case "singlevaluelist", "multivaluelist":
-						if len(a.Values) == 0 {
-							bad("category %s: attribute %s: a list needs values", c.Code, a.Code)
-						}
-					default:
-						bad("category %s: attribute %s: unknown datatype %q", c.Code, a.Code, a.Datatype)
-					}
-					if a.Code == "address_id" || a.Code == "media_url" || a.Code == "device_id" {
-						bad("category %s: attribute code %q is reserved (Open311 fields)", c.Code, a.Code)
-					}
-					if !idRE.MatchString(a.Code) {
-						bad("category %s: attribute code %q must be a lower-case identifier", c.Code, a.Code)
-					}
-				}
+				t.checkCategory(p, c)
 				c.Domain, c.Group = dom.Code, g.Code
 				c.Path = dom.NameZh + " › " + g.NameZh + " › " + c.NameZh
 				c.PathEn = dom.Name + " › " + g.Name + " › " + c.Name
@@ -336,23 +328,69 @@ func (t *Taxonomy) index() error {
 			}
 		}
 	}
-	if len(t.Types) == 0 || len(t.categories) == 0 || len(t.Departments) == 0 {
-		bad("types, departments and categories must not be empty")
+}
+
+// checkCategory checks one item category against the types, urgencies and
+// departments, defaulting its urgency.
+func (t *Taxonomy) checkCategory(p *problems, c *Category) {
+	if t.byCode[c.Code] != nil {
+		p.bad("category %s: defined twice", c.Code)
 	}
+	if c.Name == "" || c.NameZh == "" {
+		p.bad("category %s: name and name_zh are required", c.Code)
+	}
+	if t.depts[c.Department] == nil {
+		p.bad("category %s: unknown department %q", c.Code, c.Department)
+	}
+	for _, a := range c.Also {
+		if t.depts[a] == nil {
+			p.bad("category %s: also: unknown department %q", c.Code, a)
+		}
+	}
+	if c.Type != "" && t.types[c.Type] == nil {
+		p.bad("category %s: unknown type %q", c.Code, c.Type)
+	}
+	if c.Urgency == "" {
+		c.Urgency = UrgencyNormal
+	}
+	if t.urgencies[c.Urgency] == nil {
+		p.bad("category %s: unknown urgency %q", c.Code, c.Urgency)
+	}
+	for _, a := range c.Attributes {
+		switch a.Datatype {
+		case "string", "number", "datetime", "text":
+		case "singlevaluelist", "multivaluelist":
+			if len(a.Values) == 0 {
+				p.bad("category %s: attribute %s: a list needs values", c.Code, a.Code)
+			}
+		default:
+			p.bad("category %s: attribute %s: unknown datatype %q", c.Code, a.Code, a.Datatype)
+		}
+		if a.Code == "address_id" || a.Code == "media_url" || a.Code == "device_id" {
+			p.bad("category %s: attribute code %q is reserved (Open311 fields)", c.Code, a.Code)
+		}
+		if !idRE.MatchString(a.Code) {
+			p.bad("category %s: attribute code %q must be a lower-case identifier", c.Code, a.Code)
+		}
+	}
+}
+
+// checkDeadlines checks the deadline rules; the last must match every ticket.
+func (t *Taxonomy) checkDeadlines(p *problems) {
 	if len(t.Deadlines) == 0 {
-		bad("deadlines: at least one rule is required")
+		p.bad("deadlines: at least one rule is required")
 	}
 	for i := range t.Deadlines {
 		r := &t.Deadlines[i]
 		if r.Within <= 0 {
-			bad("deadlines[%d] (%s): within must be a positive duration such as 24h", i, r.Name)
+			p.bad("deadlines[%d] (%s): within must be a positive duration such as 24h", i, r.Name)
 		}
 		if r.Urgency != "" && t.urgencies[r.Urgency] == nil {
-			bad("deadlines[%d] (%s): unknown urgency %q", i, r.Name, r.Urgency)
+			p.bad("deadlines[%d] (%s): unknown urgency %q", i, r.Name, r.Urgency)
 		}
 		for _, ty := range r.Types {
 			if t.types[ty] == nil {
-				bad("deadlines[%d] (%s): unknown type %q", i, r.Name, ty)
+				p.bad("deadlines[%d] (%s): unknown type %q", i, r.Name, ty)
 			}
 		}
 		r.WithinHr = r.Within.Hours()
@@ -360,14 +398,9 @@ func (t *Taxonomy) index() error {
 	if n := len(t.Deadlines); n > 0 {
 		last := t.Deadlines[n-1]
 		if last.Urgency != "" || len(last.Types) > 0 || len(last.Codes) > 0 || last.Complex != nil {
-			bad("deadlines: the last rule must match every ticket (no conditions)")
+			p.bad("deadlines: the last rule must match every ticket (no conditions)")
 		}
 	}
-	slices.SortFunc(t.categories, func(a, b *Category) int { return strings.Compare(a.Code, b.Code) })
-	if len(p) > 0 {
-		return errors.New(strings.Join(p, "; "))
-	}
-	return nil
 }
 
 // Categories lists the item categories in code order.

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // CreateRequest is a citizen's request as a hotline system sends it.
@@ -52,8 +53,8 @@ const (
 
 // Errors callers branch on; the server maps them to statuses.
 var (
-	ErrInvalid  = errors.New("hotline: invalid request")
-	ErrNotFound = errors.New("hotline: not found")
+	ErrInvalid  = usererr.New("hotline", "invalid request")
+	ErrNotFound = usererr.New("hotline", "not found")
 	// ErrIdempotencyMismatch: the key was used with a different request.
 	ErrIdempotencyMismatch = errors.New("hotline: idempotency key reused with a different request")
 	// ErrIdempotencyInFlight: the key's first request is still running.

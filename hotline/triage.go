@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cityagent/cityagent/access"
@@ -116,6 +117,106 @@ type Triager struct {
 	Collection string        // for the rules path's citations; default "hotline"
 	Budget     time.Duration // for the agent turn; 0: no limit but ctx's
 	Log        *slog.Logger
+	// MaxAbandoned bounds the turns left running past their budget (their
+	// context is cancelled, but a runner may be slow to notice). While that
+	// many are outstanding, new requests skip the model and the rules
+	// answer. 0: DefaultMaxAbandoned.
+	MaxAbandoned int
+
+	turns turnGroup // every turn this Triager started; Wait drains it
+}
+
+// DefaultMaxAbandoned is the default Triager.MaxAbandoned.
+const DefaultMaxAbandoned = 8
+
+// ErrTooManyAbandoned means earlier triage turns, abandoned at their budget,
+// are still running; the model is skipped until they return.
+var ErrTooManyAbandoned = errors.New("hotline: too many abandoned triage turns still running")
+
+// turnGroup owns the goroutines of triage turns: it counts those abandoned
+// at their budget, so that their number stays bounded, and waits for all.
+type turnGroup struct {
+	mu        sync.Mutex
+	abandoned int
+	running   int
+	idle      chan struct{} // closed when running drops to 0; nil: nobody waits
+}
+
+// turn is one goroutine of a turnGroup.
+type turn struct {
+	g                *turnGroup
+	finished, gaveUp bool // under g.mu
+}
+
+// start reserves a turn, or returns nil while max turns are abandoned.
+func (g *turnGroup) start(max int) *turn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned >= max {
+		return nil
+	}
+	g.running++
+	return &turn{g: g}
+}
+
+// done is called by the turn's goroutine when the runner returns.
+func (t *turn) done() {
+	t.g.mu.Lock()
+	defer t.g.mu.Unlock()
+	t.finished = true
+	if t.gaveUp {
+		t.g.abandoned--
+	}
+	if t.g.running--; t.g.running == 0 && t.g.idle != nil {
+		close(t.g.idle)
+		t.g.idle = nil
+	}
+}
+
+// wait returns a channel closed once no turn runs, or nil if none does.
+func (g *turnGroup) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running == 0 {
+		return nil
+	}
+	if g.idle == nil {
+		g.idle = make(chan struct{})
+	}
+	return g.idle
+}
+
+// abandon is called by the waiting caller when it stops waiting.
+func (t *turn) abandon() {
+	t.g.mu.Lock()
+	defer t.g.mu.Unlock()
+	if !t.finished && !t.gaveUp {
+		t.gaveUp = true
+		t.g.abandoned++
+	}
+}
+
+// Abandoned is how many turns abandoned at their budget are still running.
+func (t *Triager) Abandoned() int {
+	t.turns.mu.Lock()
+	defer t.turns.mu.Unlock()
+	return t.turns.abandoned
+}
+
+// Wait waits until every triage turn started so far, abandoned ones
+// included, has returned, or ctx ends. The owner of the Triager calls it on
+// shutdown, after the requests that use it have stopped.
+func (t *Triager) Wait(ctx context.Context) error {
+	done := t.turns.wait()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("hotline: %d abandoned triage turns still running: %w", t.Abandoned(), ctx.Err())
+	}
 }
 
 // ErrNoTriage means the agent's turn produced no usable triage call.
@@ -204,11 +305,20 @@ func Prompt(req TriageRequest) string {
 
 // runModel runs the triage turn within the budget and returns the last
 // valid triage call. A turn still running at the budget is abandoned: its
-// context is cancelled and the rules answer.
+// context is cancelled, the rules answer, and the Triager's turn group owns
+// the goroutine until the runner returns.
 func (t *Triager) runModel(ctx context.Context, req TriageRequest) (agents.ChatResult, *TriageArgs, error) {
 	agent := t.Agent
 	if agent == "" {
 		agent = "hotline"
+	}
+	max := t.MaxAbandoned
+	if max <= 0 {
+		max = DefaultMaxAbandoned
+	}
+	tn := t.turns.start(max)
+	if tn == nil {
+		return agents.ChatResult{}, nil, ErrTooManyAbandoned
 	}
 	rctx, cancel := ctx, context.CancelFunc(func() {})
 	if t.Budget > 0 {
@@ -220,6 +330,7 @@ func (t *Triager) runModel(ctx context.Context, req TriageRequest) (agents.ChatR
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer tn.done()
 		res, err := t.Runner.Run(rctx, agents.Turn{Agent: agent, Message: Prompt(req), Principal: req.Principal}, nil)
 		done <- result{res, err}
 	}()
@@ -233,6 +344,7 @@ func (t *Triager) runModel(ctx context.Context, req TriageRequest) (agents.ChatR
 		select {
 		case r = <-done:
 		case <-time.After(20 * time.Millisecond):
+			tn.abandon()
 			return agents.ChatResult{}, nil, fmt.Errorf("the model did not answer within %s: %w", t.Budget, context.DeadlineExceeded)
 		}
 	}

@@ -48,47 +48,6 @@ func (s *Server) knowledgeBase() (*knowledge.Base, error) {
 	return s.deps.Knowledge, nil
 }
 
-// knowledgeProblem maps knowledge and extraction errors to problems; nil
-// for other errors.
-func knowledgeProblem(err error) *Problem {
-	var fe *knowledge.FieldError
-	switch {
-	case errors.Is(err, knowledge.ErrUnavailable):
-		return &Problem{Status: fiber.StatusServiceUnavailable, Title: "Service Unavailable", Detail: "the knowledge store cannot be reached; try again later"}
-	case errors.Is(err, knowledge.ErrUnknownCollection):
-		return notFound("unknown collection")
-	case errors.Is(err, knowledge.ErrNotFound):
-		return notFound("no such document")
-	case errors.Is(err, extract.ErrUnsupported):
-		return &Problem{Status: fiber.StatusUnsupportedMediaType, Title: "Unsupported Media Type", Detail: trimPrefix(err) + " (send text, Markdown, HTML, PDF or CSV)"}
-	case errors.Is(err, extract.ErrTooLarge):
-		return &Problem{Status: fiber.StatusRequestEntityTooLarge, Title: "Request Entity Too Large", Detail: trimPrefix(err)}
-	case errors.Is(err, extract.ErrCorrupt):
-		return &Problem{Status: fiber.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: trimPrefix(err)}
-	case errors.As(err, &fe):
-		p := badRequest("the document is invalid", FieldError{fe.Field, fe.Message})
-		if errors.Is(err, knowledge.ErrEmptyDocument) {
-			p.Status, p.Title, p.Detail = fiber.StatusUnprocessableEntity, "Unprocessable Entity", "the document has no text"
-		}
-		return p
-	case errors.Is(err, knowledge.ErrEmptyDocument):
-		return &Problem{Status: fiber.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: "the document has no text"}
-	case errors.Is(err, knowledge.ErrInvalid):
-		return badRequest("the request is invalid for this knowledge store")
-	}
-	return nil
-}
-
-// trimPrefix drops the package prefixes of an error message meant for the
-// uploader ("extract: corrupt file: x.pdf: …" → "corrupt file: x.pdf: …").
-func trimPrefix(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"knowledge: ", "extract: "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	return msg
-}
-
 func knowledgeContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.UserContext(), knowledgeTimeout)
 }
@@ -423,7 +382,7 @@ func (s *Server) ingestDocuments(c *fiber.Ctx) error {
 		if err := kb.Validate(d); err != nil {
 			var fe *knowledge.FieldError
 			if errors.As(err, &fe) {
-				p := knowledgeProblem(err)
+				p := s.problemFor(err)
 				p.Errors = []FieldError{{field(fe.Field), fe.Message}}
 				if d.ID != "" {
 					p.Detail += fmt.Sprintf(" (document %q)", d.ID)

@@ -2,9 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -56,7 +53,7 @@ func (s *Server) startEvalRun(c *fiber.Ctx) error {
 	}
 	st, err := svc.Start(c.UserContext(), req, mustPrincipal(c))
 	if err != nil {
-		return evalProblem(err)
+		return err
 	}
 	c.Set(fiber.HeaderLocation, "/v1/evals/runs/"+st.ID)
 	return c.Status(fiber.StatusAccepted).JSON(st)
@@ -69,7 +66,7 @@ func (s *Server) getEvalRun(c *fiber.Ctx) error {
 	}
 	st, err := svc.Get(c.Params("id"), mustPrincipal(c))
 	if err != nil {
-		return evalProblem(err)
+		return err
 	}
 	return c.JSON(st)
 }
@@ -87,53 +84,7 @@ func (s *Server) evalTurn(c *fiber.Ctx) error {
 	}
 	res, err := svc.Turn(c.UserContext(), req, mustPrincipal(c))
 	if err != nil {
-		return evalProblem(err)
+		return err
 	}
 	return c.JSON(res)
-}
-
-// evalProblem maps the evals package's errors to problems.
-func evalProblem(err error) error {
-	var se *evals.SuiteError
-	var pe *evals.PreflightError
-	var ae *evals.PrivilegeError
-	switch {
-	case errors.As(err, &ae):
-		p := forbidden(fmt.Sprintf("an eval run acts as its caller, never above it: the key has role %s and clearance %s, and the suite asks for more; nothing ran",
-			ae.Caller.Role, ae.Caller.Clearance))
-		p.Errors = problemFields(ae.Problems)
-		return p
-	case errors.Is(err, evals.ErrRunAboveClearance):
-		return forbidden(strings.TrimPrefix(err.Error(), "evals: the run acts above the reader's clearance: "))
-	case errors.As(err, &se):
-		return badRequest("the suite is invalid", problemFields(se.Problems)...)
-	case errors.As(err, &pe):
-		return badRequest("the suites name agents, tools, actions or models this server does not have; nothing ran", problemFields(pe.Problems)...)
-	case errors.Is(err, evals.ErrUnknownSuite):
-		return badRequest("unknown suite", FieldError{"suites", strings.TrimPrefix(err.Error(), "evals: unknown suite: ")})
-	case errors.Is(err, evals.ErrInvalidGate):
-		return badRequest("invalid threshold", FieldError{"fail_under/fail_over", strings.TrimPrefix(err.Error(), "evals: invalid threshold: ")})
-	case errors.Is(err, evals.ErrBadRunRequest):
-		return badRequest(strings.TrimPrefix(err.Error(), "evals: bad run request: "))
-	case errors.Is(err, evals.ErrUnknownRun):
-		return notFound("unknown eval run")
-	case errors.Is(err, evals.ErrBusy):
-		return &Problem{Status: fiber.StatusServiceUnavailable, Title: "Service Unavailable", Detail: strings.TrimPrefix(err.Error(), "evals: ")}
-	}
-	return err
-}
-
-func problemFields(ps []evals.Problem) []FieldError {
-	out := make([]FieldError, len(ps))
-	for i, p := range ps {
-		where := p.File
-		if p.Line > 0 {
-			where = fmt.Sprintf("%s:%d", p.File, p.Line)
-		}
-		if p.Field != "" {
-			where += " " + p.Field
-		}
-		out[i] = FieldError{Field: where, Message: p.Message}
-	}
-	return out
 }

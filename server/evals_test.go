@@ -12,6 +12,7 @@ import (
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/evals"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/store"
 )
 
@@ -80,12 +81,12 @@ func TestEvalRoutes(t *testing.T) {
 			case "preflight":
 				return evals.RunStatus{}, &evals.PreflightError{Problems: []evals.Problem{{File: "suite_yaml", Line: 4, Field: "case a", Message: `unknown agent "mayor"`}}}
 			case "gate":
-				return evals.RunStatus{}, fmt.Errorf("%w: latency_p95_ms is lower-is-better", evals.ErrInvalidGate)
+				return evals.RunStatus{}, usererr.Wrapf(evals.ErrInvalidGate, "latency_p95_ms is lower-is-better")
 			case "busy":
-				return evals.RunStatus{}, fmt.Errorf("%w: 16 runs are queued or running", evals.ErrBusy)
+				return evals.RunStatus{}, usererr.Errorf("%w: 16 runs are queued or running", evals.ErrBusy)
 			}
 			if len(req.Suites) == 1 && req.Suites[0] == "nope" {
-				return evals.RunStatus{}, fmt.Errorf("%w: %q", evals.ErrUnknownSuite, "nope")
+				return evals.RunStatus{}, usererr.Wrapf(evals.ErrUnknownSuite, "%q", "nope")
 			}
 			return evals.RunStatus{ID: "evr_1", Status: "queued", Total: 3}, nil
 		},

@@ -48,31 +48,6 @@ func (s *Server) hotline() (HotlineService, error) {
 	return s.deps.Hotline, nil
 }
 
-// hotlineProblem maps the hotline's errors to problems (nil: not one of them).
-func hotlineProblem(err error) *Problem {
-	var ie *hotline.InputError
-	switch {
-	case errors.As(err, &ie):
-		return badRequest("the request is invalid", FieldError{ie.Field, ie.Message})
-	case errors.Is(err, hotline.ErrInvalid):
-		return badRequest(strings.TrimPrefix(err.Error(), "hotline: "))
-	case errors.Is(err, hotline.ErrNotFound):
-		return notFound(strings.TrimPrefix(err.Error(), "hotline: "))
-	case errors.Is(err, hotline.ErrIdempotencyMismatch):
-		return &Problem{Status: fiber.StatusUnprocessableEntity, Title: "Unprocessable Entity",
-			Detail: "this Idempotency-Key was used with a different request; use a new key for a new request"}
-	case errors.Is(err, hotline.ErrIdempotencyInFlight):
-		return &Problem{Status: fiber.StatusConflict, Title: "Conflict",
-			Detail: "a request with this Idempotency-Key is still in progress; retry shortly with the same key"}
-	case errors.Is(err, hotline.ErrClosed):
-		return &Problem{Status: fiber.StatusConflict, Title: "Conflict", Detail: "the ticket is closed already"}
-	case errors.Is(err, hotline.ErrUnavailable):
-		return &Problem{Status: fiber.StatusServiceUnavailable, Title: "Service Unavailable",
-			Detail: "the ticket could not be stored; retry with the same Idempotency-Key"}
-	}
-	return nil
-}
-
 // retryAfter tells clients of conflicts and outages when to retry.
 func retryAfter(c *fiber.Ctx, err error) error {
 	if errors.Is(err, hotline.ErrIdempotencyInFlight) || errors.Is(err, hotline.ErrUnavailable) {

@@ -43,22 +43,22 @@ func open311Fail(c *fiber.Ctx, status int, description string) error {
 	return c.JSON([]open311Error{{Code: status, Description: description}})
 }
 
-// open311Problem writes err as a GeoReport error array: the hotline's
-// errors with their statuses, anything else as a 500 whose cause is logged.
+// open311Problem writes err as a GeoReport error array with the status and
+// detail problemFor gives it; a 500's cause is logged.
 func (s *Server) open311Problem(c *fiber.Ctx, err error) error {
 	var ie *hotline.InputError
 	switch {
 	case errors.As(err, &ie):
 		return open311Fail(c, fiber.StatusBadRequest, ie.Field+": "+ie.Message)
 	}
-	if p := hotlineProblem(err); p != nil {
-		if p.Status == fiber.StatusConflict || p.Status == fiber.StatusServiceUnavailable {
-			c.Set(fiber.HeaderRetryAfter, "1")
-		}
-		return open311Fail(c, p.Status, p.Detail)
+	p := s.problemFor(err)
+	switch p.Status {
+	case fiber.StatusConflict, fiber.StatusServiceUnavailable:
+		c.Set(fiber.HeaderRetryAfter, "1")
+	case fiber.StatusInternalServerError:
+		s.log.Error("open311 request failed", "err", err, "path", c.Path(), "request_id", requestID(c))
 	}
-	s.log.Error("open311 request failed", "err", err, "path", c.Path(), "request_id", requestID(c))
-	return open311Fail(c, fiber.StatusInternalServerError, "the server failed; the request id identifies it in the logs")
+	return open311Fail(c, p.Status, p.Detail)
 }
 
 func (s *Server) open311Hotline(c *fiber.Ctx) (HotlineService, bool, error) {

@@ -14,8 +14,20 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/google/uuid"
 
+	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/evals"
+	"github.com/cityagent/cityagent/hotline"
+	"github.com/cityagent/cityagent/internal/usererr"
+	"github.com/cityagent/cityagent/knowledge"
+	"github.com/cityagent/cityagent/knowledge/extract"
 	"github.com/cityagent/cityagent/store"
+	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/devtools"
+	"github.com/cityagent/cityagent/tools/httptool"
+	"github.com/cityagent/cityagent/tools/mcptool"
+	"github.com/cityagent/cityagent/tools/openapi"
+	"github.com/cityagent/cityagent/tools/outbound"
 )
 
 // Problem is an RFC 9457 problem details object, and the error type handlers
@@ -51,38 +63,177 @@ func forbidden(detail string) *Problem {
 }
 
 // problemFor maps any error to the problem users see: the one place where
-// domain errors become HTTP statuses. Unknown errors become a 500 whose
-// detail hides the cause (the cause goes to the log).
+// domain errors become HTTP statuses. What users read is the error's public
+// message (internal/usererr), never its Error text; unknown errors become
+// a 500 whose detail hides the cause (the cause goes to the log).
 func (s *Server) problemFor(err error) *Problem {
 	var p *Problem
-	var fe *fiber.Error
-	var ie *agents.InputError
-	if hp := hotlineProblem(err); hp != nil {
-		return hp
-	}
-	if tp := toolProblem(err); tp != nil {
-		return tp
-	}
-	if kp := knowledgeProblem(err); kp != nil {
-		return kp
-	}
-	switch {
-	case errors.As(err, &p):
+	if errors.As(err, &p) {
 		return p
-	case errors.As(err, &ie):
-		return badRequest("the request is invalid", FieldError{ie.Field, ie.Message})
-	case errors.Is(err, agents.ErrUnknownAgent):
-		return notFound(err.Error()[len("agents: "):])
-	case errors.Is(err, agents.ErrUnknownSession):
-		return notFound("unknown session")
-	case errors.Is(err, agents.ErrForbidden):
-		return forbidden(strings.TrimPrefix(err.Error(), "agents: not allowed: "))
-	case errors.Is(err, store.ErrNotFound):
-		return notFound("not found")
-	case errors.As(err, &fe):
+	}
+	if fp := fieldProblem(err); fp != nil {
+		return fp
+	}
+	for _, st := range statuses {
+		if errors.Is(err, st.err) {
+			return st.problem(err)
+		}
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		if fe.Code == fiber.StatusRequestEntityTooLarge {
+			return &Problem{Status: fe.Code, Title: statusTitle(fe.Code), Detail: fmt.Sprintf(
+				"the request body is over the limit of %d bytes set by server.body_limit (config file)", s.opts.BodyLimit)}
+		}
 		return &Problem{Status: fe.Code, Title: statusTitle(fe.Code), Detail: fe.Message}
 	}
 	return &Problem{Status: fiber.StatusInternalServerError, Title: "Internal Server Error", Detail: "the server failed; the request id identifies it in the logs"}
+}
+
+// status is the problem for errors wrapping err. Its detail is the fixed
+// detail, or else the error's public message (with hint after it); with
+// field set, the public message names what is wrong with that field.
+type status struct {
+	err          error
+	code         int
+	detail, hint string
+	field        string
+}
+
+// statuses are checked in order; the first sentinel the error wraps wins
+// (a fetch refused by the outbound guard is a 422 although it is also an
+// invalid source request).
+var statuses = []status{
+	{err: hotline.ErrIdempotencyMismatch, code: fiber.StatusUnprocessableEntity, detail: "this Idempotency-Key was used with a different request; use a new key for a new request"},
+	{err: hotline.ErrIdempotencyInFlight, code: fiber.StatusConflict, detail: "a request with this Idempotency-Key is still in progress; retry shortly with the same key"},
+	{err: hotline.ErrClosed, code: fiber.StatusConflict, detail: "the ticket is closed already"},
+	{err: hotline.ErrUnavailable, code: fiber.StatusServiceUnavailable, detail: "the ticket could not be stored; retry with the same Idempotency-Key"},
+	{err: hotline.ErrInvalid, code: fiber.StatusBadRequest},
+	{err: hotline.ErrNotFound, code: fiber.StatusNotFound},
+
+	{err: openapi.ErrDocument, code: fiber.StatusUnprocessableEntity},
+	{err: mcptool.ErrCommandNotAllowed, code: fiber.StatusForbidden},
+	{err: mcptool.ErrConfig, code: fiber.StatusBadRequest},
+	{err: outbound.ErrForbidden, code: fiber.StatusUnprocessableEntity},
+	{err: devtools.ErrInvalid, code: fiber.StatusBadRequest},
+	{err: mcptool.ErrUnreachable, code: fiber.StatusUnprocessableEntity},
+	{err: devtools.ErrDuplicate, code: fiber.StatusConflict},
+	{err: devtools.ErrBuiltin, code: fiber.StatusConflict},
+	{err: tools.ErrDuplicateTool, code: fiber.StatusConflict},
+	{err: devtools.ErrNotFound, code: fiber.StatusNotFound},
+	{err: tools.ErrUnknownTool, code: fiber.StatusNotFound},
+	{err: tools.ErrForbidden, code: fiber.StatusForbidden},
+	{err: tools.ErrInvalidArgs, code: fiber.StatusBadRequest},
+
+	{err: knowledge.ErrUnavailable, code: fiber.StatusServiceUnavailable, detail: "the knowledge store cannot be reached; try again later"},
+	{err: knowledge.ErrUnknownCollection, code: fiber.StatusNotFound, detail: "unknown collection"},
+	{err: knowledge.ErrNotFound, code: fiber.StatusNotFound, detail: "no such document"},
+	{err: extract.ErrUnsupported, code: fiber.StatusUnsupportedMediaType, hint: " (send text, Markdown, HTML, PDF or CSV)"},
+	{err: extract.ErrTooLarge, code: fiber.StatusRequestEntityTooLarge},
+	{err: extract.ErrCorrupt, code: fiber.StatusUnprocessableEntity},
+	{err: knowledge.ErrEmptyDocument, code: fiber.StatusUnprocessableEntity, detail: "the document has no text"},
+	{err: knowledge.ErrInvalid, code: fiber.StatusBadRequest, detail: "the request is invalid for this knowledge store"},
+
+	{err: agents.ErrUnknownAgent, code: fiber.StatusNotFound},
+	{err: agents.ErrUnknownSession, code: fiber.StatusNotFound, detail: "unknown session"},
+	{err: agents.ErrForbidden, code: fiber.StatusForbidden},
+
+	{err: evals.ErrRunAboveClearance, code: fiber.StatusForbidden},
+	{err: evals.ErrUnknownSuite, code: fiber.StatusBadRequest, detail: "unknown suite", field: "suites"},
+	{err: evals.ErrInvalidGate, code: fiber.StatusBadRequest, detail: "invalid threshold", field: "fail_under/fail_over"},
+	{err: evals.ErrBadRunRequest, code: fiber.StatusBadRequest},
+	{err: evals.ErrUnknownRun, code: fiber.StatusNotFound, detail: "unknown eval run"},
+	{err: evals.ErrBusy, code: fiber.StatusServiceUnavailable},
+
+	{err: actions.ErrNotFound, code: fiber.StatusNotFound},
+	{err: actions.ErrForbidden, code: fiber.StatusForbidden},
+	{err: actions.ErrSelfDecision, code: fiber.StatusForbidden},
+	{err: actions.ErrExpired, code: fiber.StatusGone},
+	{err: actions.ErrDecided, code: fiber.StatusConflict},
+	{err: actions.ErrUnknownAction, code: fiber.StatusConflict},
+	{err: actions.ErrUnavailable, code: fiber.StatusConflict},
+
+	{err: store.ErrNotFound, code: fiber.StatusNotFound, detail: "not found"},
+}
+
+func (st status) problem(err error) *Problem {
+	p := &Problem{Status: st.code, Title: statusTitle(st.code), Detail: st.detail}
+	public, ok := usererr.Message(err)
+	if !ok {
+		// Nothing says what may be shown: the status says it all.
+		public = strings.ToLower(p.Title)
+	}
+	switch {
+	case st.field != "":
+		p.Errors = []FieldError{{st.field, public}}
+	case p.Detail == "":
+		p.Detail = public + st.hint
+	}
+	return p
+}
+
+// fieldProblem is the problem for the errors that name what is wrong with
+// which field (nil for other errors).
+func fieldProblem(err error) *Problem {
+	var (
+		aie *agents.InputError
+		hie *hotline.InputError
+		kfe *knowledge.FieldError
+		tve *httptool.ValidationError
+		tae *tools.ArgsError
+		aae *actions.ArgsError
+		epe *evals.PrivilegeError
+		ese *evals.SuiteError
+		efe *evals.PreflightError
+	)
+	switch {
+	case errors.As(err, &aie):
+		return badRequest("the request is invalid", FieldError{aie.Field, aie.Message})
+	case errors.As(err, &hie):
+		return badRequest("the request is invalid", FieldError{hie.Field, hie.Message})
+	case errors.As(err, &kfe):
+		p := badRequest("the document is invalid", FieldError{kfe.Field, kfe.Message})
+		if errors.Is(err, knowledge.ErrEmptyDocument) {
+			p.Status, p.Title, p.Detail = fiber.StatusUnprocessableEntity, "Unprocessable Entity", "the document has no text"
+		}
+		return p
+	case errors.As(err, &tve):
+		var fes []FieldError
+		for _, p := range tve.Problems {
+			fes = append(fes, FieldError{p.Field, p.Message})
+		}
+		return badRequest("the tool definition is invalid", fes...)
+	case errors.As(err, &tae):
+		return badRequest("the arguments do not fit the tool's schema", FieldError{"arguments", tae.Reason})
+	case errors.As(err, &aae):
+		return badRequest("the arguments are invalid", FieldError{"arguments", aae.Reason})
+	case errors.As(err, &epe):
+		p := forbidden(fmt.Sprintf("an eval run acts as its caller, never above it: the key has role %s and clearance %s, and the suite asks for more; nothing ran",
+			epe.Caller.Role, epe.Caller.Clearance))
+		p.Errors = problemFields(epe.Problems)
+		return p
+	case errors.As(err, &ese):
+		return badRequest("the suite is invalid", problemFields(ese.Problems)...)
+	case errors.As(err, &efe):
+		return badRequest("the suites name agents, tools, actions or models this server does not have; nothing ran", problemFields(efe.Problems)...)
+	}
+	return nil
+}
+
+// problemFields lists an eval problem per field error.
+func problemFields(ps []evals.Problem) []FieldError {
+	out := make([]FieldError, len(ps))
+	for i, p := range ps {
+		where := p.File
+		if p.Line > 0 {
+			where = fmt.Sprintf("%s:%d", p.File, p.Line)
+		}
+		if p.Field != "" {
+			where += " " + p.Field
+		}
+		out[i] = FieldError{Field: where, Message: p.Message}
+	}
+	return out
 }
 
 func statusTitle(code int) string {
@@ -134,6 +285,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if isOpen311Path(c.Path()) {
 		return open311Fail(c, p.Status, p.Detail)
+	}
+	if isOpenAIPath(c.Path()) {
+		return s.openAIFail(c, err, &p)
 	}
 	if p.Type == "" {
 		p.Type = "about:blank"

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -49,28 +48,6 @@ func (s *Server) proposals() (ProposalService, error) {
 	return s.deps.Proposals, nil
 }
 
-// proposalProblem maps the action service's errors to problems; the
-// messages are the service's own, written to be shown.
-func proposalProblem(err error) error {
-	var ae *actions.ArgsError
-	detail := strings.TrimPrefix(err.Error(), "actions: ")
-	switch {
-	case errors.As(err, &ae):
-		return badRequest("the arguments are invalid", FieldError{"arguments", ae.Reason})
-	case errors.Is(err, actions.ErrNotFound):
-		return notFound(detail)
-	case errors.Is(err, actions.ErrForbidden), errors.Is(err, actions.ErrSelfDecision):
-		return forbidden(detail)
-	case errors.Is(err, actions.ErrExpired):
-		return &Problem{Status: fiber.StatusGone, Title: "Gone", Detail: detail}
-	case errors.Is(err, actions.ErrDecided):
-		return &Problem{Status: fiber.StatusConflict, Title: "Conflict", Detail: detail}
-	case errors.Is(err, actions.ErrUnknownAction), errors.Is(err, actions.ErrUnavailable):
-		return &Problem{Status: fiber.StatusConflict, Title: "Conflict", Detail: detail}
-	}
-	return err
-}
-
 func (s *Server) listActionTypes(c *fiber.Ctx) error {
 	svc, err := s.proposals()
 	if err != nil {
@@ -103,7 +80,7 @@ func (s *Server) listProposals(c *fiber.Ctx) error {
 	f.Limit = limit + 1
 	list, err := svc.List(c.UserContext(), f, mustPrincipal(c))
 	if err != nil {
-		return proposalProblem(err)
+		return err
 	}
 	next := ""
 	if len(list) > limit {
@@ -120,7 +97,7 @@ func (s *Server) getProposal(c *fiber.Ctx) error {
 	}
 	p, err := svc.Get(c.UserContext(), c.Params("id"), mustPrincipal(c))
 	if err != nil {
-		return proposalProblem(err)
+		return err
 	}
 	return c.JSON(p)
 }
@@ -152,7 +129,7 @@ func (s *Server) decideProposal(approve bool) fiber.Handler {
 		}
 		p, err := decide(c.UserContext(), c.Params("id"), mustPrincipal(c), req.Comment)
 		if err != nil {
-			return proposalProblem(err)
+			return err
 		}
 		return c.JSON(p)
 	}

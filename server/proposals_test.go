@@ -13,6 +13,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/actions/audit"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/store"
 )
 
@@ -91,11 +92,11 @@ func TestProposalErrorsMapToStatuses(t *testing.T) {
 		want int
 	}{
 		"ok":           {nil, 200},
-		"not found":    {fmt.Errorf("%w: no proposal prop_x", actions.ErrNotFound), 404},
-		"role":         {fmt.Errorf("%w: role operator may not decide proposals", actions.ErrForbidden), 403},
-		"proposer":     {fmt.Errorf("%w: made on behalf of this key", actions.ErrSelfDecision), 403},
-		"decided":      {fmt.Errorf("%w: the proposal is executed", actions.ErrDecided), 409},
-		"expired":      {fmt.Errorf("%w at 2026-11-23T10:00:00Z", actions.ErrExpired), 410},
+		"not found":    {usererr.Errorf("%w: no proposal prop_x", actions.ErrNotFound), 404},
+		"role":         {usererr.Errorf("%w: role operator may not decide proposals", actions.ErrForbidden), 403},
+		"proposer":     {usererr.Errorf("%w: made on behalf of this key", actions.ErrSelfDecision), 403},
+		"decided":      {usererr.Errorf("%w: the proposal is executed", actions.ErrDecided), 409},
+		"expired":      {usererr.Errorf("%w at 2026-11-23T10:00:00Z", actions.ErrExpired), 410},
 		"bad argument": {&actions.ArgsError{Action: "a.b", Reason: "x is required"}, 400},
 		"store broke":  {fmt.Errorf("actions: %w", io.ErrUnexpectedEOF), 500},
 	}

@@ -175,23 +175,15 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter) ([]audit.Record, err
 	}
 	q += " ORDER BY seq " + order + " LIMIT ?"
 	args = append(args, f.Limit)
-	rows, err := db.sql.QueryContext(ctx, db.q(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list audit: %w", err)
-	}
-	defer rows.Close()
-	out := []audit.Record{}
-	for rows.Next() {
+	out, err := queryRows(ctx, db.sql, db.q(q), args, func(s scanner) (audit.Record, error) {
 		var r audit.Record
 		var at int64
 		var payload string
-		if err := rows.Scan(&r.Seq, &at, &r.Actor, &r.Kind, &r.Subject, &payload, &r.PayloadHash, &r.PrevHash, &r.Hash); err != nil {
-			return nil, fmt.Errorf("store: list audit: %w", err)
-		}
+		err := s.Scan(&r.Seq, &at, &r.Actor, &r.Kind, &r.Subject, &payload, &r.PayloadHash, &r.PrevHash, &r.Hash)
 		r.At, r.Payload = fromNanos(at), []byte(payload)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: list audit: %w", err)
 	}
 	return out, nil

@@ -84,20 +84,8 @@ func (db *DB) GetKey(ctx context.Context, id string) (Key, error) {
 // ListKeys returns every key, revoked and expired ones included, oldest
 // first (ties by id).
 func (db *DB) ListKeys(ctx context.Context) ([]Key, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT "+keyColumns+" FROM api_keys ORDER BY created_at, id")
+	keys, err := queryRows(ctx, db.sql, "SELECT "+keyColumns+" FROM api_keys ORDER BY created_at, id", nil, scanKey)
 	if err != nil {
-		return nil, fmt.Errorf("store: list keys: %w", err)
-	}
-	defer rows.Close()
-	keys := []Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list keys: %w", err)
 	}
 	return keys, nil

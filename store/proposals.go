@@ -176,20 +176,8 @@ func (db *DB) ListProposals(ctx context.Context, f ProposalFilter) ([]Proposal, 
 	}
 	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
 	args = append(args, f.Limit)
-	rows, err := db.sql.QueryContext(ctx, db.q(q), args...)
+	out, err := queryRows(ctx, db.sql, db.q(q), args, scanProposal)
 	if err != nil {
-		return nil, fmt.Errorf("store: list proposals: %w", err)
-	}
-	defer rows.Close()
-	out := []Proposal{}
-	for rows.Next() {
-		p, err := scanProposal(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list proposals: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list proposals: %w", err)
 	}
 	return out, nil
@@ -332,20 +320,11 @@ func (db *DB) PendingExecutions(ctx context.Context, staleBefore time.Time, limi
 }
 
 func (db *DB) proposalIDs(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q(q), args...)
+	out, err := queryRows(ctx, db.sql, db.q(q), args, func(s scanner) (id string, err error) {
+		err = s.Scan(&id)
+		return id, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store: list proposal ids: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: list proposal ids: %w", err)
-		}
-		out = append(out, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list proposal ids: %w", err)
 	}
 	return out, nil

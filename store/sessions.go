@@ -110,20 +110,8 @@ func (db *DB) ListSessions(ctx context.Context, ownerKeyID string, limit int, be
 	query += " ORDER BY created_at DESC, id DESC LIMIT ?"
 	args = append(args, limit)
 
-	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
+	out, err := queryRows(ctx, db.sql, db.q(query), args, scanSession)
 	if err != nil {
-		return nil, fmt.Errorf("store: list sessions: %w", err)
-	}
-	defer rows.Close()
-	out := []Session{}
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list sessions: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list sessions: %w", err)
 	}
 	return out, nil
@@ -198,25 +186,18 @@ func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event
 // Events returns a session's whole transcript in seq order. An unknown
 // session gives ErrNotFound; a session without events, an empty slice.
 func (db *DB) Events(ctx context.Context, sessionID string) ([]Event, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q("SELECT seq, turn, type, data, created_at FROM session_events WHERE session_id = ? ORDER BY seq"), sessionID)
-	if err != nil {
-		return nil, fmt.Errorf("store: events of %s: %w", sessionID, err)
-	}
-	defer rows.Close()
-	out := []Event{}
-	for rows.Next() {
+	q := db.q("SELECT seq, turn, type, data, created_at FROM session_events WHERE session_id = ? ORDER BY seq")
+	out, err := queryRows(ctx, db.sql, q, []any{sessionID}, func(s scanner) (Event, error) {
 		var (
 			e       = Event{SessionID: sessionID}
 			data    string
 			created int64
 		)
-		if err := rows.Scan(&e.Seq, &e.Turn, &e.Type, &data, &created); err != nil {
-			return nil, fmt.Errorf("store: events of %s: %w", sessionID, err)
-		}
+		err := s.Scan(&e.Seq, &e.Turn, &e.Type, &data, &created)
 		e.Data, e.CreatedAt = json.RawMessage(data), fromNanos(created)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: events of %s: %w", sessionID, err)
 	}
 	if len(out) == 0 {

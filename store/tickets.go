@@ -253,20 +253,8 @@ func (db *DB) ListTickets(ctx context.Context, f TicketFilter) ([]Ticket, error)
 		q += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
 	}
 	args = append(args, f.Limit, max(f.Offset, 0))
-	rows, err := db.sql.QueryContext(ctx, db.q(q), args...)
+	out, err := queryRows(ctx, db.sql, db.q(q), args, scanTicket)
 	if err != nil {
-		return nil, fmt.Errorf("store: list tickets: %w", err)
-	}
-	defer rows.Close()
-	out := []Ticket{}
-	for rows.Next() {
-		t, err := scanTicket(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list tickets: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list tickets: %w", err)
 	}
 	return out, nil
@@ -351,21 +339,15 @@ func (db *DB) TicketStats(ctx context.Context, f TicketFilter, at time.Time) (Ti
 		col string
 		m   map[string]int
 	}{{"type", st.ByType}, {"category", st.ByCategory}, {"department", st.ByDepartment}, {"status", st.ByStatus}} {
-		rows, err := db.sql.QueryContext(ctx, db.q("SELECT "+g.col+", COUNT(*) FROM hotline_tickets"+cond+" GROUP BY "+g.col), args...)
-		if err != nil {
-			return st, fmt.Errorf("store: ticket stats by %s: %w", g.col, err)
-		}
-		for rows.Next() {
+		_, err := queryRows(ctx, db.sql, db.q("SELECT "+g.col+", COUNT(*) FROM hotline_tickets"+cond+" GROUP BY "+g.col), args, func(s scanner) (struct{}, error) {
 			var k string
 			var n int
-			if err := rows.Scan(&k, &n); err != nil {
-				rows.Close()
-				return st, fmt.Errorf("store: ticket stats by %s: %w", g.col, err)
+			if err := s.Scan(&k, &n); err != nil {
+				return struct{}{}, err
 			}
 			g.m[k] = n
-		}
-		err = rows.Err()
-		rows.Close()
+			return struct{}{}, nil
+		})
 		if err != nil {
 			return st, fmt.Errorf("store: ticket stats by %s: %w", g.col, err)
 		}

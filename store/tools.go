@@ -74,23 +74,16 @@ func (db *DB) createToolRecord(ctx context.Context, table string, t ToolRecord) 
 }
 
 func (db *DB) listToolRecords(ctx context.Context, table string) ([]ToolRecord, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT name, kind, definition, created_at, created_by FROM "+table+" ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("store: list %s: %w", table, err)
-	}
-	defer rows.Close()
-	out := []ToolRecord{}
-	for rows.Next() {
+	q := "SELECT name, kind, definition, created_at, created_by FROM " + table + " ORDER BY name"
+	out, err := queryRows(ctx, db.sql, q, nil, func(s scanner) (ToolRecord, error) {
 		var t ToolRecord
 		var def string
 		var created int64
-		if err := rows.Scan(&t.Name, &t.Kind, &def, &created, &t.CreatedBy); err != nil {
-			return nil, fmt.Errorf("store: list %s: %w", table, err)
-		}
+		err := s.Scan(&t.Name, &t.Kind, &def, &created, &t.CreatedBy)
 		t.Definition, t.CreatedAt = json.RawMessage(def), fromNanos(created)
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+		return t, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: list %s: %w", table, err)
 	}
 	return out, nil

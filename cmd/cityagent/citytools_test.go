@@ -131,6 +131,7 @@ func toolsKW(x float64) string {
 }
 
 func TestTrafficAgentAnswers(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2025, 6, 3, 8, 15, 0, 0, toolsCST)
 	r, city := toolsCityRunner(t, at)
 	top := city.Congestion(at, "", 1)[0]
@@ -169,6 +170,7 @@ func TestTrafficAgentAnswers(t *testing.T) {
 }
 
 func TestPermitsAgentAnswers(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2025, 6, 3, 10, 15, 0, 0, toolsCST)
 	r, city := toolsCityRunner(t, at)
 	ctx := context.Background()
@@ -222,6 +224,7 @@ func TestPermitsAgentAnswers(t *testing.T) {
 }
 
 func TestEnergyAgentAnswers(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2025, 6, 3, 14, 7, 0, 0, toolsCST)
 	r, city := toolsCityRunner(t, at)
 	ctx := context.Background()

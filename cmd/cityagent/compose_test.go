@@ -67,6 +67,7 @@ func loadCompose(t *testing.T) composeFile {
 }
 
 func TestComposeFile(t *testing.T) {
+	t.Parallel()
 	c := loadCompose(t)
 	for _, name := range []string{"cityagent", "postgres", "qdrant", "ollama"} {
 		if _, ok := c.Services[name]; !ok {
@@ -139,6 +140,7 @@ func TestComposeFile(t *testing.T) {
 // environment, by default (pgvector) and switched to Qdrant, and checks that
 // it validates and points at the compose services.
 func TestComposeConfig(t *testing.T) {
+	t.Parallel()
 	c := loadCompose(t)
 	app := c.Services["cityagent"]
 	for name, overrides := range map[string]map[string]string{

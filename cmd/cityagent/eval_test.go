@@ -86,6 +86,7 @@ func readReport(t *testing.T, path string) *evals.Report {
 // suite against the agents built as `serve` builds them, with the
 // thresholds set from the measured baseline. It fails when quality drops.
 func TestEvalGateOnShippedSuites(t *testing.T) {
+	t.Parallel()
 	run := shippedOnce.run()
 	jsonOut, junitOut, mdOut, stdout, stderr, err := run.json, run.junit, run.markdown, run.stdout, run.stderr, run.err
 	t.Logf("cityagent eval %s --thresholds %s\n%s", shippedSuites, shippedThresholds, stdout)
@@ -138,6 +139,7 @@ retrieval: {k: 3}
 // traffic agent's spec without its main tool makes the CI gate fail, and
 // `eval diff` names the cases that flipped.
 func TestEvalGateCatchesABrokenAgent(t *testing.T) {
+	t.Parallel()
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	// The gate as a whole is TestEvalGateOnShippedSuites' business; here the
 	// point is the one threshold the broken spec must trip. The baseline is
@@ -186,6 +188,7 @@ func TestEvalGateCatchesABrokenAgent(t *testing.T) {
 }
 
 func TestEvalBadInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	badSuite := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(badSuite, []byte("name: bad\nagent: traffic\ncases:\n  - id: x\n    input: hi\n    expect:\n      toolz: none\n"), 0o644); err != nil {
@@ -222,6 +225,7 @@ func TestEvalBadInput(t *testing.T) {
 // never above it, no key is minted, and no proposal is queued; an operator
 // key may not run evals.
 func TestEvalRemote(t *testing.T) {
+	t.Parallel()
 	in := startServe(t, t.TempDir())
 	out := filepath.Join(t.TempDir(), "remote.json")
 	stdout, stderr, err := runCLI(t, "eval", "traffic-basics", "--remote", in.base, "--key", in.admin, "--json", out, "--quiet")
@@ -288,6 +292,7 @@ func echoPolicy(req llm.Request) (llm.Response, error) {
 // server): every turn goes through the real openai-go client over HTTP,
 // and a rubric is graded by the same model as judge.
 func TestEvalAgainstOpenAICompatibleServer(t *testing.T) {
+	t.Parallel()
 	model := scripted.New("scripted-gpt", scripted.Func(echoPolicy)).RepeatLast()
 	srv := openaitest.New(model)
 	base := srv.Start(t)
@@ -347,6 +352,7 @@ cases:
 // TestEvalAPI starts runs over HTTP: developers only, 202 with a run to
 // poll, 400s that name the problem, the report when done.
 func TestEvalAPI(t *testing.T) {
+	t.Parallel()
 	in := startServe(t, t.TempDir())
 	dev := in.newKey(t, "developer", "internal")
 	op := in.newKey(t, "operator", "internal")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/config"
+	"github.com/cityagent/cityagent/internal/sweep"
 )
 
 // sweepInterval is how often a running server expires overdue proposals
@@ -49,10 +50,8 @@ func buildGovernance(ctx context.Context, in *installation, cfg config.Config, l
 	if r != (actions.SweepResult{}) {
 		log.Info("recovered proposals at start-up", "expired", r.Expired, "executed", r.Executed, "failed", r.Failed)
 	}
-	sweepCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); in.actions.Run(sweepCtx, sweepInterval) }()
-	in.closers = append(in.closers, func() error { stop(); <-done; return nil })
+	loop := sweep.Go(context.WithoutCancel(ctx), func(ctx context.Context) { in.actions.Run(ctx, sweepInterval) })
+	in.closers = append(in.closers, func() error { loop.Stop(); return nil })
 	return nil
 }
 

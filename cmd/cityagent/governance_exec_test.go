@@ -19,6 +19,7 @@ import (
 // and carries out one approved proposal of every built-in action type
 // against it: each executes, and the city (or the store) shows the change.
 func TestCityExecutors(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)) // a Wednesday
 	city := democity.New(democity.DefaultSeed, func() time.Time { return now })
 	db, err := store.Open(t.Context(), "", t.TempDir())
@@ -114,6 +115,7 @@ func TestCityExecutors(t *testing.T) {
 // TestCityExecutorsWithoutMethods: a city without the action methods leaves
 // those executors out instead of failing, and only the store's remains.
 func TestCityExecutorsWithoutMethods(t *testing.T) {
+	t.Parallel()
 	type bareCity struct{}
 	execs := cityExecutors(bareCity{}, nil)
 	keys := []string{}

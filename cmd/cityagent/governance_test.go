@@ -79,6 +79,7 @@ func getProposal(t *testing.T, in *instance, key, id string) (int, actions.Propo
 // supervisor's approval executes it once; the traffic tool then reports the
 // new plan and changed travel times; every step is in a verifying audit log.
 func TestGovernanceEndToEnd(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	in := startServe(t, data)
 	supA := in.newKey(t, "supervisor", "internal")
@@ -293,6 +294,7 @@ func cityagentCLI(t *testing.T, args ...string) (string, error) {
 // TestRecoveryAtStartup: the process stops after an approval is committed
 // and before the action ran; the next start executes it, once.
 func TestRecoveryAtStartup(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	in := startServe(t, data)
 	supA := in.newKey(t, "supervisor", "internal")
@@ -335,6 +337,7 @@ func TestRecoveryAtStartup(t *testing.T) {
 // directly in the SQLite file and in PostgreSQL; `cityagent audit verify`
 // must fail naming the first bad seq, and pass on the untouched log.
 func TestAuditVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
 	pgURL := pgtest.Start(t)
 	cases := []struct {
 		name    string
@@ -382,6 +385,7 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 	for bname, backend := range backends {
 		for _, c := range cases {
 			t.Run(bname+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
 				tg := backend(t)
 				args := tg.args
 				// A real log: the bootstrap key, a key and a chat turn.

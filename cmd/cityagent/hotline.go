@@ -10,6 +10,7 @@ import (
 
 	"github.com/cityagent/cityagent/config"
 	"github.com/cityagent/cityagent/hotline"
+	"github.com/cityagent/cityagent/internal/sweep"
 	"github.com/cityagent/cityagent/tools"
 )
 
@@ -58,12 +59,18 @@ func buildHotline(ctx context.Context, in *installation, cfg config.Config, log 
 	if err != nil {
 		return err
 	}
-	sweepCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); in.hotline.Run(sweepCtx, hotlineSweepInterval) }()
-	in.closers = append(in.closers, func() error { stop(); <-done; return nil })
+	loop := sweep.Go(context.WithoutCancel(ctx), func(ctx context.Context) { in.hotline.Run(ctx, hotlineSweepInterval) })
+	in.closers = append(in.closers, func() error { loop.Stop(); return nil }, func() error {
+		// Turns abandoned at their budget still write to the store: let them end first.
+		wctx, cancel := context.WithTimeout(context.Background(), triageDrainTimeout)
+		defer cancel()
+		return triager.Wait(wctx)
+	})
 	return nil
 }
+
+// triageDrainTimeout bounds how long shutdown waits for abandoned triage turns.
+const triageDrainTimeout = 5 * time.Second
 
 // warnUnknownDepartments names the taxonomy's departments that the dispatch
 // action's schema does not accept: their tickets cannot be dispatched until

@@ -19,6 +19,7 @@ import (
 // categories when configured, else decided by a supervisor), audited, and
 // the Open311 facade and a replaced taxonomy served.
 func TestServeHotline(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tax := filepath.Join(t.TempDir(), "city.yaml")
 	data, err := os.ReadFile("../../hotline/taxonomy.yaml")
@@ -91,6 +92,7 @@ func TestServeHotline(t *testing.T) {
 
 // A taxonomy that does not validate stops the start, naming the problem.
 func TestBuildRefusesABadTaxonomy(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Hotline.Taxonomy = filepath.Join(t.TempDir(), "bad.yaml")

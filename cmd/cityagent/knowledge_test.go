@@ -69,6 +69,7 @@ func checkBackend(t *testing.T, in *instance) {
 }
 
 func TestServeKnowledgeQdrant(t *testing.T) {
+	t.Parallel()
 	srv := qdranttest.StartTCP(t)
 	in := startServe(t, t.TempDir(), func(c *config.Config) {
 		c.Knowledge.Store, c.Knowledge.URL = "qdrant", srv.Addr()
@@ -93,6 +94,7 @@ func TestServeKnowledgeQdrant(t *testing.T) {
 }
 
 func TestServeKnowledgePgvector(t *testing.T) {
+	t.Parallel()
 	pg, err := pglitetest.NewServer()
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +132,7 @@ func runIngestCLI(t *testing.T, args ...string) (string, error) {
 }
 
 func TestIngestCLI(t *testing.T) {
+	t.Parallel()
 	data, dir := t.TempDir(), t.TempDir()
 	files := map[string]string{
 		"rules/night-works.md": "---\ntitle: 夜间施工管理规定\nclearance: internal\nmetadata:\n  district: gaoxin\n---\n# 夜间施工\n\n夜间施工（22:00至次日6:00）须办理夜间施工许可，噪声不得超过55分贝。",
@@ -194,6 +197,7 @@ func TestIngestCLI(t *testing.T) {
 // never reaches an internal key through an agent's answer, however directly
 // it is asked for; a restricted key gets it.
 func TestRestrictedNeverInAnswer(t *testing.T) {
+	t.Parallel()
 	in := startServe(t, t.TempDir())
 	internal := in.newKey(t, "operator", "internal")
 	restricted := in.newKey(t, "operator", "restricted")

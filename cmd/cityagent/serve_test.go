@@ -111,6 +111,7 @@ func hasHan(s string) bool {
 // TestServeEndToEnd walks the core issue's "done when" list against the real
 // binary's serve path: embedded stores, demo city, offline engine.
 func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	in := startServe(t, data)
 	if fi, err := os.Stat(filepath.Join(data, "admin.key")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -238,6 +239,7 @@ func TestServeEndToEnd(t *testing.T) {
 // TestServeOnPostgreSQL runs the same server with its state in a real
 // PostgreSQL: keys, sessions and events survive a restart there too.
 func TestServeOnPostgreSQL(t *testing.T) {
+	t.Parallel()
 	url := pgtest.NewDatabase(t, pgtest.Start(t))
 	onPG := func(c *config.Config) { c.DatabaseURL = url }
 	data := t.TempDir()

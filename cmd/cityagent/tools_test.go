@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -23,6 +25,7 @@ func toolsCLI(t *testing.T, args ...string) (string, error) {
 }
 
 func TestToolsCLI(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	out, err := toolsCLI(t, "tools", "list", "--data", data)
 	if err != nil {
@@ -62,12 +65,17 @@ func TestToolsCLI(t *testing.T) {
 		t.Fatalf("register: %d %s", code, body)
 	}
 	in.stop()
-	t.Setenv("CITYAGENT_OUTBOUND_ALLOW", "127.0.0.1")
-	out, err = toolsCLI(t, "tools", "list", "--data", data)
+	// The CLI's outbound guard admits the test API through a config file,
+	// not the environment, so that this test can run in parallel.
+	cfg := filepath.Join(t.TempDir(), "cityagent.yaml")
+	if err := os.WriteFile(cfg, []byte("outbound:\n  allow: [\"127.0.0.1\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = toolsCLI(t, "tools", "list", "--config", cfg, "--data", data)
 	if err != nil || !strings.Contains(out, "pm25") || !strings.Contains(out, "http") {
 		t.Fatalf("list after registration: %v\n%s", err, out)
 	}
-	out, err = toolsCLI(t, "tools", "invoke", "--data", data, "pm25")
+	out, err = toolsCLI(t, "tools", "invoke", "--config", cfg, "--data", data, "pm25")
 	if err != nil || !strings.Contains(out, `"pm25": 18`) {
 		t.Fatalf("invoke the registered tool: %v\n%s", err, out)
 	}

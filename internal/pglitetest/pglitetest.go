@@ -44,9 +44,12 @@ const (
 	installHint = "run scripts/test-deps.sh (npm ci in testenv/pglite)"
 	// Extensions loaded at start: pgvector as an npm package export.
 	extensions = "@electric-sql/pglite-pgvector:vector"
-	// maxConnections lets a pgx pool hold several connections; the server
-	// runs one query at a time and keeps transactions apart.
-	maxConnections = 8
+	// maxConnections lets several pgx pools (4 connections each) be open at
+	// once, with room for connections whose close the server has not yet
+	// seen: over the limit the server resets new connections, which made
+	// tests fail under load with 8. The server runs one query at a time and
+	// keeps transactions apart, so the count costs nothing.
+	maxConnections = 64
 	startTimeout   = 60 * time.Second
 	stopTimeout    = 10 * time.Second
 )

@@ -1,6 +1,7 @@
 // Package yamldir loads layered sets of YAML definitions: the files shipped
 // in the binary, then a directory on disk whose files add definitions or
-// override shipped ones of the same name. Agents and action types use it.
+// override shipped ones of the same name. A Catalog holds the loaded
+// definitions by name. Agents and action types use it.
 package yamldir
 
 import (

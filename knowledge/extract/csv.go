@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/knowledge"
 )
 
@@ -20,7 +21,7 @@ import (
 // into its metadata (base metadata wins on a clash).
 func extractCSV(f File, base knowledge.Document, text string, opts Options) ([]knowledge.Document, error) {
 	corrupt := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrCorrupt, describe(f.Name, f.ContentType), fmt.Sprintf(format, args...))
+		return usererr.Errorf("%w: %s: %s", ErrCorrupt, describe(f.Name, f.ContentType), fmt.Sprintf(format, args...))
 	}
 	maxRows := cmp.Or(opts.MaxRows, DefaultMaxRows)
 	r := csv.NewReader(strings.NewReader(text))
@@ -51,7 +52,7 @@ func extractCSV(f File, base knowledge.Document, text string, opts Options) ([]k
 		if name != "" {
 			i, ok := col[strings.ToLower(name)]
 			if !ok {
-				return -1, fmt.Errorf("%w: %s: no column %q (columns: %s)", ErrCorrupt, describe(f.Name, ""), name, strings.Join(header, ", "))
+				return -1, usererr.Errorf("%w: %s: no column %q (columns: %s)", ErrCorrupt, describe(f.Name, ""), name, strings.Join(header, ", "))
 			}
 			return i, nil
 		}
@@ -90,7 +91,7 @@ func extractCSV(f File, base knowledge.Document, text string, opts Options) ([]k
 			return nil, corrupt("%v", err)
 		}
 		if len(docs) == maxRows {
-			return nil, fmt.Errorf("%w: %s has more than %d rows", ErrTooLarge, describe(f.Name, ""), maxRows)
+			return nil, usererr.Errorf("%w: %s has more than %d rows", ErrTooLarge, describe(f.Name, ""), maxRows)
 		}
 		if blank(rec) {
 			continue

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/knowledge"
 )
 
@@ -39,9 +40,9 @@ var Formats = []Format{Text, Markdown, HTML, PDF, CSV}
 // Errors callers branch on. Messages of errors wrapping them are safe to
 // show to the uploader.
 var (
-	ErrUnsupported = errors.New("extract: unsupported format")
-	ErrCorrupt     = errors.New("extract: corrupt file")
-	ErrTooLarge    = errors.New("extract: too large")
+	ErrUnsupported = usererr.New("extract", "unsupported format")
+	ErrCorrupt     = usererr.New("extract", "corrupt file")
+	ErrTooLarge    = usererr.New("extract", "too large")
 )
 
 // Limits.
@@ -64,7 +65,7 @@ func ParseFormat(s string) (Format, error) {
 	case "csv":
 		return CSV, nil
 	}
-	return "", fmt.Errorf("%w %q (want text, markdown, html, pdf or csv)", ErrUnsupported, s)
+	return "", usererr.Errorf("%w %q (want text, markdown, html, pdf or csv)", ErrUnsupported, s)
 }
 
 var byExtension = map[string]Format{
@@ -97,7 +98,7 @@ func Detect(name, contentType string, data []byte) (Format, error) {
 	}
 	known := ext == "" && (mt == "" || mt == "application/octet-stream")
 	if !known {
-		return "", fmt.Errorf("%w: %s", ErrUnsupported, describe(name, contentType))
+		return "", usererr.Errorf("%w: %s", ErrUnsupported, describe(name, contentType))
 	}
 	switch sniffed := http.DetectContentType(data); {
 	case strings.HasPrefix(sniffed, "application/pdf"):
@@ -107,7 +108,7 @@ func Detect(name, contentType string, data []byte) (Format, error) {
 	case strings.HasPrefix(sniffed, "text/plain"):
 		return Text, nil
 	}
-	return "", fmt.Errorf("%w: %s is not text, Markdown, HTML, PDF or CSV", ErrUnsupported, describe(name, contentType))
+	return "", usererr.Errorf("%w: %s is not text, Markdown, HTML, PDF or CSV", ErrUnsupported, describe(name, contentType))
 }
 
 func describe(name, contentType string) string {
@@ -173,7 +174,7 @@ func extract(format Format, f File, base knowledge.Document, opts Options) ([]kn
 	}
 	text, err := decodeText(f.Data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, describe(f.Name, f.ContentType), err)
+		return nil, usererr.Errorf("%w: %s: %v", ErrCorrupt, describe(f.Name, f.ContentType), err)
 	}
 	switch format {
 	case Text:
@@ -185,7 +186,7 @@ func extract(format Format, f File, base knowledge.Document, opts Options) ([]kn
 	case CSV:
 		return extractCSV(f, base, text, opts)
 	}
-	return nil, fmt.Errorf("%w %q", ErrUnsupported, format)
+	return nil, usererr.Errorf("%w %q", ErrUnsupported, format)
 }
 
 // one builds the single document of a file whose text and title parse

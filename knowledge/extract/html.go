@@ -1,11 +1,12 @@
 package extract
 
 import (
-	"fmt"
 	"strings"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // extractHTML returns the readable text of an HTML page and its title.
@@ -15,7 +16,7 @@ import (
 func extractHTML(src string) (text, title string, err error) {
 	root, err := html.Parse(strings.NewReader(src))
 	if err != nil {
-		return "", "", fmt.Errorf("%w: HTML: %v", ErrCorrupt, err)
+		return "", "", usererr.Errorf("%w: HTML: %v", ErrCorrupt, err)
 	}
 	w := &htmlText{}
 	w.walk(root)

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/knowledge"
 )
 
@@ -43,10 +44,10 @@ func markdown(f File, base knowledge.Document, text string) ([]knowledge.Documen
 	dec := yaml.NewDecoder(bytes.NewReader([]byte(head)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fm); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: front matter: %v", ErrCorrupt, describe(f.Name, ""), err)
+		return nil, usererr.Errorf("%w: %s: front matter: %v", ErrCorrupt, describe(f.Name, ""), err)
 	}
 	bad := func(field string, err error) error {
-		return fmt.Errorf("%w: %s: front matter %s: %v", ErrCorrupt, describe(f.Name, ""), field, err)
+		return usererr.Errorf("%w: %s: front matter %s: %v", ErrCorrupt, describe(f.Name, ""), field, err)
 	}
 	doc := base
 	if doc.ID == "" {

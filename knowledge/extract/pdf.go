@@ -2,10 +2,11 @@ package extract
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 
 	"github.com/ledongthuc/pdf"
+
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // maxPDFPages bounds the work one upload can cause.
@@ -19,19 +20,19 @@ func extractPDF(data []byte) (text, title string, err error) {
 	// client error, never a crash.
 	defer func() {
 		if p := recover(); p != nil {
-			text, title, err = "", "", fmt.Errorf("%w: PDF: %v", ErrCorrupt, p)
+			text, title, err = "", "", usererr.Errorf("%w: PDF: %v", ErrCorrupt, p)
 		}
 	}()
 	if !bytes.HasPrefix(bytes.TrimLeft(data, "\x00\t\n\r "), []byte("%PDF-")) {
-		return "", "", fmt.Errorf("%w: PDF: no %%PDF- header", ErrCorrupt)
+		return "", "", usererr.Errorf("%w: PDF: no %%PDF- header", ErrCorrupt)
 	}
 	r, err := pdf.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return "", "", fmt.Errorf("%w: PDF: %v", ErrCorrupt, err)
+		return "", "", usererr.Errorf("%w: PDF: %v", ErrCorrupt, err)
 	}
 	n := r.NumPage()
 	if n > maxPDFPages {
-		return "", "", fmt.Errorf("%w: PDF of %d pages (limit %d)", ErrTooLarge, n, maxPDFPages)
+		return "", "", usererr.Errorf("%w: PDF of %d pages (limit %d)", ErrTooLarge, n, maxPDFPages)
 	}
 	var sb strings.Builder
 	fonts := map[string]*pdf.Font{}
@@ -47,7 +48,7 @@ func extractPDF(data []byte) (text, title string, err error) {
 		}
 		t, err := p.GetPlainText(fonts)
 		if err != nil {
-			return "", "", fmt.Errorf("%w: PDF page %d: %v", ErrCorrupt, i, err)
+			return "", "", usererr.Errorf("%w: PDF page %d: %v", ErrCorrupt, i, err)
 		}
 		if t = strings.TrimSpace(t); t != "" {
 			sb.WriteString(t)

@@ -28,19 +28,20 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/tools"
 )
 
 // Errors callers branch on.
 var (
 	// ErrConfig wraps a source definition that cannot be used.
-	ErrConfig = errors.New("mcptool: invalid source")
+	ErrConfig = usererr.New("mcptool", "invalid source")
 	// ErrUnreachable wraps a server that could not be connected or listed.
-	ErrUnreachable = errors.New("mcptool: server unreachable")
+	ErrUnreachable = usererr.New("mcptool", "server unreachable")
 	// ErrDisconnected is returned by calls while the server is not connected.
 	ErrDisconnected = errors.New("mcptool: server not connected")
 	// ErrCommandNotAllowed: the stdio command is not in outbound.commands.
-	ErrCommandNotAllowed = errors.New("mcptool: command not allowed")
+	ErrCommandNotAllowed = usererr.New("mcptool", "command not allowed")
 )
 
 // Config is a source definition as registered and stored.
@@ -95,7 +96,7 @@ func (c *Config) Normalize(d Deps) error {
 		p = append(p, "give command (stdio) or url (streamable HTTP)")
 	case len(c.Command) > 0:
 		if d.AllowCommand == nil || !d.AllowCommand(c.Command) {
-			return fmt.Errorf("%w: %q does not start with an entry of outbound.commands (CITYAGENT_MCP_COMMANDS)", ErrCommandNotAllowed, strings.Join(c.Command, " "))
+			return usererr.Errorf("%w: %q does not start with an entry of outbound.commands (CITYAGENT_MCP_COMMANDS)", ErrCommandNotAllowed, strings.Join(c.Command, " "))
 		}
 	case c.URL != "":
 		u, err := url.Parse(c.URL)
@@ -122,7 +123,7 @@ func (c *Config) Normalize(d Deps) error {
 	}
 	if len(p) > 0 {
 		slices.Sort(p)
-		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(p, "; "))
+		return usererr.Errorf("%w: %s", ErrConfig, strings.Join(p, "; "))
 	}
 	return nil
 }
@@ -141,6 +142,11 @@ type Source struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// refreshes coalesces the server's tool-list notifications: one
+	// refresh runs at a time (refreshLoop) and at most one more waits here.
+	refreshes   chan struct{}
+	refreshDone chan struct{}
 }
 
 // Connect checks cfg, connects and lists the server's tools; it fails when
@@ -156,6 +162,7 @@ func Connect(ctx context.Context, cfg Config, d Deps) (*Source, error) {
 		return nil, err
 	}
 	go s.run(false)
+	go s.refreshLoop()
 	return s, nil
 }
 
@@ -168,6 +175,7 @@ func Start(cfg Config, d Deps) (*Source, error) {
 		return nil, err
 	}
 	go s.run(true)
+	go s.refreshLoop()
 	return s, nil
 }
 
@@ -184,7 +192,8 @@ func newSource(cfg Config, d Deps) (*Source, error) {
 	if d.Version == "" {
 		d.Version = "dev"
 	}
-	s := &Source{cfg: cfg, deps: d, done: make(chan struct{}), lastErr: ErrDisconnected}
+	s := &Source{cfg: cfg, deps: d, done: make(chan struct{}), lastErr: ErrDisconnected,
+		refreshes: make(chan struct{}, 1), refreshDone: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -224,6 +233,7 @@ func (s *Source) Close() error {
 		err = sess.Close()
 	}
 	<-s.done
+	<-s.refreshDone
 	return err
 }
 
@@ -239,7 +249,7 @@ func (s *Source) transport() (mcp.Transport, error) {
 	}
 	hc := s.deps.HTTP
 	if hc == nil {
-		return nil, fmt.Errorf("%w: no HTTP client for %s", ErrConfig, s.cfg.URL)
+		return nil, usererr.Errorf("%w: no HTTP client for %s", ErrConfig, s.cfg.URL)
 	}
 	if len(s.cfg.Headers) > 0 {
 		h := http.Header{}
@@ -247,7 +257,7 @@ func (s *Source) transport() (mcp.Transport, error) {
 			m := secretRE.FindStringSubmatch(v)
 			val := s.deps.Getenv(m[2])
 			if val == "" {
-				return nil, fmt.Errorf("%w: secret %s is not set", ErrUnreachable, m[2])
+				return nil, usererr.Errorf("%w: secret %s is not set", ErrUnreachable, m[2])
 			}
 			h.Set(name, m[1]+val)
 		}
@@ -286,23 +296,21 @@ func (s *Source) connect(ctx context.Context) error {
 		return err
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "cityagent", Version: s.deps.Version}, &mcp.ClientOptions{
-		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
-			go s.refresh()
-		},
-		Capabilities: &mcp.ClientCapabilities{},
+		ToolListChangedHandler: s.toolsChanged,
+		Capabilities:           &mcp.ClientCapabilities{},
 	})
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.TimeoutMS)*time.Millisecond)
 	defer cancel()
 	sess, err := client.Connect(cctx, tr, nil)
 	if err != nil {
-		err = fmt.Errorf("%w: %s: %v", ErrUnreachable, s.cfg.Name, err)
+		err = usererr.Errorf("%w: %s: %v", ErrUnreachable, s.cfg.Name, err)
 		s.setErr(err)
 		return err
 	}
 	list, err := s.list(cctx, sess)
 	if err != nil {
 		sess.Close()
-		err = fmt.Errorf("%w: %s: list tools: %v", ErrUnreachable, s.cfg.Name, err)
+		err = usererr.Errorf("%w: %s: list tools: %v", ErrUnreachable, s.cfg.Name, err)
 		s.setErr(err)
 		return err
 	}
@@ -356,6 +364,30 @@ func (s *Source) list(ctx context.Context, sess *mcp.ClientSession) ([]*Tool, er
 	}
 	slices.SortFunc(out, func(a, b *Tool) int { return strings.Compare(a.spec.Name, b.spec.Name) })
 	return out, nil
+}
+
+// toolsChanged handles the server's notification that its tools changed:
+// it asks refreshLoop for a refresh without waiting, and notifications that
+// come while one is already pending are folded into it.
+func (s *Source) toolsChanged(context.Context, *mcp.ToolListChangedRequest) {
+	select {
+	case s.refreshes <- struct{}{}:
+	default:
+	}
+}
+
+// refreshLoop runs the refreshes toolsChanged asks for, one at a time,
+// until Close.
+func (s *Source) refreshLoop() {
+	defer close(s.refreshDone)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.refreshes:
+			s.refresh()
+		}
+	}
 }
 
 // refresh lists the tools again after the server said they changed.
