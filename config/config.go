@@ -32,7 +32,10 @@ type Config struct {
 	DemoCity    DemoCityConfig  `yaml:"democity"`
 	Outbound    OutboundConfig  `yaml:"outbound"`
 	Sources     SourcesConfig   `yaml:"sources"` // where the traffic, permits and energy tools read (config/sources.go)
+	City        CityConfig      `yaml:"city"`    // zone, currency, units and language of answers (config/city.go)
 	Hotline     HotlineConfig   `yaml:"hotline"` // hotline triage, deadlines, idempotency (config/hotline.go)
+
+	ToolSources ToolSourcesConfig `yaml:"tool_sources"` // limits of OpenAPI imports (config/sources.go)
 }
 
 // KnowledgeConfig selects the knowledge store and embedder.
@@ -106,6 +109,9 @@ func Default() Config {
 		Log:       LogConfig{Level: "info", Format: "text"},
 		DemoCity:  DemoCityConfig{Seed: 2024},
 		Hotline:   defaultHotline(),
+		City:      DefaultCity(),
+
+		ToolSources: defaultToolSources(),
 	}
 }
 
@@ -117,7 +123,7 @@ type EnvVar struct {
 }
 
 // Env lists every environment variable, in the order the README documents them.
-var Env = []EnvVar{
+var Env = append([]EnvVar{
 	{"CITYAGENT_CONFIG", "YAML config file (same as --config)", nil},
 	{"CITYAGENT_ADDR", "listen address (same as --addr)", func(c *Config, v string) error { c.Addr = v; return nil }},
 	{"CITYAGENT_DATA", "data directory: embedded stores and admin.key (same as --data)", func(c *Config, v string) error { c.DataDir = v; return nil }},
@@ -147,7 +153,15 @@ var Env = []EnvVar{
 		c.DemoCity.Seed = n
 		return err
 	}},
-}
+	{"CITYAGENT_OPENAPI_MAX_DOCUMENT_BYTES", "largest OpenAPI document a tool source may import (tool_sources.openapi.max_document_bytes)", func(c *Config, v string) error {
+		return setInt64(&c.ToolSources.OpenAPI.MaxDocumentBytes, v)
+	}},
+	{"CITYAGENT_OPENAPI_MAX_OPERATIONS", "most tools one OpenAPI document may add, after include/exclude (tool_sources.openapi.max_operations)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.ToolSources.OpenAPI.MaxOperations = n
+		return err
+	}},
+}, cityEnv...)
 
 func setDuration(d *time.Duration, v string) error {
 	x, err := time.ParseDuration(v)
@@ -268,6 +282,8 @@ func (c *Config) Validate() error {
 		bad("log.format", "want text or json, got %q", c.Log.Format)
 	}
 	p = append(p, c.Sources.problems()...)
+	p = append(p, c.City.problems()...)
+	p = append(p, c.ToolSources.problems()...)
 	p = append(p, c.Hotline.problems()...)
 	if c.Outbound.MaxResponseBytes < 0 || c.Outbound.Timeout < 0 {
 		bad("outbound", "max_response_bytes and timeout must be ≥ 0")

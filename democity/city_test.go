@@ -335,7 +335,7 @@ func TestApplySignalPlan(t *testing.T) {
 		t.Errorf("%s travel time %.1f s → %.1f s, v/c %.2f → %.2f: more green should speed it up",
 			segID, before.TravelTimeSec, after.TravelTimeSec, before.VCRatio, after.VCRatio)
 	}
-	if again, _ := c.SegmentAt(segID, at.Add(-time.Hour)); again != earlier {
+	if again, _ := c.SegmentAt(segID, at.Add(-time.Hour)); !reflect.DeepEqual(again, earlier) {
 		t.Error("a plan applied now changed the past")
 	}
 	if hist, _ := c.SignalPlanHistory(corridor); len(hist) != 2 || hist[1].ID != applied.ID {
@@ -384,11 +384,11 @@ func TestCongestionAndHistory(t *testing.T) {
 		t.Fatalf("history: %d points, %v", len(hist), err)
 	}
 	for _, h := range hist {
-		if o, _ := c.SegmentAt(h.SegmentID, h.At); o != h {
+		if o, _ := c.SegmentAt(h.SegmentID, h.At); !reflect.DeepEqual(o, h) {
 			t.Errorf("history point %+v differs from SegmentAt %+v", h, o)
 		}
 	}
-	if hist[8] != top[0] {
+	if !reflect.DeepEqual(hist[8], top[0]) {
 		t.Errorf("history now %+v, ranking %+v", hist[8], top[0])
 	}
 	if _, err := c.SegmentHistory("S001", at, at.Add(100*24*time.Hour), time.Minute); err == nil {

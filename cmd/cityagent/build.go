@@ -92,7 +92,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *instal
 
 	clock := time.Now
 	in.city = democity.New(cfg.DemoCity.Seed, clock)
-	cityTools, err := sources.Tools(ctx, cfg.Sources, sources.Deps{City: in.city, Clock: clock})
+	cityTools, err := sources.Tools(ctx, cfg.Sources, sources.Deps{City: in.city, Clock: clock, Profile: cfg.City})
 	if err != nil {
 		return nil, err
 	}
@@ -116,10 +116,12 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *instal
 		return nil, fmt.Errorf("hotline: %w", err)
 	}
 	for _, s := range in.catalog.List() {
-		for _, name := range s.Tools {
-			if _, err := in.tools.Get(name); err != nil {
-				log.Warn("agent lists a tool that is not registered", "agent", s.Name, "tool", name)
-			}
+		required, optional := s.MissingTools(func(name string) bool { _, err := in.tools.Get(name); return err == nil })
+		for _, name := range required {
+			log.Warn("agent lists a tool that is not registered", "agent", s.Name, "tool", name)
+		}
+		for _, name := range optional {
+			log.Info("agent's optional tool is not provided by the configured sources", "agent", s.Name, "tool", name)
 		}
 		if s.Model != "" && in.models.ByName[s.Model] == nil {
 			return nil, fmt.Errorf("agent %s names model %q, which is not configured (configured: %v)", s.Name, s.Model, modelNames(in.models))

@@ -15,12 +15,16 @@ import (
 	"github.com/cityagent/cityagent/tools"
 )
 
-// Clock returns clock, or time.Now when clock is nil.
-func Clock(clock func() time.Time) func() time.Time {
+// Clock returns clock (time.Now when nil) reading in loc, so that every
+// time a tool answers with, and cites, is in the city's zone.
+func Clock(clock func() time.Time, loc *time.Location) func() time.Time {
 	if clock == nil {
-		return time.Now
+		clock = time.Now
 	}
-	return clock
+	if loc == nil {
+		return clock
+	}
+	return func() time.Time { return clock().In(loc) }
 }
 
 // Cite is the citation of a result read from source as of at.
@@ -174,12 +178,68 @@ func Signed(x float64) string {
 }
 
 // City is what every city tool knows of its city and source: the source
-// it cites, the local time zone and the districts.
+// it cites, the local time zone, the districts, and how amounts and speeds
+// are shown.
 type City struct {
 	Local
 	// Source names the source in citations.
 	Source    string
 	Districts Codes
+	// Currency is the ISO 4217 code fees are in ("" = CNY).
+	Currency string
+	// Units is UnitsMetric ("" too) or UnitsImperial, for speeds shown in summaries.
+	Units string
+}
+
+// Unit systems a city shows quantities in.
+const (
+	UnitsMetric   = "metric"   // km/h
+	UnitsImperial = "imperial" // mph
+)
+
+// kmPerMile converts miles to kilometres.
+const kmPerMile = 1.609344
+
+// SpeedIn is a speed given in km/h in the city's units.
+func (c City) SpeedIn(kmh float64) float64 {
+	if c.Units == UnitsImperial {
+		return kmh / kmPerMile
+	}
+	return kmh
+}
+
+// Speed shows a speed given in km/h in the city's units, one decimal:
+// "14.0 km/h" / "14.0公里/小时", or "8.7 mph" / "8.7英里/小时".
+func (c City) Speed(kmh float64) (en, zh string) {
+	if v := c.SpeedIn(kmh); c.Units == UnitsImperial {
+		return fmt.Sprintf("%.1f mph", v), fmt.Sprintf("%.1f英里/小时", v)
+	}
+	return fmt.Sprintf("%.1f km/h", kmh), fmt.Sprintf("%.1f公里/小时", kmh)
+}
+
+// CurrencyCode is the ISO 4217 code amounts are in.
+func (c City) CurrencyCode() string {
+	if c.Currency == "" {
+		return "CNY"
+	}
+	return strings.ToUpper(c.Currency)
+}
+
+// Money shows an amount in the city's currency, whole and grouped:
+// "12,600 yuan" / "12,600元", "$1,250" / "1,250美元", else "1,250 EUR".
+func (c City) Money(x float64) (en, zh string) {
+	g := Grouped(x)
+	switch strings.ToUpper(c.Currency) {
+	case "", "CNY":
+		return g + " yuan", g + "元"
+	case "USD":
+		return "$" + g, g + "美元"
+	case "EUR":
+		return "€" + g, g + "欧元"
+	case "GBP":
+		return "£" + g, g + "英镑"
+	}
+	return g + " " + c.Currency, g + c.Currency
 }
 
 // NewCity is a City citing source ("" means fallback) in loc (nil: UTC).

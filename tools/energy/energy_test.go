@@ -16,6 +16,7 @@ import (
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/citytool/citytooltest"
 	"github.com/cityagent/cityagent/tools/energy"
+	"github.com/cityagent/cityagent/tools/energy/energytest"
 )
 
 var cst = time.FixedZone("CST", 8*60*60)
@@ -327,4 +328,9 @@ func TestBareSource(t *testing.T) {
 	if n := len(energy.Tools(metersOnly{c}, func() time.Time { return now })); n != 3 {
 		t.Errorf("%d tools over a bare meter feed", n)
 	}
+}
+
+func TestDemoCityConformance(t *testing.T) {
+	c, _, _ := fixture(t)
+	energytest.TestSource(t, c, now)
 }

@@ -29,7 +29,8 @@ const (
 // clock gives "now" (nil means time.Now); every result is cited as of that
 // time and covers whole intervals up to the last one completed by then.
 func Tools(src Source, clock func() time.Time) []tools.Tool {
-	s := &service{src: src, clock: citytool.Clock(clock), cat: newCatalog(src.Grid())}
+	s := &service{src: src, cat: newCatalog(src.Grid())}
+	s.clock = citytool.Clock(clock, s.cat.Loc)
 	ts := []tools.Tool{s.consumptionTool(), s.peakTool(), s.anomaliesTool()}
 	if _, ok := src.(DemandResponseSource); ok {
 		ts = append(ts, s.drTool())

@@ -36,6 +36,7 @@ func newCatalog(info Info) *catalog {
 		ks = append(ks, citytool.Code{ID: k.Code, NameEn: k.NameEn, NameZh: k.NameZh})
 	}
 	c.City = citytool.NewCity(info.Source, "permits", info.Location, ds)
+	c.Currency = info.Currency
 	c.typeC, c.statusC, c.kindC = citytool.NewCodes(ts), citytool.NewCodes(ss), citytool.NewCodes(ks)
 	return c
 }

@@ -44,8 +44,10 @@ var (
 type Info struct {
 	// Source names the register in citations, e.g. "democity:permits".
 	Source string `json:"source"`
-	CityZh string `json:"city_zh"`
-	CityEn string `json:"city_en"`
+	// Currency is the ISO 4217 code of fees ("" = CNY).
+	Currency string `json:"currency,omitempty"`
+	CityZh   string `json:"city_zh"`
+	CityEn   string `json:"city_en"`
 	// Location is the city's time zone: dates and working days are local.
 	Location *time.Location `json:"-"`
 	// PermitIDPattern is a regular expression every permit number matches
@@ -225,6 +227,10 @@ type Query struct {
 type Page struct {
 	Total   int      `json:"total"`
 	Permits []Permit `json:"permits"`
+	// Skipped counts the rows of the page the source could not read as
+	// permits (incomplete records, e.g. without an application date); they
+	// are left out of Permits, and the question is answered without them.
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // ProcessingTime returns p's processing time in working days: the source's

@@ -16,6 +16,7 @@ import (
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/citytool/citytooltest"
 	"github.com/cityagent/cityagent/tools/permits"
+	"github.com/cityagent/cityagent/tools/permits/permitstest"
 )
 
 var cst = time.FixedZone("CST", 8*60*60)
@@ -274,4 +275,9 @@ func TestBareSource(t *testing.T) {
 	if !slices.Equal(names, []string{permits.NameSearch, permits.NameDetail, permits.NameProcessingTimes}) {
 		t.Errorf("bare source tools %v", names)
 	}
+}
+
+func TestDemoCityConformance(t *testing.T) {
+	c, _ := fixture(t)
+	permitstest.TestSource(t, c, now)
 }

@@ -60,8 +60,10 @@ type ProcessingResult struct {
 	Overall    Stats     `json:"overall"`
 	Groups     []Stats   `json:"groups"`
 	Truncated  bool      `json:"truncated,omitempty"`
-	Summary    string    `json:"summary"`
-	SummaryZh  string    `json:"summary_zh"`
+	// Skipped counts incomplete records the source could not read.
+	Skipped   int    `json:"skipped_incomplete,omitempty"`
+	Summary   string `json:"summary"`
+	SummaryZh string `json:"summary_zh"`
 }
 
 func (s *service) processingTool() tools.Tool {
@@ -86,33 +88,34 @@ func (s *service) processingTool() tools.Tool {
 }
 
 // scan reads every permit matching q, page by page, up to maxScan.
-func (s *service) scan(ctx context.Context, q Query) ([]Permit, bool, error) {
-	var out []Permit
+func (s *service) scan(ctx context.Context, q Query) (out []Permit, skipped int, truncated bool, err error) {
 	q.Limit = scanPage
 	for {
 		page, err := s.src.Search(ctx, q)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 		out = append(out, page.Permits...)
-		if len(page.Permits) < q.Limit || len(out) >= page.Total {
-			return out, false, nil
+		skipped += page.Skipped
+		read := len(page.Permits) + page.Skipped
+		if read < q.Limit || q.Offset+read >= page.Total {
+			return out, skipped, false, nil
 		}
 		if len(out) >= maxScan {
-			return out[:maxScan], true, nil
+			return out[:maxScan], skipped, true, nil
 		}
-		q.Offset += len(page.Permits)
+		q.Offset += read
 	}
 }
 
 func (s *service) processing(ctx context.Context, in ProcessingArgs) (tools.Result, error) {
 	now := s.clock()
 	from := now.AddDate(0, 0, -in.Days)
-	ps, truncated, err := s.scan(ctx, Query{PermitType: in.PermitType, District: in.District, IssuedFrom: from, IssuedTo: now, OrderBy: OrderIssuedDesc, AsOf: now})
+	ps, skipped, truncated, err := s.scan(ctx, Query{PermitType: in.PermitType, District: in.District, IssuedFrom: from, IssuedTo: now, OrderBy: OrderIssuedDesc, AsOf: now})
 	if err != nil {
 		return tools.Result{}, fmt.Errorf("permits: processing times: %w", err)
 	}
-	res := ProcessingResult{AsOf: now, From: from, PermitType: in.PermitType, District: in.District, Days: in.Days, GroupBy: in.GroupBy, Truncated: truncated, Groups: []Stats{}}
+	res := ProcessingResult{AsOf: now, From: from, PermitType: in.PermitType, District: in.District, Days: in.Days, GroupBy: in.GroupBy, Truncated: truncated, Skipped: skipped, Groups: []Stats{}}
 	type sample struct {
 		days  float64
 		limit int
@@ -183,7 +186,8 @@ func (s *service) processing(ctx context.Context, in ProcessingArgs) (tools.Resu
 		}
 		return cmp.Compare(a.Key, b.Key)
 	})
-	res.Summary, res.SummaryZh = s.processingSummary(res)
+	en, zh := s.processingSummary(res)
+	res.Summary, res.SummaryZh = withSkipped(res.Skipped, en, zh)
 	return tools.JSONResult(res, s.cat.Cite("Permit processing times 许可办理时效", now))
 }
 

@@ -34,7 +34,8 @@ const scanPage = 1000
 // times always, inspections due when src is an InspectionSource. clock
 // gives "now" (nil means time.Now); every result is cited as of that time.
 func Tools(src Source, clock func() time.Time) []tools.Tool {
-	s := &service{src: src, clock: citytool.Clock(clock), cat: newCatalog(src.Info())}
+	s := &service{src: src, cat: newCatalog(src.Info())}
+	s.clock = citytool.Clock(clock, s.cat.Loc)
 	ts := []tools.Tool{s.searchTool(), s.detailTool(), s.processingTool()}
 	if _, ok := src.(InspectionSource); ok {
 		ts = append(ts, s.inspectionsTool())
@@ -106,8 +107,10 @@ type SearchResult struct {
 	Flagged           bool        `json:"flagged,omitempty"`
 	Total             int         `json:"total"`
 	Permits           []PermitRow `json:"permits"`
-	Summary           string      `json:"summary"`
-	SummaryZh         string      `json:"summary_zh"`
+	// Skipped counts incomplete records of the page the source could not read.
+	Skipped   int    `json:"skipped_incomplete,omitempty"`
+	Summary   string `json:"summary"`
+	SummaryZh string `json:"summary_zh"`
 }
 
 func (s *service) searchTool() tools.Tool {
@@ -166,11 +169,12 @@ func (s *service) search(ctx context.Context, in SearchArgs) (tools.Result, erro
 		return tools.Result{}, fmt.Errorf("permits: search: %w", err)
 	}
 	res := SearchResult{AsOf: now, District: in.District, PermitType: in.PermitType, Status: in.Status, Query: q.Text,
-		AppliedWithinDays: in.AppliedWithinDays, Flagged: in.Flagged, Total: page.Total, Permits: []PermitRow{}}
+		AppliedWithinDays: in.AppliedWithinDays, Flagged: in.Flagged, Total: page.Total, Skipped: page.Skipped, Permits: []PermitRow{}}
 	for _, p := range page.Permits[:min(len(page.Permits), in.Limit)] {
 		res.Permits = append(res.Permits, s.row(p))
 	}
-	res.Summary, res.SummaryZh = s.searchSummary(res)
+	en, zh := s.searchSummary(res)
+	res.Summary, res.SummaryZh = withSkipped(res.Skipped, en, zh)
 	return tools.JSONResult(res, s.cat.Cite("Permit register search 许可查询", now))
 }
 
@@ -235,8 +239,9 @@ func (s *service) searchSummary(r SearchResult) (en, zh string) {
 		fmt.Fprintf(&be, "%d) %s %s at %s, %s since %s", i+1, p.PermitNum, p.TypeName, p.Address, p.StatusName, s.cat.Date(p.StatusDate))
 		fmt.Fprintf(&bz, "%d）%s %s，%s，%s（%s起）", i+1, p.PermitNum, p.TypeNameZh, nonEmpty(p.AddressZh, p.Address), p.StatusNameZh, s.cat.Date(p.StatusDate))
 		if p.Fee > 0 {
-			fmt.Fprintf(&be, ", fee %s yuan", citytool.Grouped(p.Fee))
-			fmt.Fprintf(&bz, "，费用%s元", citytool.Grouped(p.Fee))
+			fe, fz := s.cat.Money(p.Fee)
+			fmt.Fprintf(&be, ", fee %s", fe)
+			fmt.Fprintf(&bz, "，费用%s", fz)
 		}
 		if p.Flagged {
 			be.WriteString(", flagged for review")
@@ -246,6 +251,19 @@ func (s *service) searchSummary(r SearchResult) (en, zh string) {
 		bz.WriteString("；")
 	}
 	return strings.TrimSuffix(strings.TrimSuffix(be.String(), "; "), " ") + ".", strings.TrimSuffix(bz.String(), "；") + "。"
+}
+
+// withSkipped adds to a summary how many incomplete records were left out.
+func withSkipped(n int, en, zh string) (string, string) {
+	if n == 0 {
+		return en, zh
+	}
+	verb := "were"
+	if n == 1 {
+		verb = "was"
+	}
+	return en + fmt.Sprintf(" %d incomplete %s in the source could not be read and %s left out.", n, citytool.Plural(n, "record"), verb),
+		zh + fmt.Sprintf("数据源中有%d条记录不完整，无法读取，未计入。", n)
 }
 
 func nonEmpty(a, b string) string {
@@ -281,6 +299,7 @@ type DetailResult struct {
 	DistrictNameZh string          `json:"district_name_zh,omitempty"`
 	TimeLimitDays  int             `json:"time_limit_days,omitempty"`
 	WorkingDays    int             `json:"working_days"` // working days from application to issue, or to now while open
+	Currency       string          `json:"currency"`     // ISO 4217 code of permit.Fee
 	WithinLimit    *bool           `json:"within_limit,omitempty"`
 	Inspections    InspectionTally `json:"inspection_tally"`
 	NextInspection *Inspection     `json:"next_inspection,omitempty"`
@@ -315,7 +334,7 @@ func (s *service) detail(ctx context.Context, in DetailArgs) (tools.Result, erro
 	if err != nil {
 		return tools.Result{}, sourceErr(NameDetail, in.PermitID, err)
 	}
-	res := DetailResult{AsOf: now, Permit: p}
+	res := DetailResult{AsOf: now, Permit: p, Currency: s.cat.CurrencyCode()}
 	res.TypeName, res.TypeNameZh = s.cat.typeNames(p.PermitType)
 	if p.PermitTypeDesc != "" && res.TypeName == p.PermitType {
 		res.TypeName, res.TypeNameZh = p.PermitTypeDesc, nonEmpty(p.PermitTypeDescZh, p.PermitTypeDesc)
@@ -424,8 +443,9 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 		if p.FeePaid {
 			paid, paidZh = "paid", "已缴纳"
 		}
-		fmt.Fprintf(&be, " Fee %s yuan", citytool.Grouped(p.Fee))
-		fmt.Fprintf(&bz, "费用%s元", citytool.Grouped(p.Fee))
+		fe, fz := s.cat.Money(p.Fee)
+		fmt.Fprintf(&be, " Fee %s", fe)
+		fmt.Fprintf(&bz, "费用%s", fz)
 		if p.FeeBasis != "" {
 			fmt.Fprintf(&be, " (%s)", p.FeeBasis)
 		}

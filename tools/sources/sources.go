@@ -37,6 +37,10 @@ type Deps struct {
 	// URLs come from the operator's configuration, not from API callers, so
 	// they do not go through the outbound guard of registered tools.
 	HTTP *http.Client
+	// Profile is the city the configured sources serve: their floating
+	// times are read in its zone, results shown in it, fees in its currency
+	// and speeds in its units. The zero profile keeps the demo city's.
+	Profile config.CityConfig
 }
 
 // Tools builds the traffic, permits and energy tools from cfg.
@@ -53,6 +57,13 @@ func Tools(ctx context.Context, cfg config.SourcesConfig, d Deps) ([]tools.Tool,
 	loc := time.Local
 	if d.City != nil {
 		loc = d.City.Location()
+	}
+	if d.Profile.TimeZone != "" {
+		l, err := d.Profile.Location()
+		if err != nil {
+			return nil, fmt.Errorf("city.time_zone: %w", err)
+		}
+		loc = l
 	}
 	var out []tools.Tool
 	tsrc, err := trafficSource(ctx, cfg.Traffic, d, loc)
@@ -93,7 +104,7 @@ func (d Deps) broker(c config.SourceConfig) (*ngsild.Client, error) {
 
 func (d Deps) table(c config.SourceConfig, loc *time.Location, what string) tabular.Config {
 	return tabular.Config{Kind: c.Kind, URL: c.URL, Mapping: c.Mapping, Token: d.token(c), HTTP: d.HTTP, Location: loc,
-		Source: c.Kind + ":" + what}
+		Source: c.Kind + ":" + what, Currency: d.Profile.Currency}
 }
 
 func trafficSource(ctx context.Context, c config.SourceConfig, d Deps, loc *time.Location) (traffic.Source, error) {
@@ -105,7 +116,10 @@ func trafficSource(ctx context.Context, c config.SourceConfig, d Deps, loc *time
 		if err != nil {
 			return nil, err
 		}
-		return ngsild.NewTraffic(ctx, cl, ngsild.TrafficConfig{Location: loc, Mapping: c.Mapping})
+		return ngsild.NewTraffic(ctx, cl, ngsild.TrafficConfig{Location: loc, Mapping: c.Mapping, Units: d.Profile.Units})
+	case config.SourceSODA:
+		return soda.NewTraffic(ctx, soda.TrafficConfig{URL: c.URL, AppToken: d.token(c), Mapping: c.Mapping, HTTP: d.HTTP, Location: loc,
+			Districts: c.Districts, Units: d.Profile.Units})
 	}
 	return nil, fmt.Errorf("kind %q cannot serve traffic", c.Kind)
 }
@@ -115,7 +129,8 @@ func permitSource(ctx context.Context, c config.SourceConfig, d Deps, loc *time.
 	case config.SourceDemoCity:
 		return d.city()
 	case config.SourceSODA:
-		return soda.New(ctx, soda.Config{URL: c.URL, AppToken: d.token(c), Mapping: c.Mapping, HTTP: d.HTTP, Location: loc})
+		return soda.New(ctx, soda.Config{URL: c.URL, AppToken: d.token(c), Mapping: c.Mapping, HTTP: d.HTTP, Location: loc,
+			Districts: c.Districts, Currency: d.Profile.Currency})
 	case config.SourceCSV, config.SourceHTTPJSON:
 		return tabular.NewPermits(ctx, d.table(c, loc, "permits"))
 	}

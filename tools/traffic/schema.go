@@ -31,6 +31,7 @@ func newCatalog(net Network) *catalog {
 		codes[i] = citytool.Code{ID: d.ID, NameEn: d.NameEn, NameZh: d.NameZh}
 	}
 	c.City = citytool.NewCity(net.Source, "traffic", net.Location, codes)
+	c.Units = net.Units
 	for i, s := range net.Segments {
 		c.segIdx[s.ID] = i
 		ri, ok := c.roadIdx[s.Road]

@@ -28,7 +28,8 @@ const (
 // SignalSource with signalised roads. clock gives "now" (nil means
 // time.Now); every result is cited as of that time.
 func Tools(src Source, clock func() time.Time) []tools.Tool {
-	s := &service{src: src, clock: citytool.Clock(clock), cat: newCatalog(src.Network())}
+	s := &service{src: src, cat: newCatalog(src.Network())}
+	s.clock = citytool.Clock(clock, s.cat.Loc)
 	ts := []tools.Tool{s.congestionTool(), s.segmentTool()}
 	if _, ok := src.(IncidentSource); ok {
 		ts = append(ts, s.incidentsTool())
@@ -68,6 +69,7 @@ type SegmentState struct {
 	VCRatio         float64 `json:"vc_ratio,omitempty"`
 	Period          string  `json:"period,omitempty"`
 	Causes          []Cause `json:"causes,omitempty"`
+	Lanes           []Lane  `json:"lanes,omitempty"`
 }
 
 func (c *catalog) state(o Observation, causes []Cause) SegmentState {
@@ -80,16 +82,18 @@ func (c *catalog) state(o Observation, causes []Cause) SegmentState {
 		CongestionIndex: o.CongestionIndex, Level: o.Level, LevelLabel: lEn, LevelLabelZh: lZh,
 		SpeedKmh: o.SpeedKmh, FreeFlowKmh: seg.FreeFlowKmh, FlowVehH: o.FlowVehH, Occupancy: o.Occupancy,
 		TravelTimeSec: o.TravelTimeSec, FreeFlowTimeSec: o.FreeFlowTimeSec, VCRatio: o.VCRatio,
-		Period: o.Period, Causes: causes,
+		Period: o.Period, Causes: causes, Lanes: o.Lanes,
 	}
 }
 
-// headline is "Name (S012, District) congestion index 2.40 (label), 14.0 km/h vs 50 free-flow".
-func (st SegmentState) headline() (en, zh string) {
-	en = fmt.Sprintf("%s (%s, %s) congestion index %.2f (%s), %.1f km/h vs %.0f free-flow",
-		st.Name, st.SegmentID, st.DistrictName, st.CongestionIndex, st.LevelLabel, st.SpeedKmh, st.FreeFlowKmh)
-	zh = fmt.Sprintf("%s（%s，%s）拥堵指数%.2f（%s），车速%.1f公里/小时（畅行车速%.0f）",
-		st.NameZh, st.SegmentID, st.DistrictNameZh, st.CongestionIndex, st.LevelLabelZh, st.SpeedKmh, st.FreeFlowKmh)
+// headline is "Name (S012, District) congestion index 2.40 (label), 14.0 km/h vs 50 free-flow",
+// speeds in the city's units.
+func (c *catalog) headline(st SegmentState) (en, zh string) {
+	se, sz := c.Speed(st.SpeedKmh)
+	en = fmt.Sprintf("%s (%s, %s) congestion index %.2f (%s), %s vs %.0f free-flow",
+		st.Name, st.SegmentID, st.DistrictName, st.CongestionIndex, st.LevelLabel, se, c.SpeedIn(st.FreeFlowKmh))
+	zh = fmt.Sprintf("%s（%s，%s）拥堵指数%.2f（%s），车速%s（畅行车速%.0f）",
+		st.NameZh, st.SegmentID, st.DistrictNameZh, st.CongestionIndex, st.LevelLabelZh, sz, c.SpeedIn(st.FreeFlowKmh))
 	return en, zh
 }
 
@@ -151,8 +155,10 @@ type CongestionResult struct {
 	// index of all arterial segments, whatever the filter.
 	NetworkIndex float64        `json:"network_index,omitempty"`
 	Segments     []SegmentState `json:"segments"`
-	Summary      string         `json:"summary"`
-	SummaryZh    string         `json:"summary_zh"`
+	// Notes say how the source answered when it could not answer as usual.
+	Notes     []string `json:"notes,omitempty"`
+	Summary   string   `json:"summary"`
+	SummaryZh string   `json:"summary_zh"`
 }
 
 func (s *service) congestionTool() tools.Tool {
@@ -180,6 +186,7 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 		return tools.Result{}, fmt.Errorf("traffic: observe: %w", err)
 	}
 	var picked []Observation
+	var notes []string
 	sum := 0.0
 	congested := 0
 	for _, o := range obs {
@@ -188,6 +195,9 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 			continue
 		}
 		picked = append(picked, o)
+		if o.Note != "" && !slices.Contains(notes, o.Note) {
+			notes = append(notes, o.Note)
+		}
 		sum += o.CongestionIndex
 		if o.Congested {
 			congested++
@@ -206,7 +216,7 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 		return tools.Result{}, err
 	}
 	res := CongestionResult{AsOf: now, District: in.District, Road: in.Road,
-		SegmentsCounted: len(picked), CongestedSegments: congested, Segments: []SegmentState{}}
+		SegmentsCounted: len(picked), CongestedSegments: congested, Segments: []SegmentState{}, Notes: notes}
 	if len(picked) > 0 {
 		res.AverageIndex = citytool.Round2(sum / float64(len(picked)))
 	}
@@ -259,7 +269,7 @@ func (s *service) congestionSummary(r CongestionResult) (en, zh string) {
 	fmt.Fprintf(&be, "Most congested road segments %s at %s: ", scopeEn, whenEn)
 	fmt.Fprintf(&bz, "%s，%s最拥堵路段：", whenZh, scopeZh)
 	for i, st := range r.Segments[:min(3, len(r.Segments))] {
-		he, hz := st.headline()
+		he, hz := s.cat.headline(st)
 		fmt.Fprintf(&be, "%d) %s", i+1, he)
 		fmt.Fprintf(&bz, "%d）%s", i+1, hz)
 		if ce, cz := joinCauses(st.Causes); ce != "" {
@@ -275,6 +285,7 @@ func (s *service) congestionSummary(r CongestionResult) (en, zh string) {
 		fmt.Fprintf(&be, " City network index %.2f (arterials, length-weighted).", r.NetworkIndex)
 		fmt.Fprintf(&bz, "全市路网拥堵指数%.2f（主干道按长度加权）。", r.NetworkIndex)
 	}
+	writeNotes(&be, &bz, r.Notes)
 	return be.String(), bz.String()
 }
 
@@ -329,8 +340,10 @@ type SegmentResult struct {
 	Trend      *Trend         `json:"trend,omitempty"`
 	Incidents  []Incident     `json:"incidents"`
 	SignalPlan *PlanRef       `json:"signal_plan,omitempty"`
-	Summary    string         `json:"summary"`
-	SummaryZh  string         `json:"summary_zh"`
+	// Notes say how the source answered when it could not answer as usual.
+	Notes     []string `json:"notes,omitempty"`
+	Summary   string   `json:"summary"`
+	SummaryZh string   `json:"summary_zh"`
 }
 
 func (s *service) segmentTool() tools.Tool {
@@ -355,7 +368,7 @@ func (s *service) segmentTool() tools.Tool {
 // observeSegment returns segment id's observations from from to to every
 // step, by HistorySource when the source has it.
 func (s *service) observeSegment(ctx context.Context, id string, from, to time.Time, step time.Duration) ([]Observation, error) {
-	if hs, ok := s.src.(HistorySource); ok {
+	if hs, ok := s.src.(HistorySource); ok && from.Before(to) {
 		obs, err := hs.History(ctx, id, from, to, step)
 		if err != nil {
 			return nil, fmt.Errorf("traffic: history of %s: %w", id, err)
@@ -386,6 +399,11 @@ func (s *service) segment(ctx context.Context, in SegmentArgs) (tools.Result, er
 	step := time.Duration(in.StepMinutes) * time.Minute
 	points := in.HistoryHours * 60 / in.StepMinutes
 	obs, err := s.observeSegment(ctx, seg.ID, now.Add(-time.Duration(points)*step), now, step)
+	var notes []string
+	if errors.Is(err, ErrNoHistory) {
+		points, notes = 0, []string{"the source keeps no history, so only the current state is shown"}
+		obs, err = s.observeSegment(ctx, seg.ID, now, now, time.Minute)
+	}
 	if err != nil {
 		return tools.Result{}, err
 	}
@@ -393,6 +411,9 @@ func (s *service) segment(ctx context.Context, in SegmentArgs) (tools.Result, er
 		return tools.Result{}, fmt.Errorf("traffic: no observation of %s at %s", seg.ID, now.Format(time.RFC3339))
 	}
 	cur := obs[len(obs)-1]
+	if cur.Note != "" {
+		notes = append(notes, cur.Note)
+	}
 
 	bySeg, err := s.incidentsBySegment(ctx, now)
 	if err != nil {
@@ -402,7 +423,7 @@ func (s *service) segment(ctx context.Context, in SegmentArgs) (tools.Result, er
 	if err != nil {
 		return tools.Result{}, err
 	}
-	res := SegmentResult{AsOf: now, Segment: seg, Incidents: bySeg[seg.ID]}
+	res := SegmentResult{AsOf: now, Segment: seg, Incidents: bySeg[seg.ID], Notes: notes}
 	if res.Incidents == nil {
 		res.Incidents = []Incident{}
 	}
@@ -439,7 +460,7 @@ func (s *service) segmentSummary(r SegmentResult) (en, zh string) {
 	st := r.Now
 	tt, ttZh := duration(st.TravelTimeSec)
 	ff, ffZh := duration(st.FreeFlowTimeSec)
-	he, hz := st.headline()
+	he, hz := s.cat.headline(st)
 	fmt.Fprintf(&be, "At %s: %s, flow %.0f veh/h, occupancy %.0f%%, travel time %s vs %s free-flow.", whenEn, he, st.FlowVehH, st.Occupancy*100, tt, ff)
 	fmt.Fprintf(&bz, "%s，%s，流量%.0f辆/小时，占有率%.0f%%，行程时间%s（畅行%s）。", whenZh, hz, st.FlowVehH, st.Occupancy*100, ttZh, ffZh)
 	if ce, cz := joinCauses(st.Causes); ce != "" {
@@ -462,7 +483,16 @@ func (s *service) segmentSummary(r SegmentResult) (en, zh string) {
 		fmt.Fprintf(&be, " Signal plan %s (%s), in effect since %s.", p.ID, p.Name, p.LastChanged.In(s.cat.Loc).Format("2006-01-02 15:04"))
 		fmt.Fprintf(&bz, "信号配时方案%s（%s），%s起执行。", p.ID, p.NameZh, p.LastChanged.In(s.cat.Loc).Format("2006-01-02 15:04"))
 	}
+	writeNotes(&be, &bz, r.Notes)
 	return be.String(), bz.String()
+}
+
+// writeNotes ends a summary with the source's notes.
+func writeNotes(be, bz *strings.Builder, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(be, " Note: %s.", n)
+		fmt.Fprintf(bz, "注：%s。", n)
+	}
 }
 
 // ---- traffic_incidents ------------------------------------------------------
@@ -592,12 +622,13 @@ func (s *service) incidentsSummary(r IncidentsResult) (en, zh string) {
 	hm := func(t time.Time) string { return t.In(s.cat.Loc).Format("15:04") }
 	for i, inc := range r.Incidents[:min(5, len(r.Incidents))] {
 		sev, sevZh := severityLabel(inc.Severity)
-		fmt.Fprintf(&be, "%d) %s on %s (%s, %s) since %s, %s, %d %s blocked, expected clear %s; segment now %.1f km/h vs %.0f free-flow, index %.2f. ",
+		se, sz := s.cat.Speed(inc.SpeedKmh)
+		fmt.Fprintf(&be, "%d) %s on %s (%s, %s) since %s, %s, %d %s blocked, expected clear %s; segment now %s vs %.0f free-flow, index %.2f. ",
 			i+1, inc.TypeLabel, inc.SegmentName, inc.SegmentID, inc.DistrictName, hm(inc.Start), sev, inc.LanesBlocked, citytool.Plural(inc.LanesBlocked, "lane"),
-			hm(inc.End), inc.SpeedKmh, inc.FreeFlowKmh, inc.CongestionIndex)
-		fmt.Fprintf(&bz, "%d）%s（%s，%s）%s，%s起，%s，占用%d条车道，预计%s解除；该路段车速%.1f公里/小时（畅行%.0f），拥堵指数%.2f。",
+			hm(inc.End), se, s.cat.SpeedIn(inc.FreeFlowKmh), inc.CongestionIndex)
+		fmt.Fprintf(&bz, "%d）%s（%s，%s）%s，%s起，%s，占用%d条车道，预计%s解除；该路段车速%s（畅行%.0f），拥堵指数%.2f。",
 			i+1, inc.SegmentNameZh, inc.SegmentID, inc.DistrictNameZh, inc.TypeLabelZh, hm(inc.Start), sevZh, inc.LanesBlocked,
-			hm(inc.End), inc.SpeedKmh, inc.FreeFlowKmh, inc.CongestionIndex)
+			hm(inc.End), sz, s.cat.SpeedIn(inc.FreeFlowKmh), inc.CongestionIndex)
 	}
 	if r.Count > 5 {
 		fmt.Fprintf(&be, "…and %d more.", r.Count-5)
@@ -723,10 +754,11 @@ func (s *service) signalSummary(r SignalPlanResult) (en, zh string) {
 	fmt.Fprintf(&be, "; in effect since %s, set by %s.", since, p.ChangedBy)
 	fmt.Fprintf(&bz, "；%s起执行，调整人：%s。", since, p.ChangedBy)
 	if r.Worst != nil {
-		we, wz := r.Worst.headline()
+		we, wz := s.cat.headline(*r.Worst)
 		whenEn, whenZh := s.cat.When(r.AsOf)
-		fmt.Fprintf(&be, " Corridor at %s: average congestion index %.2f, %.1f km/h over %d segments; worst %s.", whenEn, r.AverageIndex, r.AverageSpeedKmh, r.CorridorSegments, we)
-		fmt.Fprintf(&bz, "%s该干线%d个路段平均拥堵指数%.2f，平均车速%.1f公里/小时；最堵：%s。", whenZh, r.CorridorSegments, r.AverageIndex, r.AverageSpeedKmh, wz)
+		ae, az := s.cat.Speed(r.AverageSpeedKmh)
+		fmt.Fprintf(&be, " Corridor at %s: average congestion index %.2f, %s over %d segments; worst %s.", whenEn, r.AverageIndex, ae, r.CorridorSegments, we)
+		fmt.Fprintf(&bz, "%s该干线%d个路段平均拥堵指数%.2f，平均车速%s；最堵：%s。", whenZh, r.CorridorSegments, r.AverageIndex, az, wz)
 		if r.MaxVCRatio > 1 && r.MainGreenRatio < 0.5 {
 			fmt.Fprintf(&be, " Demand exceeds capacity (v/c up to %.2f) while the main road is green only %.0f%% of the cycle; more main-road green would add capacity.", r.MaxVCRatio, r.MainGreenRatio*100)
 			fmt.Fprintf(&bz, "车流量超过通行能力（饱和度最高%.2f），而主路绿灯仅占周期%.0f%%，延长主路绿灯可提高通行能力。", r.MaxVCRatio, r.MainGreenRatio*100)

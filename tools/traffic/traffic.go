@@ -44,12 +44,19 @@ type SignalSource interface {
 var (
 	ErrNotFound    = errors.New("traffic: not found")
 	ErrInvalidPlan = errors.New("traffic: invalid signal plan")
+	// ErrNoHistory is a HistorySource's answer when the source behind it
+	// keeps no history after all (an NGSI-LD broker without a temporal
+	// API); the tools then answer with the current state and say so.
+	ErrNoHistory = errors.New("traffic: the source keeps no history")
 )
 
 // Network is the static description of what a source covers.
 type Network struct {
 	// Source names the data source in citations, e.g. "democity:traffic".
 	Source string `json:"source"`
+	// Units is how summaries show speeds: citytool.UnitsMetric (km/h, the
+	// default) or citytool.UnitsImperial (mph). Results stay in km/h.
+	Units string `json:"units,omitempty"`
 	// CityZh and CityEn name the city.
 	CityZh string `json:"city_zh"`
 	CityEn string `json:"city_en"`
@@ -130,6 +137,21 @@ type Observation struct {
 	VCRatio float64 `json:"vc_ratio,omitempty"`
 	// Period is one of the Period constants, when the source knows it.
 	Period string `json:"period,omitempty"`
+	// Lanes is the per-lane detail behind a segment's figures, when the
+	// source observes lanes separately.
+	Lanes []Lane `json:"lanes,omitempty"`
+	// Note says how the figures were obtained when that is not the usual
+	// way, e.g. the latest state standing in for a history the source lacks.
+	Note string `json:"note,omitempty"`
+}
+
+// Lane is one lane's observation within a segment's.
+type Lane struct {
+	ID        string  `json:"id"`
+	FlowVehH  float64 `json:"flow_veh_h"`
+	SpeedKmh  float64 `json:"speed_kmh"`
+	Occupancy float64 `json:"occupancy"`
+	Congested bool    `json:"congested,omitempty"`
 }
 
 // Incident types.

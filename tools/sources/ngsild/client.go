@@ -30,6 +30,9 @@ var (
 	// ErrBroker wraps a failure of the broker: unreachable, an error
 	// status, or a payload that is not NGSI-LD.
 	ErrBroker = errors.New("ngsild: broker error")
+	// ErrNoTemporal marks a broker that answers 501 Not Implemented: it
+	// has no temporal API (no history kept).
+	ErrNoTemporal = errors.New("ngsild: broker has no temporal API")
 )
 
 // Config configures a Client.
@@ -152,6 +155,9 @@ func (c *Client) list(ctx context.Context, path string, v url.Values) ([]Entity,
 			}
 			var se *httpget.StatusError
 			if errors.As(err, &se) {
+				if se.Status == http.StatusNotImplemented {
+					return nil, fmt.Errorf("%w: %w: %s %s", ErrBroker, ErrNoTemporal, path, problemText(se))
+				}
 				return nil, fmt.Errorf("%w: %s %s", ErrBroker, path, problemText(se))
 			}
 			return nil, fmt.Errorf("%w: %v", ErrBroker, err)
@@ -361,24 +367,11 @@ func (e Entity) Object(name string) string {
 	return ""
 }
 
-// Time returns a DateTime property: a plain string or {"@type":"DateTime","@value":…}.
+// Time returns a DateTime property: a plain string or {"@type":"DateTime",
+// "@value":…}; for an interval "start/end", its end. Floating times are UTC.
 func (e Entity) Time(name string) (time.Time, bool) {
-	a, ok := e.value(name)
-	if !ok {
-		return time.Time{}, false
-	}
-	var s string
-	if json.Unmarshal(a.Value, &s) != nil {
-		var dt struct {
-			Value string `json:"@value"`
-		}
-		if json.Unmarshal(a.Value, &dt) != nil {
-			return time.Time{}, false
-		}
-		s = dt.Value
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	return t, err == nil
+	_, to, ok := e.IntervalIn(name, time.UTC)
+	return to, ok
 }
 
 // Instance is one value of an attribute's history.
@@ -439,18 +432,6 @@ func (e Entity) Instances(name string) []Instance {
 		}
 	}
 	return out
-}
-
-// kilowatts converts a value in unit (UN/CEFACT code) to kW: KWT kilowatt
-// (the default), WTT watt, MAW megawatt.
-func kilowatts(v float64, unit string) float64 {
-	switch strings.ToUpper(unit) {
-	case "WTT", "W":
-		return v / 1000
-	case "MAW", "MW":
-		return v * 1000
-	}
-	return v
 }
 
 func jsonString(raw json.RawMessage, s *string) bool { return json.Unmarshal(raw, s) == nil }

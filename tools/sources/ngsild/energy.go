@@ -3,6 +3,8 @@ package ngsild
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,15 +15,30 @@ import (
 // Default entity and attribute names of the energy adapter, after the Smart
 // Data Models (dataModel.Building, dataModel.Energy). Mapping keys override
 // them: meter_type DeviceMeasurement with power_attr numValue reads
-// DeviceMeasurement meters instead of ACMeasurement ones.
+// DeviceMeasurement meters instead. meter_type and building_ref may list
+// several names, comma-separated.
 var energyDefaults = map[string]string{
 	"building_type": "Building",
-	"meter_type":    "ACMeasurement",
-	"power_attr":    "totalActivePower", // kW unless its unitCode says otherwise
-	"building_ref":  "refTargetDevice",  // on the meter: the building it measures
-	"district":      "areaServed",       // on Building
-	"district_name": "address",          // its "district" sub-property
-	"category":      "category",         // on Building: office, hospital, …
+	"meter_type":    "ACMeasurement,ThreePhaseAcMeasurement",
+	"power_attr":    "totalActivePower",          // the meter's power
+	"power_unit":    "WTT",                       // its unit without a unitCode: watts, as the models specify
+	"energy_attr":   "totalActiveEnergyImport",   // an import counter, read by differencing when power is absent
+	"energy_unit":   "KWH",                       // its unit without a unitCode
+	"building_ref":  "refTargetDevice,refDevice", // on the meter: the building it measures
+	"district":      "areaServed",                // on Building
+	"district_name": "address",                   // its "district" sub-property
+	"category":      "category",                  // on Building: office, hospital, …
+}
+
+// list splits a comma-separated mapping value.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // EnergyConfig configures the energy adapter.
@@ -45,6 +62,7 @@ type Energy struct {
 	grid     energy.Grid
 	meters   map[string][]string // building id → meter entity ids
 	building map[string]string   // meter entity id → building id
+	typeOf   map[string]string   // meter entity id → its type
 }
 
 var _ energy.Source = (*Energy)(nil)
@@ -80,14 +98,18 @@ func NewEnergy(ctx context.Context, c *Client, cfg EnergyConfig) (*Energy, error
 	if cfg.Chunk <= 0 {
 		cfg.Chunk = 24 * time.Hour
 	}
-	e := &Energy{c: c, cfg: cfg, m: merged(energyDefaults, cfg.Mapping), meters: map[string][]string{}, building: map[string]string{}}
+	e := &Energy{c: c, cfg: cfg, m: merged(energyDefaults, cfg.Mapping), meters: map[string][]string{}, building: map[string]string{}, typeOf: map[string]string{}}
 	bs, err := c.Entities(ctx, Query{Type: e.m["building_type"]})
 	if err != nil {
 		return nil, fmt.Errorf("ngsild: load buildings: %w", err)
 	}
-	ms, err := c.Entities(ctx, Query{Type: e.m["meter_type"]})
-	if err != nil {
-		return nil, fmt.Errorf("ngsild: load meters: %w", err)
+	var ms []Entity
+	for _, typ := range list(e.m["meter_type"]) {
+		got, err := c.Entities(ctx, Query{Type: typ})
+		if err != nil {
+			return nil, fmt.Errorf("ngsild: load %s meters: %w", typ, err)
+		}
+		ms = append(ms, got...)
 	}
 	g := energy.Grid{Source: cfg.Source, Location: cfg.Location, Interval: cfg.Interval}
 	districts := map[string]energy.District{}
@@ -95,28 +117,35 @@ func NewEnergy(ctx context.Context, c *Client, cfg EnergyConfig) (*Energy, error
 	for _, b := range bs {
 		id := ShortID(b.ID)
 		zh, en := names(b)
+		if zh == "" && en == "" { // the official example has no name
+			zh = orDefault(b.Text("description"), orDefault(b.Sub("address", "streetAddress"), id))
+			en = zh
+		}
+		did, dzh, den := district(b, e.m)
 		eb := energy.Building{ID: id, NameZh: zh, NameEn: en, Type: buildingTypeOf(b.Text(e.m["category"])),
-			District: b.Text(e.m["district"]), AddressEn: b.Sub("address", "streetAddress")}
+			District: did, AddressEn: b.Sub("address", "streetAddress")}
 		if a, _, ok := b.Number("floorArea"); ok {
 			eb.FloorAreaM2 = a
 		}
-		if eb.District != "" {
-			if _, ok := districts[eb.District]; !ok {
-				dzh, den := splitNames(b.Sub(e.m["district_name"], "district"))
-				districts[eb.District] = energy.District{ID: eb.District, NameZh: orDefault(dzh, eb.District), NameEn: orDefault(den, eb.District)}
-			}
+		if _, ok := districts[did]; !ok {
+			districts[did] = energy.District{ID: did, NameZh: dzh, NameEn: den}
 		}
 		g.Buildings = append(g.Buildings, eb)
 		byFull[b.ID] = id
 	}
 	for _, m := range ms {
-		ref := m.Object(e.m["building_ref"])
-		id, ok := byFull[ref]
+		id, ok := "", false
+		for _, ref := range list(e.m["building_ref"]) {
+			if id, ok = byFull[m.Object(ref)]; ok {
+				break
+			}
+		}
 		if !ok {
 			continue // a meter of something that is not a known building
 		}
 		e.meters[id] = append(e.meters[id], m.ID)
 		e.building[m.ID] = id
+		e.typeOf[m.ID] = m.Type
 	}
 	if len(e.building) == 0 {
 		return nil, fmt.Errorf("%w: no %s entity references a %s", ErrBroker, e.m["meter_type"], e.m["building_type"])
@@ -133,46 +162,34 @@ func NewEnergy(ctx context.Context, c *Client, cfg EnergyConfig) (*Energy, error
 // Grid implements energy.Source.
 func (e *Energy) Grid() energy.Grid { return e.grid }
 
-// Readings implements energy.Source, in chunks of the temporal API. A
-// building with several meters reads their sum.
+// Readings implements energy.Source, in chunks of the temporal API, per
+// meter type. A building with several meters reads their sum; a meter
+// without power readings reads its import counter, differenced.
 func (e *Energy) Readings(ctx context.Context, q energy.ReadingsQuery) ([]energy.Series, error) {
-	var ids []string
+	byType := map[string][]string{}
 	for _, b := range q.BuildingIDs {
 		ms, ok := e.meters[b]
 		if !ok {
 			return nil, fmt.Errorf("ngsild: building %q: %w", b, energy.ErrNotFound)
 		}
-		ids = append(ids, ms...)
+		for _, m := range ms {
+			byType[e.typeOf[m]] = append(byType[e.typeOf[m]], m)
+		}
 	}
-	iv := e.cfg.Interval
+	if len(q.BuildingIDs) == 0 {
+		for m, typ := range e.typeOf {
+			byType[typ] = append(byType[typ], m)
+		}
+	}
 	sums := map[string]map[int64]float64{}
 	for from := q.From; from.Before(q.To); from = from.Add(e.cfg.Chunk) {
 		to := from.Add(e.cfg.Chunk)
 		if to.After(q.To) {
 			to = q.To
 		}
-		// observedAt is an interval's end: intervals starting in [from, to)
-		// are observed in [from+interval, to+interval).
-		ents, err := e.c.Temporal(ctx, TemporalQuery{Query: Query{Type: e.m["meter_type"], IDs: ids, Attrs: []string{e.m["power_attr"]}},
-			TimeRel: "between", TimeAt: from.Add(iv), EndTimeAt: to.Add(iv)})
-		if err != nil {
-			return nil, fmt.Errorf("ngsild: readings: %w", err)
-		}
-		for _, ent := range ents {
-			b, ok := e.building[ent.ID]
-			if !ok {
-				continue
-			}
-			for _, in := range ent.Instances(e.m["power_attr"]) {
-				v, ok := in.Float()
-				start := in.ObservedAt.Add(-iv)
-				if !ok || start.Before(from) || !start.Before(to) {
-					continue
-				}
-				if sums[b] == nil {
-					sums[b] = map[int64]float64{}
-				}
-				sums[b][start.Unix()] += kilowatts(v, in.UnitCode)
+		for _, typ := range slices.Sorted(maps.Keys(byType)) {
+			if err := e.chunk(ctx, typ, byType[typ], from, to, sums); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -192,4 +209,69 @@ func (e *Energy) Readings(ctx context.Context, q energy.ReadingsQuery) ([]energy
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// chunk adds the kW of meters ids (of type typ) per interval starting in
+// [from, to) to sums. observedAt is an interval's end, so power instances
+// are asked for in (from, to+interval]; a counter's instance at from is
+// the start of the first difference.
+func (e *Energy) chunk(ctx context.Context, typ string, ids []string, from, to time.Time, sums map[string]map[int64]float64) error {
+	iv := e.cfg.Interval
+	ents, err := e.c.Temporal(ctx, TemporalQuery{Query: Query{Type: typ, IDs: ids, Attrs: []string{e.m["power_attr"], e.m["energy_attr"]}},
+		TimeRel: "between", TimeAt: from, EndTimeAt: to.Add(iv)})
+	if err != nil {
+		return fmt.Errorf("ngsild: readings: %w", err)
+	}
+	add := func(b string, start time.Time, kw float64) {
+		if start.Before(from) || !start.Before(to) {
+			return
+		}
+		if sums[b] == nil {
+			sums[b] = map[int64]float64{}
+		}
+		sums[b][start.Unix()] += kw
+	}
+	for _, ent := range ents {
+		b, ok := e.building[ent.ID]
+		if !ok {
+			continue
+		}
+		power := ent.Instances(e.m["power_attr"])
+		for _, in := range power {
+			if v, ok := in.Float(); ok {
+				add(b, in.ObservedAt.Add(-iv), kilowatts(v, in.UnitCode, e.m["power_unit"]))
+			}
+		}
+		if len(power) == 0 {
+			e.difference(ent.Instances(e.m["energy_attr"]), func(start time.Time, kw float64) { add(b, start, kw) })
+		}
+	}
+	return nil
+}
+
+// difference turns an energy counter's readings into the mean power of
+// each interval between them: a gap of several intervals spreads evenly,
+// a counter that goes back (a reset or a new meter) starts afresh.
+func (e *Energy) difference(ins []Instance, add func(start time.Time, kw float64)) {
+	iv := e.cfg.Interval
+	var prevAt time.Time
+	var prev float64
+	have := false
+	for _, in := range ins {
+		v, ok := in.Float()
+		if !ok {
+			continue
+		}
+		kwh := kilowattHours(v, in.UnitCode, e.m["energy_unit"])
+		if have && kwh >= prev && in.ObservedAt.After(prevAt) {
+			n := int(in.ObservedAt.Sub(prevAt) / iv)
+			if n >= 1 && prevAt.Add(time.Duration(n)*iv).Equal(in.ObservedAt) {
+				kw := (kwh - prev) / (float64(n) * iv.Hours())
+				for k := 0; k < n; k++ {
+					add(prevAt.Add(time.Duration(k)*iv), kw)
+				}
+			}
+		}
+		prevAt, prev, have = in.ObservedAt, kwh, true
+	}
 }

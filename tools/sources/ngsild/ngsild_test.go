@@ -14,6 +14,7 @@ import (
 	"github.com/cityagent/cityagent/democity"
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/energy"
+	"github.com/cityagent/cityagent/tools/energy/energytest"
 	"github.com/cityagent/cityagent/tools/sources/ngsild"
 	"github.com/cityagent/cityagent/tools/sources/ngsild/ngsildtest"
 	"github.com/cityagent/cityagent/tools/traffic"
@@ -221,4 +222,13 @@ func TestDeviceMeasurementMeters(t *testing.T) {
 	if math.Abs(got.KWh-want.KWh) > 0.5 || math.Abs(got.PeakKW-want.PeakKW) > 0.5 {
 		t.Errorf("DeviceMeasurement: %.1f kWh peak %.1f; city %.1f peak %.1f", got.KWh, got.PeakKW, want.KWh, want.PeakKW)
 	}
+}
+
+func TestEnergyConformance(t *testing.T) {
+	_, _, c := setup(t)
+	src, err := ngsild.NewEnergy(context.Background(), c, ngsild.EnergyConfig{Location: cst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	energytest.TestSource(t, src, now)
 }

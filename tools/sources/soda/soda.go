@@ -58,6 +58,11 @@ type Config struct {
 	Source   string         // citation name; default "soda:<host>/<dataset>"
 	Location *time.Location // zone of the dataset's floating timestamps
 	MaxBytes int64
+	// Districts names the dataset's district codes, e.g. Chicago's
+	// community areas: "7" → "Lincoln Park". Unnamed codes show as given.
+	Districts map[string]string
+	// Currency is the ISO 4217 code of the fees ("" = CNY).
+	Currency string
 }
 
 // Source is a permits.Source over a SODA dataset.
@@ -74,28 +79,19 @@ var _ permits.Source = (*Source)(nil)
 // New checks the configuration and reads the dataset's permit types,
 // statuses and districts (SoQL $group queries) for the tools' enums.
 func New(ctx context.Context, cfg Config) (*Source, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.Contains(u.Path, "/resource/") {
-		return nil, fmt.Errorf("soda: dataset URL %q: want http(s)://host/resource/<4x4>.json", cfg.URL)
+	u, err := resolve(cfg.URL, &cfg.HTTP, &cfg.Location, &cfg.Source)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Mapping == nil {
 		cfg.Mapping = ChicagoMapping()
-	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = httpget.NewClient(30 * time.Second)
-	}
-	if cfg.Location == nil {
-		cfg.Location = time.UTC
-	}
-	if cfg.Source == "" {
-		cfg.Source = "soda:" + u.Host + "/" + strings.TrimSuffix(strings.TrimPrefix(u.Path[strings.Index(u.Path, "/resource/"):], "/resource/"), ".json")
 	}
 	m, err := bldsmap.New(cfg.Mapping, cfg.Location)
 	if err != nil {
 		return nil, fmt.Errorf("soda: %w", err)
 	}
 	s := &Source{cfg: cfg, url: u.Scheme + "://" + u.Host + u.Path, m: m, cols: m.Cols}
-	s.info = permits.Info{Source: cfg.Source, Location: cfg.Location}
+	s.info = permits.Info{Source: cfg.Source, Location: cfg.Location, Currency: cfg.Currency}
 	values, err := s.distinct(ctx, "PermitType")
 	if err != nil {
 		return nil, err
@@ -115,9 +111,36 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		return nil, err
 	}
 	for _, v := range values {
-		s.info.Districts = append(s.info.Districts, permits.District{ID: v, NameEn: v, NameZh: v})
+		name := orCode(cfg.Districts[v], v)
+		s.info.Districts = append(s.info.Districts, permits.District{ID: v, NameEn: name, NameZh: name})
 	}
 	return s, nil
+}
+
+// resolve checks a dataset URL and fills in the defaults every dataset
+// shares: a 30 s client, UTC, and the citation "soda:<host>/<dataset>".
+func resolve(raw string, client **http.Client, loc **time.Location, source *string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.Contains(u.Path, "/resource/") {
+		return nil, fmt.Errorf("soda: dataset URL %q: want http(s)://host/resource/<4x4>.json", raw)
+	}
+	if *client == nil {
+		*client = httpget.NewClient(30 * time.Second)
+	}
+	if *loc == nil {
+		*loc = time.UTC
+	}
+	if *source == "" {
+		*source = "soda:" + u.Host + "/" + strings.TrimSuffix(strings.TrimPrefix(u.Path[strings.Index(u.Path, "/resource/"):], "/resource/"), ".json")
+	}
+	return u, nil
+}
+
+func orCode(name, code string) string {
+	if name = strings.TrimSpace(name); name != "" {
+		return name
+	}
+	return code
 }
 
 // Info implements permits.Source.
@@ -292,7 +315,8 @@ func (s *Source) Search(ctx context.Context, q permits.Query) (permits.Page, err
 	for _, r := range rows {
 		p, err := s.m.Permit(r)
 		if err != nil {
-			return permits.Page{}, err
+			out.Skipped++ // an incomplete row must not fail the question
+			continue
 		}
 		out.Permits = append(out.Permits, p)
 	}

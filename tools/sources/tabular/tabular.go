@@ -54,6 +54,7 @@ type Config struct {
 	Location *time.Location
 	Refresh  time.Duration // default one minute
 	MaxBytes int64
+	Currency string // ISO 4217 code of permit fees ("" = CNY)
 }
 
 // table loads rows and keeps them for Refresh.
@@ -230,8 +231,8 @@ func NewPermits(ctx context.Context, cfg Config) (*Permits, error) {
 	if cfg.Source == "" {
 		cfg.Source = cfg.Kind + ":permits"
 	}
-	p := &Permits{t: t, m: m, info: permits.Info{Source: cfg.Source, Location: t.cfg.Location}}
-	all, err := p.all(ctx)
+	p := &Permits{t: t, m: m, info: permits.Info{Source: cfg.Source, Location: t.cfg.Location, Currency: cfg.Currency}}
+	all, _, err := p.all(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -272,28 +273,33 @@ func byCount(m map[string]int) []string {
 	return out
 }
 
-func (p *Permits) all(ctx context.Context) ([]permits.Permit, error) {
+// all reads every row that is a permit; skipped counts the rows that are
+// not (incomplete records), which must not fail a question.
+func (p *Permits) all(ctx context.Context) (out []permits.Permit, skipped int, err error) {
 	rows, err := p.t.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	out := make([]permits.Permit, 0, len(rows))
-	for i, r := range rows {
+	out = make([]permits.Permit, 0, len(rows))
+	for _, r := range rows {
 		x, err := p.m.Permit(r)
 		if err != nil {
-			return nil, fmt.Errorf("%w: row %d: %v", ErrTable, i+1, err)
+			skipped++
+			continue
 		}
 		out = append(out, x)
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // Info implements permits.Source.
 func (p *Permits) Info() permits.Info { return p.info }
 
-// Search implements permits.Source in memory.
+// Search implements permits.Source in memory. Incomplete rows cannot be
+// filtered, so they follow the matching permits in every result, counted
+// in Total and, in the page holding them, as Skipped.
 func (p *Permits) Search(ctx context.Context, q permits.Query) (permits.Page, error) {
-	all, err := p.all(ctx)
+	all, bad, err := p.all(ctx)
 	if err != nil {
 		return permits.Page{}, err
 	}
@@ -346,12 +352,13 @@ func (p *Permits) Search(ctx context.Context, q permits.Query) (permits.Page, er
 		limit = 100
 	}
 	page := hits[min(q.Offset, len(hits)):min(q.Offset+limit, len(hits))]
-	return permits.Page{Total: len(hits), Permits: append([]permits.Permit{}, page...)}, nil
+	inWindow := max(0, min(q.Offset+limit, len(hits)+bad)-max(q.Offset, len(hits)))
+	return permits.Page{Total: len(hits) + bad, Permits: append([]permits.Permit{}, page...), Skipped: inWindow}, nil
 }
 
 // Permit implements permits.Source.
 func (p *Permits) Permit(ctx context.Context, id string) (permits.Permit, error) {
-	all, err := p.all(ctx)
+	all, _, err := p.all(ctx)
 	if err != nil {
 		return permits.Permit{}, err
 	}
@@ -477,8 +484,15 @@ func (e *Energy) Readings(ctx context.Context, q energy.ReadingsQuery) ([]energy
 	if err != nil {
 		return nil, err
 	}
+	known := map[string]bool{}
+	for _, b := range e.grid.Buildings {
+		known[b.ID] = true
+	}
 	want := map[string]bool{}
 	for _, id := range q.BuildingIDs {
+		if !known[id] {
+			return nil, fmt.Errorf("tabular: building %q: %w", id, energy.ErrNotFound)
+		}
 		want[id] = true
 	}
 	by := map[string][]energy.Reading{}

@@ -16,7 +16,9 @@ import (
 	"github.com/cityagent/cityagent/democity"
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/energy"
+	"github.com/cityagent/cityagent/tools/energy/energytest"
 	"github.com/cityagent/cityagent/tools/permits"
+	"github.com/cityagent/cityagent/tools/permits/permitstest"
 	"github.com/cityagent/cityagent/tools/sources/tabular"
 )
 
@@ -53,15 +55,27 @@ func writeReadings(t *testing.T, city *democity.City, ids []string) string {
 	return path
 }
 
-func TestEnergyFromCSV(t *testing.T) {
+// csvEnergy writes three buildings' readings of the demo city as a CSV
+// of kWh per interval and reads it.
+func csvEnergy(t *testing.T) (*tabular.Energy, *democity.City) {
+	t.Helper()
 	city := democity.New(democity.DefaultSeed, func() time.Time { return now })
-	ids := []string{"B010", "B011", "B200"}
-	path := writeReadings(t, city, ids)
+	path := writeReadings(t, city, []string{"B010", "B011", "B200"})
 	src, err := tabular.NewEnergy(context.Background(), tabular.Config{Kind: tabular.KindCSV, URL: path, Location: cst,
 		Mapping: map[string]string{"building_id": "meter", "start": "interval_start", "kwh": "energy_kwh", "name": "building", "district": "area"}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return src, city
+}
+
+func TestEnergyConformance(t *testing.T) {
+	src, _ := csvEnergy(t)
+	energytest.TestSource(t, src, now)
+}
+
+func TestEnergyFromCSV(t *testing.T) {
+	src, city := csvEnergy(t)
 	if g := src.Grid(); len(g.Buildings) != 3 || g.Buildings[0].NameEn == "" || len(g.Districts) == 0 {
 		t.Fatalf("grid %+v", g)
 	}
@@ -85,7 +99,10 @@ func callTool(t *testing.T, tl tools.Tool, args string, out any) {
 	}
 }
 
-func TestPermitsFromHTTPJSON(t *testing.T) {
+// jsonPermits serves the demo city's register as a JSON feed behind a
+// bearer token and reads it.
+func jsonPermits(t *testing.T) (*tabular.Permits, *democity.City) {
+	t.Helper()
 	city := democity.New(democity.DefaultSeed, func() time.Time { return now })
 	ps := city.PermitsAt(now)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +113,7 @@ func TestPermitsFromHTTPJSON(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"result": map[string]any{"permits": ps}})
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	src, err := tabular.NewPermits(context.Background(), tabular.Config{Kind: tabular.KindJSON, URL: srv.URL, Token: "feed-token",
 		Mapping: map[string]string{"$records": "result.permits", "PermitNum": "PermitNum", "PermitType": "PermitType", "StatusCurrent": "StatusCurrent",
 			"AppliedDate": "AppliedDate", "IssuedDate": "IssuedDate", "District": "district", "Description": "Description", "Fee": "Fee",
@@ -104,6 +121,16 @@ func TestPermitsFromHTTPJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return src, city
+}
+
+func TestPermitsConformance(t *testing.T) {
+	src, _ := jsonPermits(t)
+	permitstest.TestSource(t, src, now)
+}
+
+func TestPermitsFromHTTPJSON(t *testing.T) {
+	src, city := jsonPermits(t)
 	if info := src.Info(); len(info.Types) != 5 || len(info.Districts) != 6 || len(info.Statuses) < 8 {
 		t.Fatalf("info %+v", info)
 	}

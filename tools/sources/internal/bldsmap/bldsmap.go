@@ -72,8 +72,10 @@ func MapStatus(s string) string {
 		{"expir", permits.MappedCancelled}, {"denied", permits.MappedCancelled}, {"refus", permits.MappedCancelled}, {"void", permits.MappedCancelled},
 		{"fee", permits.MappedFees}, {"payment", permits.MappedFees},
 		{"review", permits.MappedInReview}, {"hold", permits.MappedInReview}, {"pending", permits.MappedInReview}, {"correction", permits.MappedInReview},
+		{"document", permits.MappedInReview},
 		{"complete", permits.MappedFinaled}, {"final", permits.MappedFinaled}, {"closed", permits.MappedFinaled},
 		{"inspect", permits.MappedInspect}, {"active", permits.MappedInspect},
+		{"construction", permits.MappedInspect}, {"underway", permits.MappedInspect}, {"under way", permits.MappedInspect},
 		{"issued", permits.MappedIssued}, {"approved", permits.MappedIssued},
 		{"receiv", permits.MappedAccepted}, {"applied", permits.MappedAccepted}, {"submitted", permits.MappedAccepted}, {"open", permits.MappedAccepted},
 	} {

@@ -158,15 +158,30 @@ func filter(ents []map[string]any, ids, q string) ([]map[string]any, error) {
 		if want != nil && !want[e["id"].(string)] {
 			continue
 		}
-		if attr != "" {
-			a, _ := e[attr].(map[string]any)
-			if a == nil || (a["object"] != val && a["value"] != val) {
-				continue
-			}
+		if attr != "" && !matches(e[attr], val) {
+			continue
 		}
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// matches reports whether an attribute (normalized, a temporal list of
+// instances, or a key-values string) holds val.
+func matches(attr any, val string) bool {
+	switch a := attr.(type) {
+	case string:
+		return a == val
+	case map[string]any:
+		return a["object"] == val || a["value"] == val
+	case []any:
+		for _, x := range a {
+			if matches(x, val) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func prop(v any) map[string]any { return map[string]any{"type": "Property", "value": v} }
@@ -276,15 +291,9 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request) {
 // marks lists the times a temporal query asks for on a grid of step: in
 // [timeAt, endTimeAt) for between, the last lastN before timeAt for before.
 func marks(q map[string][]string, step time.Duration) ([]time.Time, error) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	at, err := time.Parse(time.RFC3339, get("timeAt"))
+	get, at, err := timeAt(q)
 	if err != nil {
-		return nil, fmt.Errorf("timeAt must be an RFC 3339 time")
+		return nil, err
 	}
 	var out []time.Time
 	switch get("timerel") {
@@ -318,6 +327,21 @@ func marks(q map[string][]string, step time.Duration) ([]time.Time, error) {
 		return nil, fmt.Errorf("timerel must be between or before")
 	}
 	return out, nil
+}
+
+// timeAt reads a temporal query's timeAt, with a getter for its other parameters.
+func timeAt(q map[string][]string) (get func(string) string, at time.Time, err error) {
+	get = func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	at, err = time.Parse(time.RFC3339, get("timeAt"))
+	if err != nil {
+		return nil, at, fmt.Errorf("timeAt must be an RFC 3339 time")
+	}
+	return get, at, nil
 }
 
 func instance(v any, at time.Time) map[string]any {

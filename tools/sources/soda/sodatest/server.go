@@ -72,20 +72,30 @@ type Server struct {
 // New serves city's register; token, if not empty, is required.
 func New(t testing.TB, city *democity.City, token string) *Server {
 	t.Helper()
-	s := &Server{Token: token, cols: map[string]bool{}}
+	var rows []map[string]string
 	for _, p := range city.PermitsAt(city.Now()) {
-		s.rows = append(s.rows, row(p, city.Location()))
+		rows = append(rows, row(p, city.Location()))
 	}
-	for k := range s.rows[0] {
-		s.cols[k] = true
+	cols := []string{"issue_date", "processing_time"}
+	for k := range rows[0] {
+		cols = append(cols, k)
 	}
-	for _, c := range []string{"issue_date", "processing_time"} {
+	return NewDataset(t, Dataset, rows, cols, token)
+}
+
+// NewDataset serves rows as dataset (a 4x4 id) with columns cols; a row
+// without a column is a null, as Socrata leaves nulls out of its JSON.
+func NewDataset(t testing.TB, dataset string, rows []map[string]string, cols []string, token string) *Server {
+	t.Helper()
+	s := &Server{Token: token, rows: rows, cols: map[string]bool{}}
+	for _, c := range cols {
 		s.cols[c] = true
 	}
+	path := "/resource/" + dataset + ".json"
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+Path, s.handle)
+	mux.HandleFunc("GET "+path, s.handle)
 	s.srv = httptest.NewServer(mux)
-	s.URL = s.srv.URL + Path
+	s.URL = s.srv.URL + path
 	t.Cleanup(s.srv.Close)
 	return s
 }
