@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -43,6 +44,9 @@ type SourceConfig struct {
 	Context string `yaml:"context"`
 	// Tenant is the NGSI-LD tenant (NGSILD-Tenant header), if any.
 	Tenant string `yaml:"tenant"`
+	// Districts names the source's district codes, e.g. Chicago's
+	// community areas ("7": Lincoln Park), for results and tool schemas.
+	Districts map[string]string `yaml:"districts"`
 }
 
 // KindOrDefault is the source kind, the demo city when empty.
@@ -55,7 +59,7 @@ func (s SourceConfig) KindOrDefault() string {
 
 // sourceKinds lists the kinds each adapter accepts.
 var sourceKinds = map[string][]string{
-	"traffic": {SourceDemoCity, SourceNGSILD},
+	"traffic": {SourceDemoCity, SourceNGSILD, SourceSODA},
 	"permits": {SourceDemoCity, SourceSODA, SourceCSV, SourceHTTPJSON},
 	"energy":  {SourceDemoCity, SourceNGSILD, SourceCSV, SourceHTTPJSON},
 }
@@ -102,4 +106,52 @@ func (s SourcesConfig) problems() []string {
 		}
 	}
 	return p
+}
+
+// ToolSourcesConfig bounds the tool sources developers add at run time
+// (POST /v1/tool-sources).
+type ToolSourcesConfig struct {
+	OpenAPI OpenAPIImportConfig `yaml:"openapi"`
+}
+
+// OpenAPIImportConfig bounds one OpenAPI import; docs/tools.md
+// ("Importing OpenAPI documents") explains each limit.
+type OpenAPIImportConfig struct {
+	// MaxDocumentBytes bounds the document, inline, uploaded or fetched
+	// from url (CITYAGENT_OPENAPI_MAX_DOCUMENT_BYTES).
+	MaxDocumentBytes int64 `yaml:"max_document_bytes"`
+	// MaxOperations bounds the tools one document adds after include and
+	// exclude (CITYAGENT_OPENAPI_MAX_OPERATIONS).
+	MaxOperations int `yaml:"max_operations"`
+}
+
+// Defaults that admit GitHub's REST description (13 MB, 1,223 operations);
+// tools/openapi.DefaultLimits holds the same numbers.
+const (
+	DefaultOpenAPIMaxDocumentBytes = 32 << 20
+	DefaultOpenAPIMaxOperations    = 2000
+)
+
+func defaultToolSources() ToolSourcesConfig {
+	return ToolSourcesConfig{OpenAPI: OpenAPIImportConfig{MaxDocumentBytes: DefaultOpenAPIMaxDocumentBytes, MaxOperations: DefaultOpenAPIMaxOperations}}
+}
+
+func (t ToolSourcesConfig) problems() []string {
+	var p []string
+	if t.OpenAPI.MaxDocumentBytes < 1024 || t.OpenAPI.MaxDocumentBytes > 1<<30 {
+		p = append(p, fmt.Sprintf("tool_sources.openapi.max_document_bytes: want 1024 to %d bytes, got %d", 1<<30, t.OpenAPI.MaxDocumentBytes))
+	}
+	if t.OpenAPI.MaxOperations < 1 || t.OpenAPI.MaxOperations > 100000 {
+		p = append(p, fmt.Sprintf("tool_sources.openapi.max_operations: want 1 to 100000, got %d", t.OpenAPI.MaxOperations))
+	}
+	return p
+}
+
+func setInt64(n *int64, v string) error {
+	x, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return err
+	}
+	*n = x
+	return nil
 }

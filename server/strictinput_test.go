@@ -56,7 +56,7 @@ var strictRoutes = map[string]strictRoute{
 		text: `{"arguments":{"district":"%s"}}`, textField: "arguments.district"},
 	"tool sources": {method: "POST", path: "/v1/tool-sources", role: access.RoleDeveloper,
 		text: `{"name":"strict_src","kind":"openapi","document":{"openapi":"3.0.0","info":{"title":"%s"}}}`, textField: "document.info.title",
-		name: `{"name":"%s","kind":"openapi","url":"http://127.0.0.1:1/openapi.json"}`, nameField: "name"},
+		name: `{"name":"%s","kind":"openapi","url":"http://127.0.0.1:1/openapi.json"}`, nameField: "name", multipartOK: true},
 	"approve": {method: "POST", path: "/v1/proposals/prop_nope/approve", role: access.RoleSupervisor,
 		text: `{"comment":"%s"}`, textField: "comment", ok: 404},
 	"tickets": {method: "POST", path: "/v1/hotline/tickets", role: access.RoleHotline,
@@ -92,10 +92,10 @@ func strictDo(t *testing.T, e *fuzzEnv, r strictRoute, ctype, body string) (int,
 	b, _ := io.ReadAll(resp.Body)
 	var p Problem
 	if resp.StatusCode >= 400 {
-		if got := resp.Header.Get("Content-Type"); got != "application/problem+json" {
+		if got := resp.Header.Get("Content-Type"); got != errorContentType(r.path) {
 			t.Errorf("status %d with Content-Type %q: %s", resp.StatusCode, got, b)
 		}
-		_ = json.Unmarshal(b, &p)
+		p = decodeError(r.path, b)
 	}
 	return resp.StatusCode, p, string(b)
 }

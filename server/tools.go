@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"time"
 
@@ -15,9 +16,6 @@ import (
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/devtools"
 	"github.com/cityagent/cityagent/tools/httptool"
-	"github.com/cityagent/cityagent/tools/mcptool"
-	"github.com/cityagent/cityagent/tools/openapi"
-	"github.com/cityagent/cityagent/tools/outbound"
 )
 
 // ToolManager is what the tool routes use to register, remove and list
@@ -28,6 +26,7 @@ type ToolManager interface {
 	RegisterHTTP(ctx context.Context, d httptool.Def, actor string) (devtools.ToolInfo, error)
 	DeleteTool(ctx context.Context, name string) error
 	AddSource(ctx context.Context, req devtools.SourceRequest, actor string) (devtools.SourceInfo, error)
+	Source(ctx context.Context, name string) (devtools.SourceInfo, error)
 	DeleteSource(ctx context.Context, name string) error
 }
 
@@ -40,6 +39,7 @@ func (s *Server) toolRoutes(v1 fiber.Router) {
 	v1.Delete("/tools/:name", dev, s.deleteTool)
 	v1.Post("/tools/:name/invoke", dev, s.invokeTool)
 	v1.Get("/tool-sources", s.listToolSources)
+	v1.Get("/tool-sources/:name", s.getToolSource)
 	v1.Post("/tool-sources", dev, s.addToolSource)
 	v1.Delete("/tool-sources/:name", dev, s.deleteToolSource)
 }
@@ -145,24 +145,34 @@ func (s *Server) invokeTool(c *fiber.Ctx) error {
 			return badRequest("the body must be a JSON object", FieldError{"body", `send {"arguments": {…}} or no body`})
 		}
 	}
-	name := c.Params("name")
-	p := mustPrincipal(c)
-	t, err := s.deps.Tools.Get(name)
+	out, err := s.invoke(c.UserContext(), mustPrincipal(c), c.Params("name"), req.Arguments, "")
 	if err != nil {
 		return err
+	}
+	return c.JSON(out)
+}
+
+// invoke calls a tool directly for p (POST /v1/tools/{name}/invoke, and
+// the MCP server's tools with via "mcp") and audits the call. A tool above
+// p's clearance, an unknown tool and arguments that do not fit are errors;
+// a failing tool is an outcome.
+func (s *Server) invoke(ctx context.Context, p access.Principal, name string, args json.RawMessage, via string) (invokeResult, error) {
+	t, err := s.deps.Tools.Get(name)
+	if err != nil {
+		return invokeResult{}, err
 	}
 	timeout := t.Spec().Timeout
 	if timeout <= 0 || timeout > 2*time.Minute {
 		timeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := s.deps.Tools.Call(ctx, p.Clearance, name, req.Arguments)
+	res, err := s.deps.Tools.Call(ctx, p.Clearance, name, args)
 	out := invokeResult{Name: name, DurationMS: time.Since(start).Milliseconds()}
 	switch {
 	case errors.Is(err, tools.ErrForbidden), errors.Is(err, tools.ErrInvalidArgs):
-		return err
+		return invokeResult{}, err
 	case err != nil && ctx.Err() != nil:
 		out.Error = "timed out after " + timeout.String()
 	case err != nil:
@@ -170,9 +180,34 @@ func (s *Server) invokeTool(c *fiber.Ctx) error {
 	default:
 		out.OK, out.Content, out.Citation = true, res.Content, &res.Citation
 	}
-	s.audit(c, audit.KindToolCall, name, map[string]any{"ok": out.OK, "error": out.Error, "direct": true})
-	return c.JSON(out)
+	payload := map[string]any{"ok": out.OK, "error": out.Error, "direct": true}
+	if via != "" {
+		payload["via"] = via
+	}
+	if err := s.deps.Audit.Audit(context.WithoutCancel(ctx), audit.Entry{Actor: p.KeyID, Kind: audit.KindToolCall, Subject: name, Payload: payload}); err != nil {
+		s.log.Error("audit of a tool call failed", "subject", name, "err", err, "via", via)
+	}
+	return out, nil
 }
+
+// getToolSource shows one source with its import report: which operation
+// each tool calls, what was skipped and why, warnings.
+func (s *Server) getToolSource(c *fiber.Ctx) error {
+	m, err := s.toolManager()
+	if err != nil {
+		return err
+	}
+	info, err := m.Source(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(info)
+}
+
+// sourceTimeout bounds adding a tool source: fetching and importing a
+// large OpenAPI document (GitHub's 13 MB takes seconds) or connecting an
+// MCP server.
+const sourceTimeout = 3 * time.Minute
 
 func (s *Server) addToolSource(c *fiber.Ctx) error {
 	m, err := s.toolManager()
@@ -180,16 +215,24 @@ func (s *Server) addToolSource(c *fiber.Ctx) error {
 		return err
 	}
 	var req devtools.SourceRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEMultipartForm) {
+		if req, err = sourceUpload(c); err != nil {
+			return err
+		}
+	} else if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.DocURL != "" {
 		return badRequest("doc_url is set by the server", FieldError{"doc_url", "is not a field of a request"})
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), time.Minute)
+	ctx, cancel := context.WithTimeout(c.UserContext(), sourceTimeout)
 	defer cancel()
 	info, err := m.AddSource(ctx, req, mustPrincipal(c).KeyID)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &Problem{Status: fiber.StatusGatewayTimeout, Title: "Gateway Timeout",
+				Detail: "adding the source took longer than " + sourceTimeout.String() + "; for a large OpenAPI document, select operations with include"}
+		}
 		return err
 	}
 	s.audit(c, audit.KindToolRegister, "source:"+info.Name, map[string]any{"kind": info.Kind, "tools": info.Tools, "url": req.URL, "command": req.Command})
@@ -210,45 +253,37 @@ func (s *Server) deleteToolSource(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// toolProblem maps the tool packages' errors to problems; their messages
-// are written to be shown to the developer who made the request.
-func toolProblem(err error) *Problem {
-	var ve *httptool.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		var fes []FieldError
-		for _, p := range ve.Problems {
-			fes = append(fes, FieldError{p.Field, p.Message})
-		}
-		return badRequest("the tool definition is invalid", fes...)
-	case errors.Is(err, openapi.ErrDocument):
-		return &Problem{Status: fiber.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: detailOf(err, "openapi: ")}
-	case errors.Is(err, mcptool.ErrCommandNotAllowed):
-		return forbidden(detailOf(err, "mcptool: "))
-	case errors.Is(err, mcptool.ErrConfig), errors.Is(err, devtools.ErrInvalid) && !errors.Is(err, outbound.ErrForbidden):
-		return badRequest(detailOf(err, "devtools: ", "mcptool: "))
-	case errors.Is(err, mcptool.ErrUnreachable), errors.Is(err, outbound.ErrForbidden):
-		return &Problem{Status: fiber.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: detailOf(err, "devtools: ", "mcptool: ")}
-	case errors.Is(err, devtools.ErrDuplicate), errors.Is(err, devtools.ErrBuiltin), errors.Is(err, tools.ErrDuplicateTool):
-		return &Problem{Status: fiber.StatusConflict, Title: "Conflict", Detail: detailOf(err, "devtools: ", "tools: ")}
-	case errors.Is(err, devtools.ErrNotFound), errors.Is(err, tools.ErrUnknownTool):
-		return notFound(detailOf(err, "devtools: ", "tools: "))
-	case errors.Is(err, tools.ErrForbidden):
-		return forbidden(detailOf(err, "tools: "))
-	case errors.Is(err, tools.ErrInvalidArgs):
-		var ae *tools.ArgsError
-		if errors.As(err, &ae) {
-			return badRequest("the arguments do not fit the tool's schema", FieldError{"arguments", ae.Reason})
-		}
-		return badRequest(err.Error())
+// sourceUpload reads POST /v1/tool-sources as multipart/form-data: the
+// request's JSON in the field "source" and the OpenAPI document as the
+// file "document" (for documents too large to inline as a JSON string).
+func sourceUpload(c *fiber.Ctx) (devtools.SourceRequest, error) {
+	var req devtools.SourceRequest
+	form, err := c.MultipartForm()
+	if err != nil {
+		return req, badRequest("the multipart body does not parse", FieldError{"body", err.Error()})
 	}
-	return nil
-}
-
-func detailOf(err error, prefixes ...string) string {
-	d := err.Error()
-	for _, p := range prefixes {
-		d = strings.ReplaceAll(d, p, "")
+	fields, files := form.Value["source"], form.File["document"]
+	if len(fields) != 1 || len(files) != 1 {
+		return req, badRequest("send one field source (the request as JSON) and one file document",
+			FieldError{"source", "one JSON object"}, FieldError{"document", "one file"})
 	}
-	return d
+	dec := json.NewDecoder(strings.NewReader(fields[0]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, badRequest("the source field is not a tool source request", FieldError{"source", err.Error()})
+	}
+	if len(req.Document) > 0 || req.URL != "" {
+		return req, badRequest("the document comes from the uploaded file", FieldError{"source", "leave out document and url"})
+	}
+	f, err := files[0].Open()
+	if err != nil {
+		return req, badRequest("the uploaded document cannot be read", FieldError{"document", err.Error()})
+	}
+	defer f.Close()
+	doc, err := io.ReadAll(f)
+	if err != nil {
+		return req, badRequest("the uploaded document cannot be read", FieldError{"document", err.Error()})
+	}
+	req.Document, _ = json.Marshal(string(doc))
+	return req, nil
 }

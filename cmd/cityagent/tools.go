@@ -19,6 +19,7 @@ import (
 	"github.com/cityagent/cityagent/store"
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/devtools"
+	"github.com/cityagent/cityagent/tools/openapi"
 	"github.com/cityagent/cityagent/tools/outbound"
 	"github.com/cityagent/cityagent/tools/sources"
 )
@@ -41,7 +42,8 @@ func newDevTools(ctx context.Context, reg *tools.Registry, db *store.DB, cfg con
 		return nil, err
 	}
 	m, err := devtools.New(devtools.Config{Registry: reg, Store: db, Outbound: guard, Commands: cfg.Outbound.Commands,
-		Getenv: os.Getenv, Log: log, Version: version})
+		Getenv: os.Getenv, Log: log, Version: version,
+		OpenAPI: openapi.Limits{MaxDocumentBytes: cfg.ToolSources.OpenAPI.MaxDocumentBytes, MaxOperations: cfg.ToolSources.OpenAPI.MaxOperations}})
 	if err != nil {
 		return nil, err
 	}

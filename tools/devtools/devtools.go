@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/store"
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/httptool"
@@ -32,13 +32,13 @@ import (
 // Errors callers branch on.
 var (
 	// ErrNotFound: no registered tool or source of that name.
-	ErrNotFound = errors.New("devtools: not found")
+	ErrNotFound = usererr.New("devtools", "not found")
 	// ErrDuplicate: the name is taken (by a built-in or registered tool, or a source).
-	ErrDuplicate = errors.New("devtools: name taken")
+	ErrDuplicate = usererr.New("devtools", "name taken")
 	// ErrBuiltin: built-in tools and tools of a source cannot be deleted one by one.
-	ErrBuiltin = errors.New("devtools: not a registered tool")
+	ErrBuiltin = usererr.New("devtools", "not a registered tool")
 	// ErrInvalid wraps a request that is not a valid tool or source.
-	ErrInvalid = errors.New("devtools: invalid request")
+	ErrInvalid = usererr.New("devtools", "invalid request")
 )
 
 // Store is the part of the state store the manager uses.
@@ -71,7 +71,15 @@ type Config struct {
 	Getenv   func(string) string
 	Log      *slog.Logger
 	Version  string
+	// ListChecks bounds the availability checks List runs at once;
+	// 0: DefaultListChecks.
+	ListChecks int
+	// OpenAPI bounds OpenAPI imports; zero fields: openapi.DefaultLimits.
+	OpenAPI openapi.Limits
 }
+
+// DefaultListChecks is the default Config.ListChecks.
+const DefaultListChecks = 8
 
 // Manager owns the registered tools and sources. It is safe for concurrent use.
 type Manager struct {
@@ -89,6 +97,8 @@ type source struct {
 	names []string
 	mcp   *mcptool.Source
 	err   error // why its tools could not be loaded, if they could not
+	// report is what an OpenAPI import did (skipped operations, names).
+	report *openapi.Report
 }
 
 // New returns a manager; call Load to bring back what was registered before.
@@ -143,7 +153,8 @@ func (m *Manager) Load(ctx context.Context) error {
 				s.err = err
 				break
 			}
-			ts, err := m.openapiTools(ctx, req)
+			ts, report, err := m.openapiTools(ctx, req)
+			s.report = report
 			if err == nil {
 				err = m.cfg.Registry.Swap(nil, ts)
 			}
@@ -223,18 +234,18 @@ func (m *Manager) RegisterHTTP(ctx context.Context, d httptool.Def, actor string
 	}
 	d = t.Def()
 	if _, err := m.cfg.Registry.Get(d.Name); err == nil {
-		return ToolInfo{}, fmt.Errorf("%w: a tool named %s exists", ErrDuplicate, d.Name)
+		return ToolInfo{}, usererr.Errorf("%w: a tool named %s exists", ErrDuplicate, d.Name)
 	}
 	raw, _ := json.Marshal(d)
 	if err := m.cfg.Store.CreateTool(ctx, store.ToolRecord{Name: d.Name, Kind: KindHTTP, Definition: raw, CreatedBy: actor}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return ToolInfo{}, fmt.Errorf("%w: a tool named %s exists", ErrDuplicate, d.Name)
+			return ToolInfo{}, usererr.Errorf("%w: a tool named %s exists", ErrDuplicate, d.Name)
 		}
 		return ToolInfo{}, err
 	}
 	if err := m.cfg.Registry.Register(t); err != nil {
 		_ = m.cfg.Store.DeleteTool(context.WithoutCancel(ctx), d.Name)
-		return ToolInfo{}, fmt.Errorf("%w: %v", ErrDuplicate, err)
+		return ToolInfo{}, usererr.Errorf("%w: %v", ErrDuplicate, err)
 	}
 	return m.info(ctx, t, false), nil
 }
@@ -243,13 +254,13 @@ func (m *Manager) RegisterHTTP(ctx context.Context, d httptool.Def, actor string
 func (m *Manager) DeleteTool(ctx context.Context, name string) error {
 	t, err := m.cfg.Registry.Get(name)
 	if err != nil {
-		return fmt.Errorf("%w: tool %s", ErrNotFound, name)
+		return usererr.Errorf("%w: tool %s", ErrNotFound, name)
 	}
 	if kind, src := kindOf(t.Spec().Source); kind != KindHTTP {
 		if src != "" {
-			return fmt.Errorf("%w: %s belongs to source %s; delete the source", ErrBuiltin, name, src)
+			return usererr.Errorf("%w: %s belongs to source %s; delete the source", ErrBuiltin, name, src)
 		}
-		return fmt.Errorf("%w: %s is a built-in tool", ErrBuiltin, name)
+		return usererr.Errorf("%w: %s is a built-in tool", ErrBuiltin, name)
 	}
 	if err := m.cfg.Store.DeleteTool(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -289,6 +300,13 @@ type SourceRequest struct {
 	Tools     []string          `json:"tools,omitempty"`
 	// DocURL records where a fetched document came from (set by the manager).
 	DocURL string `json:"doc_url,omitempty"`
+	// OpenAPI: which operations become tools, the secrets of the
+	// document's security schemes, and whether one operation that cannot
+	// be imported refuses the document (openapi.Options).
+	Include      []string                 `json:"include,omitempty"`
+	Exclude      []string                 `json:"exclude,omitempty"`
+	Security     map[string]httptool.Auth `json:"security,omitempty"`
+	AllOrNothing bool                     `json:"all_or_nothing,omitempty"`
 }
 
 var sourceNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,31}$`)
@@ -297,32 +315,32 @@ var sourceNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,31}$`)
 // the source and offers all its tools, or none of them.
 func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string) (SourceInfo, error) {
 	if !sourceNameRE.MatchString(req.Name) {
-		return SourceInfo{}, fmt.Errorf("%w: name must be 2–32 characters of a-z, 0-9 and _, starting with a letter", ErrInvalid)
+		return SourceInfo{}, usererr.Errorf("%w: name must be 2–32 characters of a-z, 0-9 and _, starting with a letter", ErrInvalid)
 	}
 	m.mu.Lock()
 	_, taken := m.sources[req.Name]
 	m.mu.Unlock()
 	if taken {
-		return SourceInfo{}, fmt.Errorf("%w: a source named %s exists", ErrDuplicate, req.Name)
+		return SourceInfo{}, usererr.Errorf("%w: a source named %s exists", ErrDuplicate, req.Name)
 	}
 	s := &source{name: req.Name, kind: req.Kind}
 	var ts []tools.Tool
 	switch req.Kind {
 	case KindOpenAPI:
 		if len(req.Command) > 0 || len(req.Tools) > 0 {
-			return SourceInfo{}, fmt.Errorf("%w: command and tools are for MCP sources", ErrInvalid)
+			return SourceInfo{}, usererr.Errorf("%w: command and tools are for MCP sources", ErrInvalid)
 		}
 		doc, err := m.document(ctx, &req)
 		if err != nil {
 			return SourceInfo{}, err
 		}
 		req.Document, req.URL = doc, ""
-		if ts, err = m.openapiTools(ctx, req); err != nil {
+		if ts, s.report, err = m.openapiTools(ctx, req); err != nil {
 			return SourceInfo{}, err
 		}
 	case KindMCP:
 		if len(req.Document) > 0 || req.BaseURL != "" {
-			return SourceInfo{}, fmt.Errorf("%w: document and base_url are for OpenAPI sources", ErrInvalid)
+			return SourceInfo{}, usererr.Errorf("%w: document and base_url are for OpenAPI sources", ErrInvalid)
 		}
 		cfg := mcptool.Config{Name: req.Name, Command: req.Command, URL: req.URL, Headers: req.Headers, TimeoutMS: req.TimeoutMS,
 			Clearance: req.Clearance, Tools: req.Tools}
@@ -336,11 +354,11 @@ func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string
 		ts = src.Tools()
 		if len(ts) == 0 {
 			src.Close()
-			return SourceInfo{}, fmt.Errorf("%w: the MCP server offers no tools", ErrInvalid)
+			return SourceInfo{}, usererr.Errorf("%w: the MCP server offers no tools", ErrInvalid)
 		}
 		req.Headers, req.TimeoutMS, req.Clearance = cfg.Headers, src.Config().TimeoutMS, src.Config().Clearance
 	default:
-		return SourceInfo{}, fmt.Errorf("%w: kind must be openapi or mcp", ErrInvalid)
+		return SourceInfo{}, usererr.Errorf("%w: kind must be openapi or mcp", ErrInvalid)
 	}
 	fail := func(err error) (SourceInfo, error) {
 		if s.mcp != nil {
@@ -350,7 +368,7 @@ func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string
 	}
 	for _, t := range ts {
 		if _, err := m.cfg.Registry.Get(t.Spec().Name); err == nil {
-			return fail(fmt.Errorf("%w: tool %s already exists; choose another source name", ErrDuplicate, t.Spec().Name))
+			return fail(usererr.Errorf("%w: tool %s already exists; choose another source name", ErrDuplicate, t.Spec().Name))
 		}
 	}
 	raw, _ := json.Marshal(req)
@@ -360,13 +378,13 @@ func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string
 	s.def = raw
 	if err := m.cfg.Store.CreateToolSource(ctx, store.ToolRecord{Name: req.Name, Kind: req.Kind, Definition: raw, CreatedBy: actor}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return fail(fmt.Errorf("%w: a source named %s exists", ErrDuplicate, req.Name))
+			return fail(usererr.Errorf("%w: a source named %s exists", ErrDuplicate, req.Name))
 		}
 		return fail(err)
 	}
 	if err := m.cfg.Registry.Swap(nil, ts); err != nil {
 		_ = m.cfg.Store.DeleteToolSource(context.WithoutCancel(ctx), req.Name)
-		return fail(fmt.Errorf("%w: %v", ErrDuplicate, err))
+		return fail(usererr.Errorf("%w: %v", ErrDuplicate, err))
 	}
 	s.names = toolNames(ts)
 	m.mu.Lock()
@@ -377,35 +395,39 @@ func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string
 		s.mcp.Watch(m.syncMCP)
 		m.syncMCP(s.mcp) // catch a change that came before the watch
 	}
-	return m.sourceInfo(ctx, s), nil
+	si := m.sourceInfo(ctx, s)
+	si.Import = s.report
+	return si, nil
 }
 
 // document returns the OpenAPI document of req: inline, or fetched.
 func (m *Manager) document(ctx context.Context, req *SourceRequest) (json.RawMessage, error) {
 	switch {
 	case len(req.Document) > 0 && req.URL != "":
-		return nil, fmt.Errorf("%w: give document or url, not both", ErrInvalid)
+		return nil, usererr.Errorf("%w: give document or url, not both", ErrInvalid)
 	case len(req.Document) > 0:
 		return req.Document, nil
 	case req.URL == "":
-		return nil, fmt.Errorf("%w: give the OpenAPI document or its url", ErrInvalid)
+		return nil, usererr.Errorf("%w: give the OpenAPI document or its url", ErrInvalid)
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: url: %v", ErrInvalid, err)
+		return nil, usererr.Errorf("%w: url: %v", ErrInvalid, err)
 	}
 	hr.Header.Set("Accept", "application/json, application/yaml, text/yaml, */*")
-	resp, err := m.cfg.Outbound.Do(hr)
+	// Streamed through the guard (every dial checked) with the import's own
+	// size limit, not the 4 MiB cap on tool responses.
+	resp, err := m.cfg.Outbound.Streaming().Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch %s: %w", ErrInvalid, req.URL, err)
+		return nil, usererr.Errorf("%w: fetch %s: %w", ErrInvalid, req.URL, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, openapi.MaxDocumentBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: fetch %s: %w", ErrInvalid, req.URL, err)
-	}
 	if resp.StatusCode >= 400 {
-		return nil, fmt.Errorf("%w: fetch %s: status %d", ErrInvalid, req.URL, resp.StatusCode)
+		return nil, usererr.Errorf("%w: fetch %s: status %d", ErrInvalid, req.URL, resp.StatusCode)
+	}
+	body, err := openapi.ReadDocument(resp.Body, m.cfg.OpenAPI)
+	if err != nil {
+		return nil, err
 	}
 	req.DocURL = req.URL
 	s, _ := json.Marshal(string(body))
@@ -421,21 +443,37 @@ func docBytes(doc json.RawMessage) []byte {
 	return doc
 }
 
-func (m *Manager) openapiTools(ctx context.Context, req SourceRequest) ([]tools.Tool, error) {
-	defs, err := openapi.Defs(ctx, docBytes(req.Document), openapi.Options{Source: req.Name, BaseURL: req.BaseURL, DocURL: req.DocURL,
-		Headers: req.Headers, Clearance: req.Clearance, TimeoutMS: req.TimeoutMS})
+func (m *Manager) openapiTools(ctx context.Context, req SourceRequest) ([]tools.Tool, *openapi.Report, error) {
+	defs, report, err := openapi.Import(ctx, docBytes(req.Document), openapi.Options{Source: req.Name, BaseURL: req.BaseURL, DocURL: req.DocURL,
+		Headers: req.Headers, Clearance: req.Clearance, TimeoutMS: req.TimeoutMS, Include: req.Include, Exclude: req.Exclude,
+		Security: req.Security, AllOrNothing: req.AllOrNothing, Limits: m.cfg.OpenAPI})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []tools.Tool
 	for _, d := range defs {
 		t, err := httptool.New(d, m.cfg.Outbound, m.cfg.Getenv)
 		if err != nil {
-			return nil, fmt.Errorf("%w: operation %s: %w", openapi.ErrDocument, d.Name, err)
+			return nil, nil, usererr.Errorf("%w: operation %s: %w", openapi.ErrDocument, d.Name, err)
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	return out, report, nil
+}
+
+// Source returns one source with its import report (GET /v1/tool-sources/{name}).
+func (m *Manager) Source(ctx context.Context, name string) (SourceInfo, error) {
+	m.mu.Lock()
+	s, ok := m.sources[name]
+	m.mu.Unlock()
+	if !ok {
+		return SourceInfo{}, usererr.Errorf("%w: source %s", ErrNotFound, name)
+	}
+	si := m.sourceInfo(ctx, s)
+	m.mu.Lock()
+	si.Import = s.report
+	m.mu.Unlock()
+	return si, nil
 }
 
 // DeleteSource removes a source and all its tools.
@@ -447,7 +485,7 @@ func (m *Manager) DeleteSource(ctx context.Context, name string) error {
 	}
 	m.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: source %s", ErrNotFound, name)
+		return usererr.Errorf("%w: source %s", ErrNotFound, name)
 	}
 	if s.mcp != nil {
 		s.mcp.Close()
@@ -496,6 +534,9 @@ type SourceInfo struct {
 	Tools     []string `json:"tools"`
 	Available bool     `json:"available"`
 	Status    string   `json:"status,omitempty"`
+	// Import is an OpenAPI source's import report: skipped operations,
+	// warnings and which operation each tool calls.
+	Import *openapi.Report `json:"import,omitempty"`
 }
 
 // checkTimeout bounds one availability check.
@@ -525,18 +566,30 @@ func (m *Manager) info(ctx context.Context, t tools.Tool, withParams bool) ToolI
 }
 
 // List returns every tool of the registry, sorted, with availability
-// checked in parallel (one check per distinct endpoint host or source).
+// checked in parallel by at most Config.ListChecks goroutines, which List
+// owns: they have all returned when it does.
 func (m *Manager) List(ctx context.Context, withParams bool) []ToolInfo {
 	ts := m.cfg.Registry.List()
 	out := make([]ToolInfo, len(ts))
+	workers := m.cfg.ListChecks
+	if workers <= 0 {
+		workers = DefaultListChecks
+	}
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, t := range ts {
+	for range min(workers, len(ts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = m.info(ctx, t, withParams)
+			for i := range next {
+				out[i] = m.info(ctx, ts[i], withParams)
+			}
 		}()
 	}
+	for i := range ts {
+		next <- i
+	}
+	close(next)
 	wg.Wait()
 	return out
 }

@@ -2,8 +2,10 @@
 // developer registers by JSON (name, description, JSON-Schema parameters,
 // endpoint, method, headers from secrets, timeout, clearance) and the
 // operations an OpenAPI document describes. Arguments are validated against
-// the tool's schema, placed in the path, query, headers or JSON body, and
-// the request goes out through the guarded outbound client.
+// the tool's schema and serialised as OpenAPI 3 says (path, query, header
+// and cookie styles; JSON, form, multipart, text or binary bodies; numbers
+// from their JSON text); credentials come from secrets; the request goes
+// out through the guarded outbound client.
 package httptool
 
 import (
@@ -89,6 +91,14 @@ type Def struct {
 	In map[string]string `json:"in,omitempty"`
 	// Source names where the tool came from: "http" or "openapi:<source>".
 	Source string `json:"source,omitempty"`
+	// Params place and serialise arguments (OpenAPI); they take precedence
+	// over In.
+	Params map[string]Param `json:"params,omitempty"`
+	// Body is the request body (OpenAPI): sent whenever its argument is
+	// given, whatever the method (DELETE too).
+	Body *Body `json:"body,omitempty"`
+	// Auth are credentials from secrets sent with every request.
+	Auth []Auth `json:"auth,omitempty"`
 }
 
 var (
@@ -164,10 +174,14 @@ func (d *Def) Normalize() (*jsonschema.Resolved, error) {
 		if d.In == nil {
 			d.In = map[string]string{}
 		}
+		if _, ok := d.Params[m[1]]; ok {
+			continue
+		}
 		if _, ok := d.In[m[1]]; !ok {
 			d.In[m[1]] = "path"
 		}
 	}
+	ps = append(ps, d.wireProblems(props)...)
 	for arg, in := range d.In {
 		switch in {
 		case "path", "query", "header", "body":
@@ -278,6 +292,7 @@ type Tool struct {
 	client Doer
 	getenv func(string) string
 	now    func() time.Time
+	tokens *tokenCache
 }
 
 var _ tools.Tool = (*Tool)(nil)
@@ -296,7 +311,7 @@ func New(d Def, client Doer, getenv func(string) string) (*Tool, error) {
 	}
 	params := d.Parameters
 	cl, _ := access.ParseClearance(d.Clearance)
-	return &Tool{def: d, rs: rs, client: client, getenv: getenv, now: time.Now,
+	return &Tool{def: d, rs: rs, client: client, getenv: getenv, now: time.Now, tokens: &tokenCache{},
 		spec: tools.Spec{Name: d.Name, Description: d.Description, Parameters: params, Clearance: cl,
 			Timeout: time.Duration(d.TimeoutMS) * time.Millisecond, Source: d.Source}}, nil
 }
@@ -311,6 +326,9 @@ func (t *Tool) Def() Def { return t.def }
 // its endpoint's host can be reached through the guard.
 func (t *Tool) Check(ctx context.Context) error {
 	if _, err := t.headers(); err != nil {
+		return err
+	}
+	if err := t.checkAuth(); err != nil {
 		return err
 	}
 	if p, ok := t.client.(Prober); ok {
@@ -378,119 +396,4 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (tools.Result, er
 		content, _ = json.Marshal(map[string]any{"status": resp.StatusCode})
 	}
 	return tools.Result{Content: content, Citation: tools.Citation{Source: t.def.Source + ":" + req.URL.Host, Title: t.def.Name, AsOf: t.now()}}, nil
-}
-
-// args validates raw against the schema and returns the argument object.
-func (t *Tool) args(raw json.RawMessage) (map[string]any, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		raw = json.RawMessage("{}")
-	}
-	var vals map[string]any
-	if err := json.Unmarshal(raw, &vals); err != nil {
-		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: "arguments must be a JSON object"}
-	}
-	if err := t.rs.ApplyDefaults(&vals); err != nil {
-		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: err.Error()}
-	}
-	if err := t.rs.Validate(vals); err != nil {
-		reason := strings.TrimPrefix(err.Error(), "validating root: ")
-		if len(reason) > 300 {
-			reason = reason[:300] + "…"
-		}
-		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: reason}
-	}
-	return vals, nil
-}
-
-func scalar(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case nil:
-		return ""
-	case float64, bool:
-		return fmt.Sprint(x)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-func (t *Tool) request(ctx context.Context, vals map[string]any) (*http.Request, error) {
-	in := func(name string) string {
-		if w, ok := t.def.In[name]; ok {
-			return w
-		}
-		if t.def.Method == http.MethodGet || t.def.Method == http.MethodDelete {
-			return "query"
-		}
-		return "body"
-	}
-	endpoint := placeholderRE.ReplaceAllStringFunc(t.def.Endpoint, func(m string) string {
-		name := m[1 : len(m)-1]
-		return url.PathEscape(scalar(vals[name]))
-	})
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: "the arguments do not make a valid URL"}
-	}
-	q := u.Query()
-	body := map[string]any{}
-	var whole any
-	hasWhole := false
-	hdr, err := t.headers()
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(vals))
-	for k := range vals {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := vals[k]
-		switch in(k) {
-		case "path":
-		case "query":
-			if list, ok := v.([]any); ok {
-				for _, it := range list {
-					q.Add(k, scalar(it))
-				}
-			} else {
-				q.Set(k, scalar(v))
-			}
-		case "header":
-			if hdr.Get(k) == "" {
-				hdr.Set(k, scalar(v))
-			}
-		case "body":
-			if t.def.In[k] == "body" {
-				whole, hasWhole = v, true
-			} else {
-				body[k] = v
-			}
-		}
-	}
-	u.RawQuery = q.Encode()
-	var rd io.Reader
-	if t.def.Method != http.MethodGet && t.def.Method != http.MethodDelete {
-		var b []byte
-		if hasWhole {
-			b, _ = json.Marshal(whole)
-		} else {
-			b, _ = json.Marshal(body)
-		}
-		rd = bytes.NewReader(b)
-		hdr.Set("Content-Type", "application/json")
-	}
-	req, err := http.NewRequestWithContext(ctx, t.def.Method, u.String(), rd)
-	if err != nil {
-		return nil, fmt.Errorf("httptool: %s: %w", t.def.Name, err)
-	}
-	for k, vs := range hdr {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "cityagent-tool/1")
-	return req, nil
 }

@@ -1,37 +1,85 @@
-// Package openapi imports every operation of an OpenAPI 3 document (JSON or
-// YAML) as an HTTP tool: its operationId becomes the tool name, its summary
-// and description the tool description, its path, query and header
-// parameters and JSON request body the tool's JSON-Schema arguments. The
-// document is validated first; remote $refs are refused.
+// Package openapi imports the operations of an OpenAPI 3 or Swagger 2.0
+// document (JSON or YAML) as HTTP tools: each operation becomes a tool whose
+// JSON-Schema arguments are its path, query, header and cookie parameters
+// and its request body, and whose definition tells the HTTP tool how to
+// serialise them (style, explode, content type). Security schemes map to
+// secrets and never reach the model. What cannot be imported is skipped
+// with its reason; remote $refs are refused.
 package openapi
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"net/http"
+	"io"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi2"
+	"github.com/getkin/kin-openapi/openapi2conv"
 	"github.com/getkin/kin-openapi/openapi3"
+	"gopkg.in/yaml.v3"
 
-	"encoding/json"
-
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/tools/httptool"
 )
 
-// ErrDocument wraps a document that is not a valid OpenAPI 3 description
+// ErrDocument wraps a document that is not a valid OpenAPI description
 // or has nothing to import.
-var ErrDocument = errors.New("openapi: invalid document")
+var ErrDocument = usererr.New("openapi", "invalid document")
 
-// MaxDocumentBytes bounds an imported document.
-const MaxDocumentBytes = 4 << 20
+// Settings that bound an import, as named in configuration and errors.
+const (
+	SettingMaxDocumentBytes = "tool_sources.openapi.max_document_bytes (CITYAGENT_OPENAPI_MAX_DOCUMENT_BYTES)"
+	SettingMaxOperations    = "tool_sources.openapi.max_operations (CITYAGENT_OPENAPI_MAX_OPERATIONS)"
+)
 
-// maxOperations bounds the tools one document may add.
-const maxOperations = 200
+// Limits bound one import.
+type Limits struct {
+	// MaxDocumentBytes bounds the document's size.
+	MaxDocumentBytes int64
+	// MaxOperations bounds the tools one document adds, after include and
+	// exclude.
+	MaxOperations int
+}
+
+// DefaultLimits admit GitHub's REST description (13 MB, 1,000+ operations).
+var DefaultLimits = Limits{MaxDocumentBytes: 32 << 20, MaxOperations: 2000}
+
+func (l Limits) orDefault() Limits {
+	if l.MaxDocumentBytes <= 0 {
+		l.MaxDocumentBytes = DefaultLimits.MaxDocumentBytes
+	}
+	if l.MaxOperations <= 0 {
+		l.MaxOperations = DefaultLimits.MaxOperations
+	}
+	return l
+}
+
+// LimitError is an import over a configured limit; it names the setting.
+type LimitError struct {
+	Setting string
+	Limit   int64
+	Got     string // what was found, e.g. "1223 operations"
+	Hint    string
+}
+
+func (e *LimitError) Error() string { return "openapi: " + e.Public() }
+
+// Public is the message users see (internal/usererr).
+func (e *LimitError) Public() string {
+	msg := fmt.Sprintf("%s is over the limit of %d set by %s", e.Got, e.Limit, e.Setting)
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is(err, ErrDocument) hold.
+func (e *LimitError) Unwrap() error { return ErrDocument }
 
 // Options tune an import.
 type Options struct {
@@ -44,100 +92,254 @@ type Options struct {
 	// resolve against it.
 	DocURL string
 	// Headers are sent with every operation: values name secrets as for
-	// HTTP tools ("Bearer ${CITYAGENT_SECRET_X}").
-	Headers   map[string]string
-	Clearance string
-	TimeoutMS int
+	// HTTP tools ("Bearer ${CITYAGENT_SECRET_X}"). Parameters of the same
+	// name are not shown to the model.
+	Headers map[string]string
+	// Security gives the secrets of the document's security schemes, by
+	// scheme name; the scheme's type and placement come from the document.
+	Security map[string]httptool.Auth
+	// Include and Exclude select operations: "tag:NAME", "path:GLOB",
+	// "operation:GLOB" (operationId) or "METHOD GLOB"; * matches any run
+	// of characters. Empty Include means every operation.
+	Include, Exclude []string
+	// AllOrNothing refuses the document if any operation is skipped.
+	AllOrNothing bool
+	Clearance    string
+	TimeoutMS    int
+	Limits       Limits
 }
 
-var (
-	nonWord  = regexp.MustCompile(`[^a-z0-9]+`)
-	camelize = regexp.MustCompile(`([a-z0-9])([A-Z])`)
-)
-
-// toolName makes a tool name from an operation id or method and path.
-func toolName(source, op string) string {
-	op = camelize.ReplaceAllString(op, "${1}_${2}")
-	n := strings.Trim(nonWord.ReplaceAllString(strings.ToLower(source+"_"+op), "_"), "_")
-	if n == "" || n[0] < 'a' || n[0] > 'z' {
-		n = "op_" + n
-	}
-	if len(n) > 64 {
-		n = strings.TrimRight(n[:64], "_")
-	}
-	return n
+// Skipped is an operation that was not imported, and why.
+type Skipped struct {
+	Operation string `json:"operation"`
+	Reason    string `json:"reason"`
 }
 
-// Defs validates doc and returns one HTTP tool definition per operation,
-// sorted by name.
+// Mapping ties a tool to the operation it calls.
+type Mapping struct {
+	Tool        string `json:"tool"`
+	Operation   string `json:"operation"` // "GET /repos/{owner}/{repo}"
+	OperationID string `json:"operation_id,omitempty"`
+}
+
+// Report says what an import did.
+type Report struct {
+	// ConvertedFrom is "swagger 2.0" when the document was converted.
+	ConvertedFrom string    `json:"converted_from,omitempty"`
+	Warnings      []string  `json:"warnings,omitempty"`
+	Skipped       []Skipped `json:"skipped,omitempty"`
+	// Excluded counts the operations include and exclude left out.
+	Excluded int       `json:"excluded,omitempty"`
+	Tools    []Mapping `json:"tools"`
+}
+
+// Defs imports doc and returns its tool definitions, sorted by name.
 func Defs(ctx context.Context, doc []byte, opts Options) ([]httptool.Def, error) {
-	if len(doc) > MaxDocumentBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrDocument, MaxDocumentBytes)
+	defs, _, err := Import(ctx, doc, opts)
+	return defs, err
+}
+
+// Import validates doc and returns one HTTP tool definition per imported
+// operation, sorted by name, and a report of what it did.
+func Import(ctx context.Context, doc []byte, opts Options) ([]httptool.Def, *Report, error) {
+	lim := opts.Limits.orDefault()
+	if int64(len(doc)) > lim.MaxDocumentBytes {
+		return nil, nil, &LimitError{Setting: SettingMaxDocumentBytes, Limit: lim.MaxDocumentBytes, Got: fmt.Sprintf("a document of %d bytes", len(doc))}
 	}
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = false
-	loader.Context = ctx
-	t, err := loader.LoadFromData(doc)
+	sel, err := newSelector(opts.Include, opts.Exclude)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDocument, err)
+		return nil, nil, err
 	}
-	if !strings.HasPrefix(t.OpenAPI, "3.") {
-		return nil, fmt.Errorf("%w: openapi version %q (want 3.x; Swagger 2.0 is not supported)", ErrDocument, t.OpenAPI)
+	rep := &Report{Tools: []Mapping{}}
+	t, err := load(ctx, doc, rep)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := t.Validate(ctx, openapi3.DisableExamplesValidation()); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDocument, err)
+	if err := t.Validate(ctx, openapi3.DisableExamplesValidation(), openapi3.DisableSchemaDefaultsValidation(),
+		openapi3.DisableSchemaPatternValidation()); err != nil {
+		rep.Warnings = append(rep.Warnings, "the document does not fully validate (imported anyway): "+clip(err.Error(), 300))
 	}
 	base, err := baseURL(t, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	sec, err := newSecurity(t, opts, rep)
+	if err != nil {
+		return nil, nil, err
+	}
+	ops := operations(t)
+	var chosen []op
+	for _, o := range ops {
+		if sel.match(o) {
+			chosen = append(chosen, o)
+		} else {
+			rep.Excluded++
+		}
+	}
+	if len(chosen) > lim.MaxOperations {
+		return nil, nil, &LimitError{Setting: SettingMaxOperations, Limit: int64(lim.MaxOperations), Got: fmt.Sprintf("%d operations", len(chosen)),
+			Hint: "select fewer with include/exclude (a model does best with tens of tools) or raise the setting"}
+	}
+	names := newNamer(opts.Source)
 	var defs []httptool.Def
-	seen := map[string]string{}
+	for _, o := range chosen {
+		name := names.name(o)
+		def, err := operationDef(name, base, o, sec, opts)
+		if err == nil {
+			_, err = httptool.New(def, nil, nil)
+		}
+		if err != nil {
+			rep.Skipped = append(rep.Skipped, Skipped{Operation: o.label(), Reason: clip(strings.TrimPrefix(err.Error(), "httptool: "), 300)})
+			continue
+		}
+		defs = append(defs, def)
+		rep.Tools = append(rep.Tools, Mapping{Tool: name, Operation: o.label(), OperationID: o.op.OperationID})
+	}
+	if opts.AllOrNothing && len(rep.Skipped) > 0 {
+		var parts []string
+		for _, s := range rep.Skipped {
+			parts = append(parts, s.Operation+": "+s.Reason)
+		}
+		return nil, nil, usererr.Errorf("%w: all_or_nothing is set and %d operations cannot be imported: %s", ErrDocument, len(rep.Skipped), clip(strings.Join(parts, "; "), 1500))
+	}
+	if len(defs) == 0 {
+		return nil, nil, usererr.Errorf("%w: no operation could be imported (%d skipped, %d excluded)", ErrDocument, len(rep.Skipped), rep.Excluded)
+	}
+	slices.SortFunc(defs, func(a, b httptool.Def) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(rep.Tools, func(a, b Mapping) int { return strings.Compare(a.Tool, b.Tool) })
+	return defs, rep, nil
+}
+
+// load parses an OpenAPI 3 document, or converts a Swagger 2.0 one.
+func load(ctx context.Context, doc []byte, rep *Report) (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false
+	loader.Context = ctx
+	var head struct {
+		Swagger string `json:"swagger" yaml:"swagger"`
+		OpenAPI string `json:"openapi" yaml:"openapi"`
+	}
+	isJSON := len(bytes.TrimSpace(doc)) > 0 && bytes.TrimSpace(doc)[0] == '{'
+	if isJSON {
+		_ = json.Unmarshal(doc, &head)
+	} else {
+		_ = yaml.Unmarshal(doc, &head)
+	}
+	if strings.HasPrefix(head.Swagger, "2.") {
+		return fromSwagger(loader, doc, isJSON, rep)
+	}
+	t, err := loader.LoadFromData(doc)
+	if err != nil {
+		return nil, usererr.Errorf("%w: %v", ErrDocument, err)
+	}
+	if !strings.HasPrefix(t.OpenAPI, "3.") {
+		return nil, usererr.Errorf("%w: openapi version %q (want 3.x, or swagger 2.0)", ErrDocument, t.OpenAPI)
+	}
+	if t.Paths == nil {
+		return nil, usererr.Errorf("%w: no paths", ErrDocument)
+	}
+	return t, nil
+}
+
+// fromSwagger converts a Swagger 2.0 document to OpenAPI 3 and loads it.
+func fromSwagger(loader *openapi3.Loader, doc []byte, isJSON bool, rep *Report) (*openapi3.T, error) {
+	if !isJSON {
+		var v any
+		if err := yaml.Unmarshal(doc, &v); err != nil {
+			return nil, usererr.Errorf("%w: %v", ErrDocument, err)
+		}
+		j, err := json.Marshal(stringKeys(v))
+		if err != nil {
+			return nil, usererr.Errorf("%w: swagger 2.0 document: %v", ErrDocument, err)
+		}
+		doc = j
+	}
+	var t2 openapi2.T
+	if err := json.Unmarshal(doc, &t2); err != nil {
+		return nil, usererr.Errorf("%w: swagger 2.0 document: %v", ErrDocument, err)
+	}
+	t3, err := openapi2conv.ToV3(&t2)
+	if err != nil {
+		return nil, usererr.Errorf("%w: converting swagger 2.0: %v", ErrDocument, err)
+	}
+	raw, err := json.Marshal(t3)
+	if err != nil {
+		return nil, usererr.Errorf("%w: converting swagger 2.0: %v", ErrDocument, err)
+	}
+	t, err := loader.LoadFromData(raw)
+	if err != nil {
+		return nil, usererr.Errorf("%w: converted swagger 2.0: %v", ErrDocument, err)
+	}
+	if t.Paths == nil {
+		return nil, usererr.Errorf("%w: no paths", ErrDocument)
+	}
+	rep.ConvertedFrom = "swagger 2.0"
+	rep.Warnings = append(rep.Warnings, "converted from Swagger 2.0 to OpenAPI 3.0")
+	return t, nil
+}
+
+// stringKeys turns YAML mappings with non-string keys (responses: {200: …})
+// into JSON objects.
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, it := range x {
+			x[k] = stringKeys(it)
+		}
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, it := range x {
+			m[fmt.Sprint(k)] = stringKeys(it)
+		}
+		return m
+	case []any:
+		for i, it := range x {
+			x[i] = stringKeys(it)
+		}
+	}
+	return v
+}
+
+// op is one operation of the document.
+type op struct {
+	method, path string
+	item         *openapi3.PathItem
+	op           *openapi3.Operation
+}
+
+func (o op) label() string { return o.method + " " + o.path }
+
+// methods are the HTTP methods imported, in a stable order.
+var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+// operations lists the document's operations sorted by path then method.
+func operations(t *openapi3.T) []op {
 	paths := t.Paths.Map()
 	keys := make([]string, 0, len(paths))
 	for p := range paths {
 		keys = append(keys, p)
 	}
 	sort.Strings(keys)
-	for _, path := range keys {
-		item := paths[path]
-		ops := item.Operations()
-		methods := make([]string, 0, len(ops))
-		for m := range ops {
-			methods = append(methods, m)
+	var out []op
+	for _, p := range keys {
+		item := paths[p]
+		if item == nil {
+			continue
 		}
-		sort.Strings(methods)
-		for _, method := range methods {
-			op := ops[method]
-			switch method {
-			case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-			default:
-				continue
-			}
-			id := op.OperationID
-			if id == "" {
-				id = strings.ToLower(method) + "_" + path
-			}
-			name := toolName(opts.Source, id)
-			if prev, dup := seen[name]; dup {
-				return nil, fmt.Errorf("%w: operations %s and %s %s both become tool %s", ErrDocument, prev, method, path, name)
-			}
-			seen[name] = method + " " + path
-			def, err := operationDef(name, method, base, path, item, op, opts)
-			if err != nil {
-				return nil, err
-			}
-			defs = append(defs, def)
-			if len(defs) > maxOperations {
-				return nil, fmt.Errorf("%w: more than %d operations", ErrDocument, maxOperations)
+		for _, m := range methods {
+			if o := item.GetOperation(m); o != nil {
+				out = append(out, op{method: m, path: p, item: item, op: o})
 			}
 		}
 	}
-	if len(defs) == 0 {
-		return nil, fmt.Errorf("%w: no GET, POST, PUT, PATCH or DELETE operations", ErrDocument)
+	return out
+}
+
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
 	}
-	slices.SortFunc(defs, func(a, b httptool.Def) int { return strings.Compare(a.Name, b.Name) })
-	return defs, nil
+	return s
 }
 
 func baseURL(t *openapi3.T, opts Options) (string, error) {
@@ -152,204 +354,35 @@ func baseURL(t *openapi3.T, opts Options) (string, error) {
 		}
 	}
 	if raw == "" {
-		return "", fmt.Errorf("%w: no servers entry; give base_url", ErrDocument)
+		return "", usererr.Errorf("%w: no servers entry; give base_url", ErrDocument)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: server URL %q: %v", ErrDocument, raw, err)
+		return "", usererr.Errorf("%w: server URL %q: %v", ErrDocument, raw, err)
 	}
 	if !u.IsAbs() {
 		doc, err := url.Parse(opts.DocURL)
 		if opts.DocURL == "" || err != nil {
-			return "", fmt.Errorf("%w: server URL %q is relative; give base_url", ErrDocument, raw)
+			return "", usererr.Errorf("%w: server URL %q is relative; give base_url", ErrDocument, raw)
 		}
 		u = doc.ResolveReference(u)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%w: server URL %q is not http(s)", ErrDocument, u.String())
+		return "", usererr.Errorf("%w: server URL %q is not http(s)", ErrDocument, u.String())
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-func operationDef(name, method, base, path string, item *openapi3.PathItem, op *openapi3.Operation, opts Options) (httptool.Def, error) {
-	props := map[string]any{}
-	var required []string
-	in := map[string]string{}
-	params := map[string]*openapi3.Parameter{}
-	var order []string
-	for _, list := range []openapi3.Parameters{item.Parameters, op.Parameters} {
-		for _, pr := range list {
-			if pr == nil || pr.Value == nil {
-				continue
-			}
-			p := pr.Value
-			if p.In != "path" && p.In != "query" && p.In != "header" {
-				continue // cookies are not sent
-			}
-			if _, ok := params[p.Name]; !ok {
-				order = append(order, p.Name)
-			}
-			params[p.Name] = p
-		}
-	}
-	for _, n := range order {
-		p := params[n]
-		s := map[string]any{"type": "string"}
-		if p.Schema != nil {
-			s = schemaJSON(p.Schema, 0)
-		}
-		if p.Description != "" {
-			s["description"] = p.Description
-		}
-		props[n] = s
-		in[n] = p.In
-		if p.Required || p.In == "path" {
-			required = append(required, n)
-		}
-	}
-	if rb := op.RequestBody; rb != nil && rb.Value != nil {
-		mt := rb.Value.Content.Get("application/json")
-		if mt == nil {
-			return httptool.Def{}, fmt.Errorf("%w: %s %s: only application/json request bodies are supported", ErrDocument, method, path)
-		}
-		s := map[string]any{"type": "object"}
-		if mt.Schema != nil {
-			s = schemaJSON(mt.Schema, 0)
-		}
-		if rb.Value.Description != "" {
-			s["description"] = rb.Value.Description
-		}
-		props["body"] = s
-		in["body"] = "body"
-		if rb.Value.Required {
-			required = append(required, "body")
-		}
-	}
-	schema := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	if len(required) > 0 {
-		schema["required"] = required
-	}
-	raw, err := json.Marshal(schema)
+// ReadDocument reads a document from r up to the size limit, failing with
+// a LimitError that names the setting when r holds more.
+func ReadDocument(r io.Reader, lim Limits) ([]byte, error) {
+	lim = lim.orDefault()
+	body, err := io.ReadAll(io.LimitReader(r, lim.MaxDocumentBytes+1))
 	if err != nil {
-		return httptool.Def{}, fmt.Errorf("%w: %s %s: %v", ErrDocument, method, path, err)
+		return nil, usererr.Errorf("%w: reading the document: %v", ErrDocument, err)
 	}
-	desc := strings.TrimSpace(op.Summary)
-	if d := strings.TrimSpace(op.Description); d != "" && d != desc {
-		if desc != "" {
-			desc += " — "
-		}
-		desc += d
+	if int64(len(body)) > lim.MaxDocumentBytes {
+		return nil, &LimitError{Setting: SettingMaxDocumentBytes, Limit: lim.MaxDocumentBytes, Got: "a document larger than the limit"}
 	}
-	if len([]rune(desc)) > 1800 {
-		desc = string([]rune(desc)[:1800]) + "…"
-	}
-	if desc == "" {
-		desc = name
-	}
-	desc += fmt.Sprintf(" (OpenAPI %s %s)", method, path)
-	return httptool.Def{Name: name, Description: desc, Parameters: raw, Endpoint: base + path, Method: method, Headers: opts.Headers,
-		TimeoutMS: opts.TimeoutMS, Clearance: opts.Clearance, In: in, Source: "openapi:" + opts.Source}, nil
-}
-
-// maxDepth bounds schema inlining; deeper (or recursive) parts accept any value.
-const maxDepth = 8
-
-// schemaJSON converts an OpenAPI schema to a self-contained JSON Schema
-// (refs inlined, nullable as a type list).
-func schemaJSON(ref *openapi3.SchemaRef, depth int) map[string]any {
-	out := map[string]any{}
-	if ref == nil || ref.Value == nil || depth > maxDepth {
-		return out
-	}
-	s := ref.Value
-	if s.Type != nil {
-		types := s.Type.Slice()
-		if s.Nullable && !slices.Contains(types, "null") {
-			types = append(types, "null")
-		}
-		if len(types) == 1 {
-			out["type"] = types[0]
-		} else if len(types) > 1 {
-			out["type"] = types
-		}
-	}
-	set := func(k string, v any, ok bool) {
-		if ok {
-			out[k] = v
-		}
-	}
-	set("title", s.Title, s.Title != "")
-	set("description", s.Description, s.Description != "")
-	set("format", s.Format, s.Format != "")
-	if len(s.Enum) > 0 {
-		enum := slices.Clone(s.Enum)
-		if s.Nullable && !slices.Contains(enum, any(nil)) {
-			enum = append(enum, nil)
-		}
-		out["enum"] = enum
-	}
-	set("default", s.Default, s.Default != nil)
-	set("const", s.Const, s.Const != nil)
-	set("pattern", s.Pattern, s.Pattern != "")
-	set("minimum", s.Min, s.Min != nil)
-	set("maximum", s.Max, s.Max != nil)
-	set("multipleOf", s.MultipleOf, s.MultipleOf != nil)
-	set("minLength", s.MinLength, s.MinLength > 0)
-	set("maxLength", s.MaxLength, s.MaxLength != nil)
-	set("minItems", s.MinItems, s.MinItems > 0)
-	set("maxItems", s.MaxItems, s.MaxItems != nil)
-	set("uniqueItems", true, s.UniqueItems)
-	if s.ExclusiveMin.Value != nil {
-		out["exclusiveMinimum"] = *s.ExclusiveMin.Value
-	} else if s.ExclusiveMin.Bool != nil && *s.ExclusiveMin.Bool && s.Min != nil {
-		out["exclusiveMinimum"] = *s.Min
-		delete(out, "minimum")
-	}
-	if s.ExclusiveMax.Value != nil {
-		out["exclusiveMaximum"] = *s.ExclusiveMax.Value
-	} else if s.ExclusiveMax.Bool != nil && *s.ExclusiveMax.Bool && s.Max != nil {
-		out["exclusiveMaximum"] = *s.Max
-		delete(out, "maximum")
-	}
-	if s.Items != nil {
-		out["items"] = schemaJSON(s.Items, depth+1)
-	}
-	if len(s.Properties) > 0 {
-		props := map[string]any{}
-		for k, v := range s.Properties {
-			if v != nil && v.Value != nil && v.Value.ReadOnly {
-				continue // servers set these
-			}
-			props[k] = schemaJSON(v, depth+1)
-		}
-		out["properties"] = props
-	}
-	if len(s.Required) > 0 {
-		var req []string
-		props, _ := out["properties"].(map[string]any)
-		for _, r := range s.Required {
-			if props == nil || props[r] != nil {
-				req = append(req, r)
-			}
-		}
-		if len(req) > 0 {
-			out["required"] = req
-		}
-	}
-	if s.AdditionalProperties.Has != nil {
-		out["additionalProperties"] = *s.AdditionalProperties.Has
-	} else if s.AdditionalProperties.Schema != nil {
-		out["additionalProperties"] = schemaJSON(s.AdditionalProperties.Schema, depth+1)
-	}
-	for key, list := range map[string]openapi3.SchemaRefs{"oneOf": s.OneOf, "anyOf": s.AnyOf, "allOf": s.AllOf} {
-		if len(list) == 0 {
-			continue
-		}
-		var items []any
-		for _, it := range list {
-			items = append(items, schemaJSON(it, depth+1))
-		}
-		out[key] = items
-	}
-	return out
+	return body, nil
 }
