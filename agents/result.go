@@ -22,6 +22,10 @@ type ChatResult struct {
 	TraceID      string           `json:"trace_id"`
 	Turn         int              `json:"turn"`
 	DurationMS   int64            `json:"duration_ms"`
+	// ClientToolCalls, when present, are calls of the client's own tools:
+	// the turn is paused until the client sends their results (its answer
+	// is then only the text the model wrote beside the calls).
+	ClientToolCalls []ClientToolCall `json:"client_tool_calls,omitempty"`
 }
 
 // Citation is one source behind an answer: a retrieved chunk or a tool result.
@@ -42,6 +46,7 @@ type ToolCallRecord struct {
 	OK         bool   `json:"ok"`
 	Error      string `json:"error,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+	Client     bool   `json:"client,omitempty"` // a client tool's call, handed to the client to run
 }
 
 // ProposalRef is a governance proposal made during the turn.
@@ -67,6 +72,14 @@ const (
 	EventAnswer     = "answer" // recorded only: the final text, used as history
 	EventDone       = "done"
 	EventError      = "error"
+	// EventReset tells a streaming client to discard every delta it has
+	// shown in this turn: a model failed part-way through its text, and
+	// what follows (a fallback model's answer) replaces it. The done
+	// event's answer never contains the discarded text.
+	EventReset = "reset"
+	// EventSuspend is recorded, never streamed, when a turn pauses for
+	// client tools; its payload is the state the turn continues from.
+	EventSuspend = "suspend"
 )
 
 // Event is one typed step of a turn. Data is one of the payload types below.
@@ -106,6 +119,11 @@ type ToolResultData struct {
 	Source     string     `json:"source,omitempty"`
 	AsOf       *time.Time `json:"as_of,omitempty"`
 	DurationMS int64      `json:"duration_ms"`
+}
+
+// ResetData is the payload of EventReset.
+type ResetData struct {
+	Reason string `json:"reason"`
 }
 
 // TextData is the payload of EventUser, EventAnswer and EventWarning.

@@ -28,7 +28,7 @@ func (tr *turnRun) commitAudit(ctx context.Context, question string, res ChatRes
 		}
 		entries = append(entries, audit.Entry{Actor: p.KeyID, Kind: kind, Subject: c.Name, At: now, Payload: map[string]any{
 			"session_id": tr.t.SessionID, "turn": tr.turn, "trace_id": tr.t.TraceID, "call_id": c.ID, "agent": tr.spec.Name,
-			"arguments": c.Arguments, "ok": c.OK, "error": c.Error, "duration_ms": c.DurationMS,
+			"arguments": c.Arguments, "ok": c.OK, "error": c.Error, "duration_ms": c.DurationMS, "client": c.Client,
 			// The caller's clearance bounds what the arguments can carry;
 			// GET /v1/audit shows the payload only to keys that cover it.
 			"clearance": p.Clearance}})
@@ -45,6 +45,9 @@ func (tr *turnRun) commitAudit(ctx context.Context, question string, res ChatRes
 		turn["error"] = shortErr(outcome)
 	} else {
 		turn["answer_sha256"] = sha(res.Answer)
+	}
+	if len(res.ClientToolCalls) > 0 {
+		turn["paused_for_client_tools"] = len(res.ClientToolCalls)
 	}
 	entries = append(entries, audit.Entry{Actor: p.KeyID, Kind: audit.KindChatTurn, Subject: tr.t.SessionID, At: now, Payload: turn})
 	return a.Audit(ctx, entries...)

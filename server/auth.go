@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -20,26 +21,36 @@ func unauthorized(detail string) *Problem {
 
 // authenticate resolves the bearer key to a principal; every /v1 route needs one.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	h := c.Get(fiber.HeaderAuthorization)
-	scheme, secret, ok := strings.Cut(h, " ")
-	if h == "" {
-		return unauthorized("send an API key as Authorization: Bearer <key>")
-	}
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return unauthorized("the Authorization header must be Bearer <key>")
-	}
-	k, err := s.deps.Keys.KeyByHash(c.UserContext(), access.HashKey(strings.TrimSpace(secret)))
-	if errors.Is(err, store.ErrNotFound) {
-		return unauthorized("unknown API key")
-	}
+	p, err := s.principalFor(c.UserContext(), c.Get(fiber.HeaderAuthorization))
 	if err != nil {
 		return err
 	}
-	if !k.Active(s.deps.Now()) {
-		return unauthorized("the API key is revoked or expired")
-	}
-	c.Locals(principalKey, access.Principal{KeyID: k.ID, Name: k.Name, Role: k.Role, Clearance: k.Clearance})
+	c.Locals(principalKey, p)
 	return c.Next()
+}
+
+// principalFor resolves an Authorization header to the key's principal; the
+// error is a 401 problem for a missing, malformed, unknown, revoked or
+// expired key. The HTTP API and /mcp (server/mcp_auth.go) both use it.
+func (s *Server) principalFor(ctx context.Context, h string) (access.Principal, error) {
+	scheme, secret, ok := strings.Cut(h, " ")
+	if h == "" {
+		return access.Principal{}, unauthorized("send an API key as Authorization: Bearer <key>")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+		return access.Principal{}, unauthorized("the Authorization header must be Bearer <key>")
+	}
+	k, err := s.deps.Keys.KeyByHash(ctx, access.HashKey(strings.TrimSpace(secret)))
+	if errors.Is(err, store.ErrNotFound) {
+		return access.Principal{}, unauthorized("unknown API key")
+	}
+	if err != nil {
+		return access.Principal{}, err
+	}
+	if !k.Active(s.deps.Now()) {
+		return access.Principal{}, unauthorized("the API key is revoked or expired")
+	}
+	return access.Principal{KeyID: k.ID, Name: k.Name, Role: k.Role, Clearance: k.Clearance}, nil
 }
 
 // require admits only principals whose role allows need.

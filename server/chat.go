@@ -2,7 +2,7 @@ package server
 
 import (
 	"bufio"
-	"context"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -43,11 +43,15 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if turn.SessionID == "" {
+		turn.NewSessionID = agents.NewSessionID()
+	}
+	c.Set(sessionHeader, cmp.Or(turn.SessionID, turn.NewSessionID))
 	if req.Stream || strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
 		return s.stream(c, turn, agentSSE{}, release)
 	}
 	defer release()
-	res, err := s.deps.Runner.Run(s.base, turn, nil)
+	res, err := s.deps.Runner.Run(c.UserContext(), turn, nil)
 	if err != nil {
 		return turnFailure(c, err)
 	}
@@ -110,13 +114,14 @@ func (s *Server) stream(c *fiber.Ctx, turn agents.Turn, enc streamEncoder, relea
 	probe := min(heartbeat, probeInterval)
 	pingEvery := int((heartbeat + probe - 1) / probe) // silent probes per ": ping"
 	runner, log, base := s.deps.Runner, s.log, s.base
+	reqCtx, endReq := takeRequestContext(c) // the writer below outlives the handler and ends it
 	s.streams.Add(1)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.streams.Done()
 		defer release()
 		s.metrics.streams.Inc()
 		defer s.metrics.streams.Dec()
-		ctx, cancel := context.WithCancel(base)
+		ctx, cancel := reqCtx, endReq
 		defer cancel()
 		events := make(chan agents.Event, 32)
 		finished := make(chan error, 1)

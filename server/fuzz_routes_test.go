@@ -218,6 +218,15 @@ func (e *fuzzEnv) check(t *testing.T, r fuzzRoute, ctype string, body []byte) {
 		}
 		return
 	}
+	// An OpenAI route answers in OpenAI's envelope; only a request fasthttp
+	// could not parse (its path unknown, "/") falls back to a problem.
+	if isOpenAIPath(r.path) && !(got == "application/problem+json" && bytes.Contains(b, []byte(`"instance":"/"`))) {
+		var env struct{ Error *oaiError }
+		if err := json.Unmarshal(b, &env); err != nil || env.Error == nil || env.Error.Message == "" || env.Error.Type == "" || got != "application/json" {
+			t.Fatalf("%s %s %q: status %d, want OpenAI's error envelope: %s %s", r.method, r.path, body, resp.StatusCode, got, b)
+		}
+		return
+	}
 	if got != "application/problem+json" {
 		t.Fatalf("%s %s (%s) %q: status %d with Content-Type %q: %s", r.method, r.path, ctype, body, resp.StatusCode, got, b)
 	}

@@ -80,7 +80,11 @@ type Options struct {
 	BodyLimit         int           // bytes; default 1 MiB
 	HeartbeatInterval time.Duration // SSE ": ping" interval; default 15s
 	ReadTimeout       time.Duration
-	Version           string
+	// RequestTimeout is the deadline of every request's context (streams
+	// included); default DefaultRequestTimeout. Keep it above the longest
+	// turn budget of the agents served.
+	RequestTimeout time.Duration
+	Version        string
 	// MaxTurns bounds the chat turns running at once (POST …/chat and
 	// /v1/chat/completions); ≤ 0: 4 × GOMAXPROCS. TurnQueue bounds the
 	// turns waiting for one, FIFO, each at most 5 s; 0: 64 × GOMAXPROCS,
@@ -114,6 +118,9 @@ func New(deps Deps, opts Options) *Server {
 	}
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = 30 * time.Second
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
 	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
@@ -173,8 +180,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) routes() {
 	app := s.app
+	s.mcpRoutes(app) // first: /mcp hands its connection to net/http (server/mcp.go), which logs and authenticates
 	app.Use(s.recoverer)
 	app.Use(requestid.New(requestid.Config{Generator: func() string { return uuid.NewString() }}))
+	app.Use(s.requestContext) // server/reqctx.go
 	app.Use(s.logRequests)
 
 	app.Get("/healthz", s.healthz)
@@ -187,6 +196,7 @@ func (s *Server) routes() {
 	v1.Post("/agents/:agent/chat", s.chat) // role checked against the agent's spec
 	v1.Post("/chat/completions", s.chatCompletions)
 	v1.Get("/models", s.models)
+	v1.Get("/models/:model", s.model)
 	v1.Get("/sessions", s.listSessions)
 	v1.Get("/sessions/:id", s.getSession)
 	v1.Get("/keys", s.require(roleAdmin), s.listKeys)

@@ -118,7 +118,7 @@ func (e *turnEnv) ask(form int) (bool, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusServiceUnavailable {
 		b, _ := io.ReadAll(resp.Body)
-		if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != errorContentType(path) {
 			return false, fmt.Errorf("503 without Retry-After or problem+json: %s", b)
 		}
 		return false, nil

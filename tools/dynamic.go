@@ -3,6 +3,8 @@ package tools
 import (
 	"context"
 	"fmt"
+
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // Checker is implemented by tools whose source can be down (a registered
@@ -16,6 +18,7 @@ type Checker interface {
 // add, as one change: a concurrent Get sees the old set or the new one. A
 // name in add that another tool still holds refuses the whole swap.
 func (r *Registry) Swap(remove []string, add []Tool) error {
+	defer r.changed()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	gone := map[string]bool{}
@@ -29,7 +32,7 @@ func (r *Registry) Swap(remove []string, add []Tool) error {
 			return fmt.Errorf("tools: swap: empty name")
 		}
 		if _, taken := r.tools[n]; (taken && !gone[n]) || seen[n] {
-			return fmt.Errorf("%w: %s", ErrDuplicateTool, n)
+			return usererr.Errorf("%w: %s", ErrDuplicateTool, n)
 		}
 		seen[n] = true
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/usererr"
 )
 
 // Spec describes a tool to models, to the API and to the agent loop.
@@ -46,10 +47,10 @@ type Tool interface {
 
 // Errors callers branch on.
 var (
-	ErrUnknownTool   = errors.New("tools: unknown tool")
-	ErrDuplicateTool = errors.New("tools: duplicate tool name")
+	ErrUnknownTool   = usererr.New("tools", "unknown tool")
+	ErrDuplicateTool = usererr.New("tools", "duplicate tool name")
 	ErrInvalidArgs   = errors.New("tools: invalid arguments")
-	ErrForbidden     = errors.New("tools: above the caller's clearance")
+	ErrForbidden     = usererr.New("tools", "above the caller's clearance")
 )
 
 // ArgsError is returned when arguments fail the tool's schema or decoding. Its
@@ -71,6 +72,7 @@ func (e *ArgsError) Unwrap() error { return ErrInvalidArgs }
 type Registry struct {
 	mu    sync.RWMutex
 	tools map[string]Tool
+	watch watchers // tools/watch.go
 }
 
 // NewRegistry returns a registry holding ts; a duplicate name is an error.
@@ -90,10 +92,11 @@ func (r *Registry) Register(t Tool) error {
 	if name == "" {
 		return fmt.Errorf("tools: register: empty name")
 	}
+	defer r.changed()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.tools[name]; ok {
-		return fmt.Errorf("%w: %s", ErrDuplicateTool, name)
+		return usererr.Errorf("%w: %s", ErrDuplicateTool, name)
 	}
 	r.tools[name] = t
 	return nil
@@ -101,10 +104,11 @@ func (r *Registry) Register(t Tool) error {
 
 // Remove deletes the named tool.
 func (r *Registry) Remove(name string) error {
+	defer r.changed()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.tools[name]; !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownTool, name)
+		return usererr.Errorf("%w: %s", ErrUnknownTool, name)
 	}
 	delete(r.tools, name)
 	return nil
@@ -116,7 +120,7 @@ func (r *Registry) Get(name string) (Tool, error) {
 	defer r.mu.RUnlock()
 	t, ok := r.tools[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownTool, name)
+		return nil, usererr.Errorf("%w: %s", ErrUnknownTool, name)
 	}
 	return t, nil
 }
@@ -142,7 +146,7 @@ func (r *Registry) Call(ctx context.Context, c access.Clearance, name string, ar
 		return Result{}, err
 	}
 	if !c.Covers(t.Spec().Clearance) {
-		return Result{}, fmt.Errorf("%w: %s needs %s", ErrForbidden, name, t.Spec().Clearance)
+		return Result{}, usererr.Errorf("%w: %s needs %s", ErrForbidden, name, t.Spec().Clearance)
 	}
 	return t.Call(ctx, args)
 }
