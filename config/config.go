@@ -74,6 +74,9 @@ type ServerConfig struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	// RequestTimeout is the deadline of every request's context, streams
+	// included (server.Options.RequestTimeout); 0 = the server's default.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
 
 // LogConfig sets structured logging.
@@ -272,6 +275,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.HeartbeatInterval < 100*time.Millisecond {
 		bad("server.heartbeat_interval", "must be at least 100ms")
+	}
+	if c.Server.RequestTimeout != 0 && c.Server.RequestTimeout < time.Second {
+		bad("server.request_timeout", "must be at least 1s (0 = the default, 5m)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

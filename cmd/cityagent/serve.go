@@ -69,7 +69,7 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 
 		Knowledge: inst.kb, // cmd/cityagent/knowledge.go
 	}, server.Options{BodyLimit: cfg.Server.BodyLimit, HeartbeatInterval: cfg.Server.HeartbeatInterval,
-		ReadTimeout: cfg.Server.ReadTimeout, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue})
+		ReadTimeout: cfg.Server.ReadTimeout, RequestTimeout: cfg.Server.RequestTimeout, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("cityagent is serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "state", inst.db.Backend(),
