@@ -119,10 +119,17 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 		sources = append(sources, fmt.Sprintf("[%d] %s", n, ph.sourceLine(label, b.Source, b.AsOf)))
 		return fmt.Sprintf("[%d]", n)
 	}
-	for _, r := range t.results {
-		body = append(body, renderResult(r, zh, ph, cite)...)
+	// A rules question ("how much is the fee", "who is responsible") with
+	// no word of live data is answered from the documents first, so that a
+	// tool called beside them does not drown the rule.
+	types := lex().answerTypes(t.question)
+	rulesFirst := len(types) > 0 && !lex().isLive(t.question)
+	if !rulesFirst {
+		for _, r := range t.results {
+			body = append(body, renderResult(r, zh, ph, cite)...)
+		}
 	}
-	if quotes := pickSentences(t.question, t.docs); len(quotes) > 0 {
+	if quotes := pickSentences(t.question, types, t.docs); len(quotes) > 0 {
 		line := ph.docsLead
 		marks := map[int]string{}
 		for _, q := range quotes {
@@ -134,6 +141,11 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 			line += ph.sep + ph.quote(q.text) + ph.sep + m
 		}
 		body = append(body, line)
+	}
+	if rulesFirst {
+		for _, r := range t.results {
+			body = append(body, renderResult(r, zh, ph, cite)...)
+		}
 	}
 	if len(sources) == 0 {
 		body = append(body, ph.nothing)
@@ -260,78 +272,199 @@ type quoted struct {
 	doc   int
 	pos   int
 	score float64
+	// translated: the sentence meets the question through the glossary in
+	// the other language
+	translated bool
 }
 
+// Question types move sentences up or down: one that gives the kind of
+// answer asked for (an amount for "how much", a duration for "how long", a
+// department for "who") gains fitBonus of the question's weight; one that
+// does not loses misfitCut of its score.
+const (
+	fitBonus  = 0.35
+	misfitCut = 0.4
+)
+
 // pickSentences returns the passages' sentences that share most terms with
-// the question, best first.
-func pickSentences(question string, docs []llm.DataBlock) []quoted {
-	q := termSet(question)
-	total := 0.0
-	for t := range q {
-		total += termWeight(t)
+// the question, best first. A sentence that says one of the question's
+// terms only in other words (the glossary's name in the other language, or
+// an alias) earns most of that term's weight, or half of it for an alias.
+func pickSentences(question string, types []*answerType, docs []llm.DataBlock) []quoted {
+	if len(docs) == 0 {
+		return nil
 	}
+	own := termSet(question)
+	trs := lex().translations(question, own)
+	flags := groupTerms(trs, question)
+	total := totalWeight(own)
 	threshold := max(1, 0.2*total)
+	lowQuestion := strings.ToLower(question)
 	var cands []quoted
-	counted := map[string]bool{}
+	counted, has := map[string]bool{}, map[string]bool{}
 	for di, d := range docs {
 		for si, s := range splitSentences(d.Body) {
 			clear(counted)
-			score := 0.0
+			clear(has)
+			words, han, aliases := 0, 0, 0.0
 			for _, t := range tokenize(s) {
-				if q[t] && !counted[t] {
-					counted[t] = true
-					score += termWeight(t)
+				f := flags[t]
+				if f&termOfMember != 0 {
+					has[t] = true
+				}
+				if counted[t] || !own[t] && f&termOfAlias == 0 {
+					continue
+				}
+				counted[t] = true
+				switch {
+				case !own[t]:
+					// An alias counts by its words and bigrams.
+					if !isSingleHan(t) {
+						aliases += weightExpanded
+					}
+				case isSingleHan(t):
+					han++
+				default:
+					words++
 				}
 			}
-			if score >= threshold {
-				cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score})
+			cross := translatedWeight(has, trs, counted)
+			score := float64(words) + hanUnigramWeight*float64(han) + aliases + cross
+			if score < threshold {
+				continue
 			}
+			for _, a := range types {
+				if a.fits(s, lowQuestion) {
+					score += fitBonus * total
+				} else {
+					score *= 1 - misfitCut
+				}
+			}
+			cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score, translated: cross > 0})
 		}
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
 	seen := map[string]bool{}
+	quotedDoc := map[int]bool{}
 	var out []quoted
 	for _, c := range cands {
 		if len(out) == maxQuoted {
 			break
 		}
-		if !seen[c.text] {
-			seen[c.text] = true
-			out = append(out, c)
+		// A bilingual passage says the same rule twice: once quoted from
+		// it, its other-language twin adds nothing.
+		if seen[c.text] || c.translated && quotedDoc[c.doc] {
+			continue
 		}
+		seen[c.text] = true
+		quotedDoc[c.doc] = true
+		out = append(out, c)
 	}
 	return out
 }
 
 // splitSentences cuts text at Chinese and English sentence ends and at line
-// breaks, dropping Markdown list and heading marks.
+// breaks, dropping Markdown list and heading marks. A Markdown table row
+// becomes one sentence naming each cell by its column ("Road class: Arterial
+// road, Fee: 8 yuan"); the header and rule rows are not sentences.
 func splitSentences(text string) []string {
 	var out []string
-	var cur []rune
-	flush := func() {
-		s := strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(string(cur)), "#*->•·"))
+	var header, pending []string
+	for _, line := range strings.Split(text, "\n") {
+		cells, ok := tableCells(line)
+		if !ok {
+			if pending != nil {
+				out = append(out, strings.Join(pending, ", "))
+			}
+			header, pending = nil, nil
+			out = appendSentences(out, line)
+			continue
+		}
+		switch {
+		case isRule(cells):
+			header, pending = pending, nil
+		case pending != nil:
+			out = append(out, strings.Join(pending, ", "))
+			pending = cells
+		case header == nil:
+			pending = cells
+		default:
+			out = append(out, rowSentence(header, cells))
+		}
+	}
+	if pending != nil {
+		out = append(out, strings.Join(pending, ", "))
+	}
+	return out
+}
+
+// tableCells splits a Markdown table row into its cells.
+func tableCells(line string) ([]string, bool) {
+	t := strings.TrimSpace(line)
+	if len(t) < 2 || t[0] != '|' {
+		return nil, false
+	}
+	parts := strings.Split(strings.Trim(t, "|"), "|")
+	cells := make([]string, len(parts))
+	for i, p := range parts {
+		cells[i] = strings.TrimSpace(p)
+	}
+	return cells, true
+}
+
+// isRule reports whether cells are a table's |---|:--:| rule.
+func isRule(cells []string) bool {
+	for _, c := range cells {
+		if strings.Trim(c, "-: ") != "" || c == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func rowSentence(header, cells []string) string {
+	parts := make([]string, 0, len(cells))
+	for i, c := range cells {
+		if c == "" {
+			continue
+		}
+		if i < len(header) && header[i] != "" {
+			c = header[i] + ": " + c
+		}
+		parts = append(parts, c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// appendSentences adds the sentences of one line of prose, as substrings
+// of it. A ； joins the clauses of one rule ("黄灯时间为3秒；…的路口为4秒"):
+// quoting one clause alone would give the exception without the rule.
+func appendSentences(out []string, line string) []string {
+	start := 0
+	flush := func(end int) {
+		s := strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(line[start:end]), "#*->•·"))
+		if !utf8.ValidString(s) {
+			s = strings.ToValidUTF8(s, "\uFFFD")
+		}
 		if utf8.RuneCountInString(s) >= 4 {
 			out = append(out, s)
 		}
-		cur = cur[:0]
+		start = end
 	}
-	rs := []rune(text)
-	for i, r := range rs {
-		if r == '\n' || r == '\r' {
-			flush()
-			continue
-		}
-		cur = append(cur, r)
+	for i, r := range line {
 		switch r {
-		case '。', '！', '？', '；':
-			flush()
+		case '\r':
+			flush(i)
+			start = i + 1
+		case '。', '！', '？':
+			flush(i + utf8.RuneLen(r))
 		case '.', '!', '?':
-			if i+1 == len(rs) || rs[i+1] == ' ' || rs[i+1] == '\n' {
-				flush()
+			if i+1 == len(line) || line[i+1] == ' ' {
+				flush(i + 1)
 			}
 		}
 	}
-	flush()
+	flush(len(line))
 	return out
 }
 

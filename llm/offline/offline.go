@@ -74,15 +74,18 @@ func (e *Engine) Generate(ctx context.Context, req llm.Request, stream llm.Strea
 	t := readTurn(req.Messages)
 	prompt := promptTokens(req)
 	var blocked *need
+	var calls []llm.ToolCall
 	if !t.acted {
-		var calls []llm.ToolCall
-		if calls, blocked = plan(t.question, t.earlier, e.index(req.Tools)); len(calls) > 0 {
-			completion := 0
-			for _, c := range calls {
-				completion += estimateTokens(c.Name) + estimateTokens(string(c.Arguments))
-			}
-			return llm.Response{ToolCalls: calls, FinishReason: "tool_calls", Model: ModelID, Usage: usage(prompt, completion)}, nil
+		calls, blocked = namedPlan(t.question, t.earlier, t.answers, nameable(t.question, req.Tools), e.index(req.Tools))
+	} else {
+		calls = e.followOn(t, req.Tools)
+	}
+	if len(calls) > 0 {
+		completion := 0
+		for _, c := range calls {
+			completion += estimateTokens(c.Name) + estimateTokens(string(c.Arguments))
 		}
+		return llm.Response{ToolCalls: calls, FinishReason: "tool_calls", Model: ModelID, Usage: usage(prompt, completion)}, nil
 	}
 	text := writeAnswer(t, req.Tools, blocked)
 	if stream != nil {
@@ -102,9 +105,13 @@ func (e *Engine) Generate(ctx context.Context, req llm.Request, stream llm.Strea
 type turn struct {
 	question string          // the current user question
 	earlier  []string        // earlier user questions, latest first, for follow-ups
+	answers  []string        // earlier answers, latest first, without their sources: what "that segment" may name
 	docs     []llm.DataBlock // retrieved passages of this turn
 	results  []llm.DataBlock // tool results of this turn, in call order
 	acted    bool            // the model already called tools in this turn
+	steps    int             // planning steps of this turn that called tools
+	// calledAction: a propose_ tool was called in this turn
+	calledAction bool
 }
 
 // maxEarlier is how many earlier questions a follow-up may borrow from.
@@ -134,6 +141,7 @@ func readTurn(msgs []llm.Message) turn {
 		for k := n - 2; k >= 0 && len(t.earlier) < maxEarlier; k-- {
 			t.earlier = append(t.earlier, strings.TrimSpace(msgs[questions[k]].Content))
 		}
+		t.answers = earlierAnswers(msgs[:cur])
 		if n > 1 {
 			prev = questions[n-2]
 		}
@@ -149,6 +157,12 @@ func readTurn(msgs []llm.Message) turn {
 			}
 		case i > cur && m.Role == llm.RoleAssistant:
 			t.acted = true
+			if len(m.ToolCalls) > 0 {
+				t.steps++
+			}
+			for _, c := range m.ToolCalls {
+				t.calledAction = t.calledAction || isAction(c.Name)
+			}
 		case i > cur && m.Role == llm.RoleTool:
 			t.acted = true
 			blocks := parseData(m.Content)
@@ -195,4 +209,27 @@ func promptTokens(req llm.Request) int {
 
 func usage(prompt, completion int) llm.Usage {
 	return llm.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}
+}
+
+// nameable are the tools a message may call by name: those named in the
+// user's own words (not in what they quote), and no propose_ tool unless
+// the message is a request.
+func nameable(question string, specs []llm.ToolSpec) []llm.ToolSpec {
+	var named []llm.ToolSpec
+	for _, s := range specs {
+		if s.Name != "" && strings.Contains(question, s.Name) {
+			named = append(named, s)
+		}
+	}
+	if len(named) == 0 {
+		return nil
+	}
+	rd := readMessage(question)
+	out := named[:0]
+	for _, s := range named {
+		if strings.Contains(rd.own, s.Name) && (rd.act == actRequest || !isAction(s.Name)) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

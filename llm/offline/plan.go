@@ -86,7 +86,9 @@ func (p *property) prepare() {
 	p.choices = s.choices()
 	for i := range p.choices {
 		p.choices[i].terms = choiceTerms(p.choices[i])
+		p.choices[i].termList = sortedTerms(p.choices[i].terms)
 	}
+	weighChoices(p.choices)
 	p.words = withConcepts(termSet(splitIdent(p.name) + " " + s.Title + " " + s.Description))
 	p.numeric = (s.is("integer") || s.is("number")) && len(p.choices) == 0
 	if s.Pattern != "" && len(s.Pattern) <= maxPattern {
@@ -137,13 +139,30 @@ type scored struct {
 	weighted float64 // the same with terms many tools share discounted, for ranking
 }
 
+// weightExpanded is how much a term counts that the question does not hold
+// but one of its aliases or glossary entries brings.
+const weightExpanded = 0.5
+
 func rank(docs []*toolDoc, question string) []scored {
-	q := termSet(question)
-	df := make(map[string]int, len(q))
-	for t := range q {
-		for _, d := range docs {
-			if d.terms[t] > 0 {
-				df[t]++
+	return rankTerms(docs, question, planTerms(question, termSet(question)))
+}
+
+// terms are a text's own terms and those its aliases add (extra, which
+// holds no own term), kept apart so that each counts its own weight.
+type terms struct{ own, extra map[string]bool }
+
+func (ts terms) has(t string) bool { return ts.own[t] || ts.extra[t] }
+
+// rankTerms is rank for a question whose terms are known.
+func rankTerms(docs []*toolDoc, question string, ts terms) []scored {
+	own := ts.own
+	df := make(map[string]int, len(own)+len(ts.extra))
+	for _, set := range []map[string]bool{own, ts.extra} {
+		for t := range set {
+			for _, d := range docs {
+				if d.terms[t] > 0 {
+					df[t]++
+				}
 			}
 		}
 	}
@@ -154,15 +173,27 @@ func rank(docs []*toolDoc, question string) []scored {
 			s.raw += weightPattern
 			s.weighted += weightPattern
 		}
-		for t := range q {
-			fw := d.terms[t]
-			if fw == 0 {
-				continue
+		// Summed in fixed point: integer sums do not depend on the order
+		// the map gives the terms in, so ties break the same in every run.
+		var raw, weighted, extraRaw, extraWeighted int64
+		for t := range own {
+			if fw := d.terms[t]; fw > 0 {
+				w := termWeight(t) * fw
+				raw += fixed(w)
+				weighted += fixed(w / (1 + math.Log(float64(df[t]))))
 			}
-			w := termWeight(t) * fw
-			s.raw += w
-			s.weighted += w / (1 + math.Log(float64(df[t])))
 		}
+		for t := range ts.extra {
+			if fw := d.terms[t]; fw > 0 {
+				w := termWeight(t) * fw * weightExpanded
+				extraRaw += fixed(w)
+				extraWeighted += fixed(w / (1 + math.Log(float64(df[t]))))
+			}
+		}
+		// Aliases reinforce a tool the question's own words fit; they never
+		// make one fit on their own, nor more than double its score.
+		s.raw += unfixed(raw + min(extraRaw, raw))
+		s.weighted += unfixed(weighted + min(extraWeighted, weighted))
 		if s.raw >= minScore {
 			out = append(out, s)
 		}
@@ -176,6 +207,12 @@ func rank(docs []*toolDoc, question string) []scored {
 	return out
 }
 
+// fixedScale is the resolution of fixed-point score sums.
+const fixedScale = 1 << 30
+
+func fixed(w float64) int64   { return int64(math.Round(w * fixedScale)) }
+func unfixed(v int64) float64 { return float64(v) / fixedScale }
+
 // need names the tool that fits a question best but lacks required
 // arguments, so that the answer can ask for them.
 type need struct {
@@ -185,32 +222,64 @@ type need struct {
 
 // plan chooses tool calls for question. Only user text reaches it: never a
 // document, a tool result or a system prompt, so quoted data cannot steer it.
-// When it calls nothing because the best tool lacks arguments, it says which.
-func plan(question string, earlier []string, docs []*toolDoc) ([]llm.ToolCall, *need) {
+// A question (not a request) is never offered the propose_ tools, and text
+// the user quotes neither ranks tools nor fills arguments, except the
+// free-text ones. When it calls nothing because the best tool lacks
+// arguments, it says which.
+func plan(question string, earlier, answers []string, docs []*toolDoc) ([]llm.ToolCall, *need) {
 	if len(docs) == 0 {
 		return nil, nil
 	}
-	texts := []string{question}
-	ranked := rank(docs, question)
-	if len(ranked) == 0 && contentTerms(question) <= followUpTerms {
+	rd := readMessage(question)
+	own := strings.TrimSpace(rd.own)
+	first := newSource(own)
+	first.full = question
+	srcs := []source{first}
+	ranked := rankTerms(docs, own, first.terms)
+	if len(ranked) == 0 && contentTerms(own) <= followUpTerms {
 		for _, e := range earlier {
-			if ranked = rank(docs, question+"\n"+e); len(ranked) > 0 {
-				texts = append(texts, e)
+			if ranked = rank(docs, own+"\n"+e); len(ranked) > 0 {
+				srcs = append(srcs, newSource(e))
 				break
 			}
 		}
 	}
-	srcs := make([]source, len(texts))
-	for i, t := range texts {
-		srcs[i] = source{text: t, terms: termSet(t), numbers: numberMentions(t)}
+	srcs = append(srcs, entitySources(own, earlier[min(len(earlier), len(srcs)-1):], answers)...)
+	if rd.act != actRequest {
+		// Dropped after ranking, so that a tool ranking far below the
+		// action the words fit best is not called in its place.
+		return pick(withoutActions(ranked, own), srcs)
 	}
+	calls, blocked := pick(ranked, srcs)
+	if len(calls) == 0 && blocked != nil && isAction(blocked.tool) {
+		// The action lacks what live data may give ("the most congested
+		// corridor"): look it up first; followOn proposes next step.
+		var data []scored
+		for _, s := range ranked {
+			if !isAction(s.doc.spec.Name) {
+				data = append(data, s)
+			}
+		}
+		if lookups, _ := pick(data, srcs); len(lookups) > 0 {
+			return lookups, nil
+		}
+	}
+	return calls, blocked
+}
+
+// pick calls the tools that rank close to the best, in rank order, with the
+// arguments srcs give them.
+func pick(ranked []scored, srcs []source) ([]llm.ToolCall, *need) {
 	var calls []llm.ToolCall
 	var blocked *need
 	for _, s := range ranked {
 		if len(calls) == maxCalls || s.weighted < closeRatio*ranked[0].weighted {
 			break
 		}
-		args, missing, ok := fillArgs(s.doc, srcs)
+		if s.doc == nil {
+			continue // the bar left by withoutActions
+		}
+		args, missing, ok := fillArgs(s.doc, forTool(s.doc, srcs))
 		if !ok {
 			if blocked == nil && len(missing) > 0 {
 				blocked = &need{tool: s.doc.spec.Name, args: missing}
@@ -225,6 +294,77 @@ func plan(question string, earlier []string, docs []*toolDoc) ([]llm.ToolCall, *
 	return nil, blocked
 }
 
+// actionPrefix starts the name of every tool that proposes a governed action.
+const actionPrefix = "propose_"
+
+func isAction(name string) bool { return strings.HasPrefix(name, actionPrefix) }
+
+// withoutActions drops the propose_ tools from a ranking, keeping the best
+// score as the bar the others are measured against — unless the question
+// names an identifier a remaining tool takes ("Is a crew already on
+// S042?"): then the question is about that entity's live data.
+func withoutActions(ranked []scored, question string) []scored {
+	if len(ranked) == 0 {
+		return nil
+	}
+	out := []scored{{weighted: ranked[0].weighted}}
+	for _, s := range ranked {
+		if isAction(s.doc.spec.Name) {
+			continue
+		}
+		if len(out) == 1 && s.doc.patternIn(question) {
+			out[0].weighted = s.weighted
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// planTerms are what the planner matches tools against: the terms of the
+// user's words (own) with those of the aliases and period words they name.
+func planTerms(s string, own map[string]bool) terms {
+	ranking, _ := lex().expansions(s, own)
+	return withExtra(own, ranking+periodWords(s))
+}
+
+// withExtra is own with the terms of text it lacks as extra.
+func withExtra(own map[string]bool, text string) terms {
+	ts := terms{own: own}
+	for _, t := range tokenize(text) {
+		if !own[t] {
+			if ts.extra == nil {
+				ts.extra = map[string]bool{}
+			}
+			ts.extra[t] = true
+		}
+	}
+	return ts
+}
+
+// newSource reads a text once for ranking and filling: its terms with the
+// aliases that rank tools (terms), and, for enum values, with every alias
+// and glossary term and without the units of its numbers (choice: the 小时
+// of 持续一小时 names no hour_ahead event; periods are read as written, so
+// 最近一周 still names a week).
+func newSource(text string) source {
+	own := termSet(text)
+	src := source{text: text, full: text, own: own, numbers: numberMentions(text)}
+	periods := periodWords(text)
+	ranking, other := lex().expansions(text, own)
+	src.terms = withExtra(own, ranking+periods)
+	switch bare := withoutUnits(text, src.numbers); {
+	case bare != text:
+		bareTerms := termSet(bare)
+		r, o := lex().expansions(bare, bareTerms)
+		src.choice = withExtra(bareTerms, r+o+periods)
+	case other == "":
+		src.choice = src.terms
+	default:
+		src.choice = withExtra(own, ranking+other+periods)
+	}
+	return src
+}
+
 // contentTerms counts the words and Chinese bigrams of s that carry meaning.
 func contentTerms(s string) int {
 	n := 0
@@ -237,11 +377,21 @@ func contentTerms(s string) int {
 }
 
 // source is a text arguments are taken from, read once per planning step.
+// An entity source (an earlier question the current one refers back to)
+// fills only the properties named in only.
 type source struct {
 	text    string
-	terms   map[string]bool
+	full    string          // text with what it quotes, for free-text arguments
+	own     map[string]bool // the terms of text
+	terms   terms           // own, with the aliases that rank tools and the periods it names
+	choice  terms           // with every alias, and without the units of numbers, for enum values
 	numbers []mention
+	only    map[string]bool
+	answer  bool // an earlier answer: fills lookups, never an action's arguments
 }
+
+// fills reports whether the source may give the property a value.
+func (s *source) fills(name string) bool { return s.only == nil || s.only[name] }
 
 // fillArgs builds a tool's arguments from srcs (the question first, then
 // the question it follows up, if any). ok is false when a required argument
@@ -324,6 +474,9 @@ func (p *property) fill(srcs []source) (any, bool) {
 	}
 	if len(p.choices) == 0 && (s.is("string") || len(s.types()) == 0) {
 		for _, src := range srcs {
+			if !src.fills(p.name) {
+				continue
+			}
 			if v, ok := p.findString(src.text); ok {
 				return v, true
 			}
@@ -332,10 +485,30 @@ func (p *property) fill(srcs []source) (any, bool) {
 	if present(s.Default) {
 		return s.Default, true
 	}
+	if v, ok := p.describedDefault(); ok && p.required {
+		return v, true
+	}
 	if p.freeText {
-		return srcs[0].text, true
+		return srcs[0].full, true
 	}
 	return nil, false
+}
+
+// describedDefault is the one enum value whose description calls it the
+// default ("more_main_green: … (the recommended default)"), for a required
+// choice the question leaves open.
+func (p *property) describedDefault() (json.RawMessage, bool) {
+	var found json.RawMessage
+	for _, c := range p.choices {
+		d := strings.ToLower(c.desc)
+		if strings.Contains(d, "default") || strings.Contains(d, "默认") {
+			if found != nil {
+				return nil, false
+			}
+			found = c.value
+		}
+	}
+	return found, found != nil
 }
 
 // named is an enum value a question names, with the question's terms that name it.
@@ -359,7 +532,10 @@ func fillChoices(props []property, srcs []source) map[string]any {
 			continue
 		}
 		for si, src := range srcs {
-			if c, terms, ok := pickChoice(p.choices, src.terms); ok {
+			if !src.fills(p.name) {
+				continue
+			}
+			if c, terms, ok := pickChoice(p.choices, src.choice); ok {
 				n := named{prop: p, choice: c, src: si, terms: terms}
 				for _, t := range terms {
 					n.weight += termWeight(t)
@@ -406,19 +582,13 @@ func fillChoices(props []property, srcs []source) map[string]any {
 // pickChoice returns the enum value the question names, if exactly one is
 // named best, and the question's terms that name it. Terms shared by many
 // values ("district", "城区") count little.
-func pickChoice(cs []choice, q map[string]bool) (int, []string, bool) {
-	df := map[string]int{}
-	for _, c := range cs {
-		for t := range c.terms {
-			df[t]++
-		}
-	}
+func pickChoice(cs []choice, q terms) (int, []string, bool) {
 	best, bestScore, second := -1, 0.0, 0.0
 	for i, c := range cs {
 		score := 0.0
-		for t := range c.terms {
-			if q[t] {
-				score += math.Log(1 + float64(len(cs))/float64(df[t]))
+		for k, t := range c.termList {
+			if q.has(t) {
+				score += c.idf[k]
 			}
 		}
 		switch {
@@ -431,14 +601,30 @@ func pickChoice(cs []choice, q map[string]bool) (int, []string, bool) {
 	if best < 0 || bestScore == second {
 		return 0, nil, false
 	}
-	var terms []string
-	for t := range cs[best].terms {
-		if q[t] {
-			terms = append(terms, t)
+	var naming []string
+	for _, t := range cs[best].termList {
+		if q.has(t) {
+			naming = append(naming, t)
 		}
 	}
-	sort.Strings(terms)
-	return best, terms, true
+	return best, naming, true
+}
+
+// weighChoices gives each term of each enum value its weight, once per
+// tool: terms shared by many values ("district", "城区") count little.
+func weighChoices(cs []choice) {
+	df := map[string]int{}
+	for _, c := range cs {
+		for t := range c.terms {
+			df[t]++
+		}
+	}
+	for i := range cs {
+		cs[i].idf = make([]float64, len(cs[i].termList))
+		for k, t := range cs[i].termList {
+			cs[i].idf[k] = math.Log(1 + float64(len(cs))/float64(df[t]))
+		}
+	}
 }
 
 // choiceTerms are the terms naming an enum value. Single Chinese characters

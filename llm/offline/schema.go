@@ -172,10 +172,12 @@ func present(raw json.RawMessage) bool {
 // choice is one allowed value of an enumerated property, with the terms
 // that name it: its own words and those of its description.
 type choice struct {
-	value json.RawMessage
-	text  string // the value as text, for reading descriptions
-	desc  string
-	terms map[string]bool
+	value    json.RawMessage
+	text     string // the value as text, for reading descriptions
+	desc     string
+	terms    map[string]bool
+	termList []string  // terms, sorted: scores are summed in this order
+	idf      []float64 // the weight of each of termList among the property's values
 }
 
 // choices lists the property's enumerated values with their descriptions.

@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -41,53 +42,102 @@ func hasHan(s string) bool {
 	return false
 }
 
-// tokenize splits s into terms, in order and with repeats.
+// tokenize splits s into terms, in order and with repeats. Terms are
+// substrings of s wherever they can be (Chinese unigrams and bigrams, words
+// already in lower case), so that tokenizing allocates little.
 func tokenize(s string) []string {
-	var out []string
-	var word, han []rune
+	out := make([]string, 0, len(s)/2)
+	wordStart, wordEnd := -1, -1
+	upper := false
+	var han []int // byte offsets of the current run of Chinese characters, and its end
 	flushWord := func() {
-		if len(word) == 0 {
+		if wordStart < 0 {
 			return
 		}
-		w := stem(string(word))
-		if keepWord(w) {
+		w := s[wordStart:wordEnd]
+		if upper {
+			w = strings.ToLower(w)
+		}
+		if w = stem(w); keepWord(w) {
 			out = append(out, w)
 		}
-		word = word[:0]
+		wordStart, upper = -1, false
 	}
-	flushHan := func() {
-		for i, r := range han {
-			if !stopHan[r] {
-				out = append(out, string(r))
+	flushHan := func(end int) {
+		n := len(han)
+		for i, off := range han {
+			next := end
+			if i+1 < n {
+				next = han[i+1]
 			}
-			if i+1 < len(han) {
-				bg := string(han[i : i+2])
-				if !stopBigrams[bg] {
+			r, _ := utf8.DecodeRuneInString(s[off:])
+			if !stopHan[r] {
+				out = append(out, s[off:next])
+			}
+			if i+1 < n {
+				after := end
+				if i+2 < n {
+					after = han[i+2]
+				}
+				if bg := s[off:after]; !stopBigrams[bg] {
 					out = append(out, bg)
 				}
 			}
 		}
 		han = han[:0]
 	}
-	for _, r := range s {
+	for i, r := range s {
+		_, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case isHan(r):
 			flushWord()
 			if particles[r] {
-				flushHan()
+				flushHan(i)
 				continue
 			}
-			han = append(han, r)
+			han = append(han, i)
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			flushHan()
-			word = append(word, unicode.ToLower(r))
+			if len(han) > 0 {
+				flushHan(i)
+			}
+			if wordStart < 0 {
+				wordStart = i
+			}
+			wordEnd = i + size
+			upper = upper || unicode.ToLower(r) != r
 		default:
 			flushWord()
-			flushHan()
+			if len(han) > 0 {
+				flushHan(i)
+			}
 		}
 	}
 	flushWord()
-	flushHan()
+	flushHan(len(s))
+	return out
+}
+
+// totalWeight is the sum of the terms' weights, independent of map order.
+func totalWeight(set map[string]bool) float64 {
+	words, han := 0, 0
+	for t := range set {
+		if isSingleHan(t) {
+			han++
+		} else {
+			words++
+		}
+	}
+	return float64(words) + hanUnigramWeight*float64(han)
+}
+
+// sortedTerms lists a term set in order, so that sums over it are the same
+// in every run.
+func sortedTerms(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Strings(out)
 	return out
 }
 

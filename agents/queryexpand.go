@@ -1,0 +1,80 @@
+package agents
+
+import (
+	"context"
+	"strings"
+
+	"github.com/cityagent/cityagent/knowledge"
+	"github.com/cityagent/cityagent/llm/offline"
+)
+
+// expandedText is the second query of a question: the other-language names
+// the city glossary gives for the terms it uses (黄灯 for "yellow light"), or
+// "" when the glossary has none. Only retrieval sees them; the model is
+// given the user's message unchanged, whichever model it is.
+func expandedText(question string) string {
+	extra := offline.QueryTerms(question)
+	if len(extra) == 0 {
+		return ""
+	}
+	return strings.Join(extra, " ")
+}
+
+// search asks one collection for the question's k best documents. When the
+// glossary names the question's terms in the other language, a second
+// search with those names may add a document written only in that
+// language; the question's own hits, and the passages they quote, stay.
+func (tr *turnRun) search(ctx context.Context, collection, question string, k int) ([]knowledge.Hit, error) {
+	q := knowledge.Query{Collection: collection, Text: question, K: k, Clearance: tr.t.Principal.Clearance}
+	hits, err := tr.r.Knowledge.Search(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Text = expandedText(question); q.Text == "" {
+		return hits, nil
+	}
+	more, err := tr.r.Knowledge.Search(ctx, q)
+	if err != nil {
+		// The question's own hits answer; the expansion only adds.
+		return hits, nil
+	}
+	return mergeExpanded(hits, more, k), nil
+}
+
+// mergeExpanded adds to the hits of a question the best document of its
+// glossary-expanded search that the question did not find: into a free
+// place, or into the last place when the expanded search ranks it above the
+// document there. Every other hit keeps its passage.
+func mergeExpanded(hits, expanded []knowledge.Hit, k int) []knowledge.Hit {
+	found := make(map[string]bool, len(hits))
+	for _, h := range hits {
+		found[h.DocID] = true
+	}
+	rank := func(doc string) int {
+		for i, h := range expanded {
+			if h.DocID == doc {
+				return i
+			}
+		}
+		return len(expanded)
+	}
+	for i, e := range expanded {
+		if found[e.DocID] {
+			continue
+		}
+		// It keeps the expanded search's score, never above the question's
+		// own best, so that an agent reading several collections ranks it
+		// among their hits.
+		if len(hits) > 0 {
+			e.Score = min(e.Score, hits[0].Score)
+		}
+		switch {
+		case len(hits) < k:
+			return append(hits, e)
+		case k > 0 && i < rank(hits[k-1].DocID):
+			return append(append([]knowledge.Hit(nil), hits[:k-1]...), e)
+		}
+		return hits
+	}
+	return hits
+}

@@ -1,0 +1,160 @@
+package offline
+
+import (
+	"sort"
+	"strings"
+)
+
+// maxQueryTerms bounds the terms QueryTerms adds to one query.
+const maxQueryTerms = 16
+
+// QueryTerms returns the other-language names, from the engine's alias groups
+// and bilingual glossary (data/aliases.yaml), of the city terms text uses:
+// for "How long is the yellow light?" the Chinese 黄灯, for "城管局负责什么" the
+// English "urban management bureau". Retrieval adds them to its query so that
+// a question meets a document written only in the other language; the user's
+// message is never changed, so any model may use them. Groups are visited in
+// file order and the result is the same for the same text.
+func QueryTerms(text string) []string {
+	low := strings.ToLower(text)
+	zh, latin := hasHan(text), hasLatin(text)
+	var out []string
+	seen := map[string]bool{}
+	for _, tr := range lex().translations(text, termSet(text)) {
+		for _, m := range tr.others {
+			// Chinese names for a question in Latin letters, English ones
+			// (never identifiers such as under_review) for a Chinese one.
+			other := m.zh && latin || !m.zh && !m.ident && zh
+			if !other || seen[m.text] || strings.Contains(low, m.text) {
+				continue
+			}
+			seen[m.text] = true
+			out = append(out, m.text)
+			if len(out) == maxQueryTerms {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+// hasLatin reports whether s holds an ASCII letter.
+func hasLatin(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c >= 'a' && c <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
+// member is one way of saying a group's term, with its terms.
+type member struct {
+	text  string
+	terms []string // sorted
+	zh    bool     // written in Chinese
+	ident bool     // an identifier (under_review), not a word of a passage
+}
+
+// translation is an alias group a question names: the member it says, and
+// the group's other members.
+type translation struct {
+	said   *member
+	others []member
+}
+
+// translations lists the alias and glossary groups text names, in file order.
+func (l *lexicon) translations(text string, terms map[string]bool) []translation {
+	low := strings.ToLower(text)
+	var ids []int
+	for t := range terms {
+		ids = append(ids, l.byTerm[t]...)
+	}
+	ids = append(ids, l.unkeyed...)
+	sort.Ints(ids)
+	var out []translation
+	for k, g := range ids {
+		if k > 0 && ids[k-1] == g {
+			continue
+		}
+		ms := l.members[g]
+		for i := range ms {
+			if hasPhrase(low, ms[i].text) {
+				out = append(out, translation{said: &ms[i], others: ms})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Flags of groupTerms.
+const (
+	termOfMember byte = 1 << iota // a term of some member of the question's groups
+	termOfAlias                   // a term of a same-language member the question does not say
+)
+
+// groupTerms flags the terms of the question's groups: every member's
+// (what translatedWeight looks for in a sentence), and those of the
+// same-language members it does not say ("turned down" for rejected), which
+// a sentence earns weightExpanded for each of. Nil when there are none.
+func groupTerms(trs []translation, question string) map[string]byte {
+	if len(trs) == 0 {
+		return nil
+	}
+	out := map[string]byte{}
+	low := strings.ToLower(question)
+	for _, tr := range trs {
+		for _, m := range tr.others {
+			f := termOfMember
+			if m.zh == tr.said.zh && !m.ident && !strings.Contains(low, m.text) {
+				f |= termOfAlias
+			}
+			for _, t := range m.terms {
+				out[t] |= f
+			}
+		}
+	}
+	return out
+}
+
+// crossWeight is how much a term counts that a sentence says through the
+// glossary in the other language: nearly a term it says itself, so that a
+// sentence in the question's own language wins a tie.
+const crossWeight = 0.9
+
+// translatedWeight is what a sentence of terms has earns for saying in the
+// other language the question's terms it does not say itself (counted holds
+// those it does, and gains those credited here, so overlapping groups credit
+// a term once): crossWeight of each term. Members match by their stemmed
+// terms, so "water outage" meets "water outages".
+func translatedWeight(has map[string]bool, trs []translation, counted map[string]bool) float64 {
+	w := 0.0
+	for _, tr := range trs {
+		if hasAllTerms(has, tr.said.terms) {
+			continue
+		}
+		for _, m := range tr.others {
+			if m.zh == tr.said.zh || m.ident || !hasAllTerms(has, m.terms) {
+				continue
+			}
+			for _, t := range tr.said.terms {
+				if !counted[t] {
+					counted[t] = true
+					w += crossWeight * termWeight(t)
+				}
+			}
+			break
+		}
+	}
+	return w
+}
+
+func hasAllTerms(has map[string]bool, terms []string) bool {
+	for _, t := range terms {
+		if !has[t] {
+			return false
+		}
+	}
+	return len(terms) > 0
+}

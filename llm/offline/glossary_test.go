@@ -1,0 +1,107 @@
+package offline
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cityagent/cityagent/llm"
+)
+
+func TestQueryTerms(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want, not  []string
+	}{
+		{name: "english question gets chinese names", text: "How long is the yellow light at a junction?",
+			want: []string{"黄灯", "路口", "交叉口"}, not: []string{"amber", "intersection"}},
+		{name: "chinese question gets english names", text: "城管局负责哪些事？",
+			want: []string{"urban management bureau"}, not: []string{"城市管理局", "urban_management"}},
+		{name: "no city term", text: "Hello there", want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := QueryTerms(tc.text)
+			if tc.want == nil && len(got) != 0 {
+				t.Fatalf("QueryTerms(%q) = %q, want none", tc.text, got)
+			}
+			for _, w := range tc.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("QueryTerms(%q) = %q, lacks %q", tc.text, got, w)
+				}
+			}
+			for _, n := range tc.not {
+				if slices.Contains(got, n) {
+					t.Errorf("QueryTerms(%q) = %q, has same-language or identifier %q", tc.text, got, n)
+				}
+			}
+			if len(got) > maxQueryTerms {
+				t.Errorf("%d terms, want at most %d", len(got), maxQueryTerms)
+			}
+			if again := QueryTerms(tc.text); !slices.Equal(got, again) {
+				t.Errorf("not deterministic: %q then %q", got, again)
+			}
+		})
+	}
+}
+
+// A passage in the other language answers through the glossary, and a
+// sentence in the question's own language wins a tie with its translation.
+func TestPickSentencesAcrossLanguages(t *testing.T) {
+	zh := llm.DataBlock{Kind: "document", Ref: "zh#1", Body: "第五条 黄灯时间为3秒；设计车速超过60公里/小时的路口，黄灯时间为4秒。全红清空时间一般为2秒。"}
+	en := llm.DataBlock{Kind: "document", Ref: "en#1", Body: "The data centre must reach a design PUE of 1.25. Offices report monthly."}
+	for _, tc := range []struct {
+		q    string
+		docs []llm.DataBlock
+		want string
+	}{
+		{"How long is the yellow light?", []llm.DataBlock{zh}, "黄灯时间为3秒"},
+		{"新建数据中心的PUE要达到多少？", []llm.DataBlock{en}, "1.25"},
+	} {
+		got := pickSentences(tc.q, lex().answerTypes(tc.q), tc.docs)
+		if len(got) == 0 || !strings.Contains(got[0].text, tc.want) {
+			t.Errorf("%q: first sentence %v, want one with %q", tc.q, got, tc.want)
+		}
+	}
+	// Overlapping groups (拥堵, 拥堵指数) credit a term once: the Chinese
+	// sentence beats its English twin.
+	both := llm.DataBlock{Kind: "document", Ref: "ci#1", Body: "The congestion index is measured every 5 minutes.\n拥堵指数每5分钟计算一次。"}
+	q := "拥堵指数多久计算一次？"
+	if got := pickSentences(q, lex().answerTypes(q), []llm.DataBlock{both}); len(got) == 0 || !hasHan(got[0].text) {
+		t.Errorf("%q: first sentence %v, want the Chinese one", q, got)
+	}
+}
+
+// A window counted back from now asks for live data, so the tool's summary
+// in the question's language comes before any rule (the permits agent's
+// "最近90天…平均办理时间" answered with a bilingual table row first).
+func TestWindowQuestionIsLive(t *testing.T) {
+	for q, want := range map[string]bool{
+		"最近90天建筑工程施工许可的平均办理时间是多少？":                                   true,
+		"What is the average processing time over the last 90 days?": true,
+		"这个月的平均办理时间是多少？":                                             true,
+		"How long does a building permit take?":                      false,
+		"建筑工程施工许可的办理时限是多少天？":                                         false,
+	} {
+		if got := lex().isLive(q); got != want {
+			t.Errorf("isLive(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
+
+func TestHasCue(t *testing.T) {
+	for _, tc := range []struct {
+		text, cue string
+		want      bool
+	}{
+		{"phones the duty officer of the department", "office", false},
+		{"the sub-district office handles it", "office", true},
+		{"both bureaus sign", "bureau", true},
+		{"within 30 minutes", "minute", true},
+		{"市城市管理局负责", "局", true},
+		{"issued within 5 working days", " day", true},
+	} {
+		if got := hasCue(tc.text, tc.cue); got != tc.want {
+			t.Errorf("hasCue(%q, %q) = %v, want %v", tc.text, tc.cue, got, tc.want)
+		}
+	}
+}

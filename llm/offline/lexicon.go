@@ -1,0 +1,374 @@
+package offline
+
+import (
+	"embed"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The engine's word lists live in data/ as YAML: alias groups and the
+// bilingual glossary (aliases.yaml), and how a message is read — request
+// verbs, references back to the conversation, calendar periods
+// (language.yaml). They are embedded and read once; lexicon is immutable.
+
+//go:embed data/aliases.yaml data/language.yaml
+var dataFS embed.FS
+
+// lexicon is the parsed data/ directory.
+type lexicon struct {
+	groups  [][]string       // alias groups, lower-cased
+	members [][]member       // the groups' members, read for the sentence picker
+	ranks   []bool           // whether group i may also rank tools (statuses, actions)
+	quoting []bool           // whether group i only meets passages (places), never the planner
+	byTerm  map[string][]int // first distinctive term of a member → groups to check
+	unkeyed []int            // groups with a member that has no such term ("how much")
+
+	requestVerbsEN, requestFramesEN, openersEN map[string]bool
+	framesEN                                   []string
+	requestVerbsZH, requestFramesZH, cuesZH    []string
+	negationsEN, negationsZH                   []string
+
+	refs      map[string][]string // entity kind → phrases referring back to it
+	refKinds  []string            // the kinds, sorted
+	propKinds map[string]string   // property name → entity kind
+	periods   []period
+	answers   []answerType
+	live      []string
+}
+
+// answerType is a kind of answer a question asks for ("how much": an amount
+// of money) and what a sentence that gives it holds.
+type answerType struct {
+	Name     string   `yaml:"name"`
+	Number   bool     `yaml:"number"`
+	Question []string `yaml:"question"`
+	Answer   []string `yaml:"answer"`
+}
+
+// period is a calendar period named without a number ("this month").
+type period struct {
+	Phrases []string `yaml:"phrases"`
+	Days    int      `yaml:"days"`
+	Words   string   `yaml:"words"`
+}
+
+type aliasFile struct {
+	Statuses    [][]string `yaml:"statuses"`
+	Measures    [][]string `yaml:"measures"`
+	Departments [][]string `yaml:"departments"`
+	Actions     [][]string `yaml:"actions"`
+	Glossary    [][]string `yaml:"glossary"`
+	Places      [][]string `yaml:"places"`
+}
+
+type languageFile struct {
+	Acts struct {
+		RequestVerbsEN    []string `yaml:"request_verbs_en"`
+		RequestFramesEN   []string `yaml:"request_frames_en"`
+		QuestionOpenersEN []string `yaml:"question_openers_en"`
+		RequestVerbsZH    []string `yaml:"request_verbs_zh"`
+		RequestFramesZH   []string `yaml:"request_frames_zh"`
+		QuestionCuesZH    []string `yaml:"question_cues_zh"`
+		NegationsEN       []string `yaml:"negations_en"`
+		NegationsZH       []string `yaml:"negations_zh"`
+	} `yaml:"acts"`
+	AnswerTypes      []answerType        `yaml:"answer_types"`
+	LiveWords        []string            `yaml:"live_words"`
+	References       map[string][]string `yaml:"references"`
+	EntityProperties map[string][]string `yaml:"entity_properties"`
+	Periods          []period            `yaml:"periods"`
+}
+
+// lex returns the embedded lexicon. The data ships with the binary and a
+// test reads it, so a parse failure is a build defect: it panics.
+var lex = sync.OnceValue(func() *lexicon {
+	l, err := loadLexicon(dataFS)
+	if err != nil {
+		panic(err)
+	}
+	return l
+})
+
+func loadLexicon(fsys embed.FS) (*lexicon, error) {
+	var af aliasFile
+	var lf languageFile
+	for name, v := range map[string]any{"data/aliases.yaml": &af, "data/language.yaml": &lf} {
+		raw, err := fsys.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("offline: read %s: %w", name, err)
+		}
+		if err := yaml.Unmarshal(raw, v); err != nil {
+			return nil, fmt.Errorf("offline: parse %s: %w", name, err)
+		}
+	}
+	l := &lexicon{byTerm: map[string][]int{}, refs: map[string][]string{}, propKinds: map[string]string{}, periods: lf.Periods}
+	// Statuses, actions and measures name what a tool does; departments and
+	// city terms only name values and match sentences (交警 names a
+	// department, not the traffic tools).
+	for i, list := range [][][]string{af.Statuses, af.Actions, af.Measures, af.Departments, af.Glossary, af.Places} {
+		for _, g := range list {
+			l.addGroup(g, i < 3, i == 5)
+		}
+	}
+	a := lf.Acts
+	l.requestVerbsEN, l.requestFramesEN, l.openersEN = setOf(lower(a.RequestVerbsEN)), setOf(lower(a.RequestFramesEN)), setOf(lower(a.QuestionOpenersEN))
+	l.framesEN = lower(a.RequestFramesEN)
+	l.requestVerbsZH, l.requestFramesZH, l.cuesZH = a.RequestVerbsZH, a.RequestFramesZH, a.QuestionCuesZH
+	l.negationsEN, l.negationsZH = lower(a.NegationsEN), a.NegationsZH
+	for kind, ps := range lf.References {
+		l.refs[kind] = lower(ps)
+		l.refKinds = append(l.refKinds, kind)
+	}
+	sort.Strings(l.refKinds)
+	for kind, props := range lf.EntityProperties {
+		for _, p := range props {
+			l.propKinds[p] = kind
+		}
+	}
+	l.live = lower(lf.LiveWords)
+	for _, a := range lf.AnswerTypes {
+		a.Question, a.Answer = lower(a.Question), lower(a.Answer)
+		l.answers = append(l.answers, a)
+	}
+	for i := range l.periods {
+		l.periods[i].Phrases = lower(l.periods[i].Phrases)
+	}
+	if len(l.groups) == 0 || len(l.requestVerbsEN) == 0 || len(l.requestVerbsZH) == 0 {
+		return nil, fmt.Errorf("offline: lexicon data is empty")
+	}
+	return l, nil
+}
+
+func (l *lexicon) addGroup(g []string, ranks, quoting bool) {
+	g = lower(g)
+	if len(g) < 2 {
+		return
+	}
+	i := len(l.groups)
+	l.groups = append(l.groups, g)
+	ms := make([]member, len(g))
+	for i, m := range g {
+		ms[i] = member{text: m, terms: sortedTerms(termSet(m)), zh: hasHan(m), ident: strings.Contains(m, "_")}
+	}
+	l.members = append(l.members, ms)
+	l.ranks = append(l.ranks, ranks)
+	l.quoting = append(l.quoting, quoting)
+	keyed := map[string]bool{}
+	for _, m := range g {
+		key, ok := firstTerm(m)
+		if !ok {
+			l.unkeyed = append(l.unkeyed, i)
+			continue
+		}
+		if !keyed[key] {
+			keyed[key] = true
+			l.byTerm[key] = append(l.byTerm[key], i)
+		}
+	}
+}
+
+// firstTerm is the term a phrase is found by: its first word, or its first
+// Chinese bigram.
+func firstTerm(phrase string) (string, bool) {
+	ts := tokenize(phrase)
+	for _, t := range ts {
+		if !isSingleHan(t) {
+			return t, true
+		}
+	}
+	if len(ts) > 0 {
+		return ts[0], true
+	}
+	return "", false
+}
+
+func lower(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// hasPhrase reports whether lowered text holds the lowered phrase: as whole
+// words when it starts and ends with ASCII letters or digits, else anywhere.
+func hasPhrase(text, phrase string) bool {
+	if phrase == "" {
+		return false
+	}
+	wordy := isASCIIAlnum(phrase[0]) || isASCIIAlnum(phrase[len(phrase)-1])
+	for from := 0; from <= len(text)-len(phrase); {
+		at := strings.Index(text[from:], phrase)
+		if at < 0 {
+			return false
+		}
+		at += from
+		if !wordy || wordBoundary(text, at, at+len(phrase)) {
+			return true
+		}
+		from = at + 1
+	}
+	return false
+}
+
+// expand returns the alias and glossary terms a text names, beyond its own:
+// for "被驳回的许可" the words of the refused group. Groups are visited in file
+// order, so the result is the same for the same text.
+func (l *lexicon) expand(text string) string {
+	return l.expandTerms(text, termSet(text), false)
+}
+
+// expandTerms is expand for a text whose terms are known; rankOnly keeps
+// the groups that may rank tools.
+func (l *lexicon) expandTerms(text string, terms map[string]bool, rankOnly bool) string {
+	ranking, other := l.expansions(text, terms)
+	if rankOnly {
+		return ranking
+	}
+	return ranking + other
+}
+
+// expansions returns, in one pass, the expansion by the groups that may
+// rank tools and the one by the other groups.
+func (l *lexicon) expansions(text string, terms map[string]bool) (ranking, other string) {
+	low := strings.ToLower(text)
+	var ids []int
+	for t := range terms {
+		ids = append(ids, l.byTerm[t]...)
+	}
+	ids = append(ids, l.unkeyed...)
+	if len(ids) == 0 {
+		return "", ""
+	}
+	sort.Ints(ids)
+	var rb, ob strings.Builder
+	for k, g := range ids {
+		if k > 0 && ids[k-1] == g || l.quoting[g] {
+			continue
+		}
+		members := l.groups[g]
+		hit := -1
+		for i, m := range members {
+			if hasPhrase(low, m) {
+				hit = i
+				break
+			}
+		}
+		if hit < 0 {
+			continue
+		}
+		b := &ob
+		if l.ranks[g] {
+			b = &rb
+		}
+		for i, m := range members {
+			if i != hit && !strings.Contains(low, m) {
+				b.WriteString(" ; ")
+				b.WriteString(m)
+			}
+		}
+	}
+	return rb.String(), ob.String()
+}
+
+// referred lists the entity kinds text refers back to ("that road" → road).
+func (l *lexicon) referred(text string) map[string]bool {
+	low := strings.ToLower(text)
+	var out map[string]bool
+	for _, kind := range l.refKinds {
+		for _, p := range l.refs[kind] {
+			if hasPhrase(low, p) {
+				if out == nil {
+					out = map[string]bool{}
+				}
+				out[kind] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// answerTypes lists the kinds of answer a question asks for, in file order.
+func (l *lexicon) answerTypes(question string) []*answerType {
+	low := strings.ToLower(question)
+	var out []*answerType
+	for i := range l.answers {
+		for _, q := range l.answers[i].Question {
+			if hasPhrase(low, q) {
+				out = append(out, &l.answers[i])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// isLive reports whether a question asks about live data: it holds a live
+// word ("now", "最近") or names a calendar period ("this month", "本周"),
+// which only the city's records answer.
+func (l *lexicon) isLive(question string) bool {
+	low := strings.ToLower(question)
+	for _, w := range l.live {
+		if hasPhrase(low, w) {
+			return true
+		}
+	}
+	for _, p := range l.periods {
+		for _, ph := range p.Phrases {
+			if hasPhrase(low, ph) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fits reports whether a sentence gives the kind of answer a asks for. A
+// cue the question itself holds proves nothing ("which department" and a
+// sentence about departments).
+func (a *answerType) fits(sentence, lowQuestion string) bool {
+	if a.Number && !strings.ContainsAny(sentence, "0123456789") {
+		return false
+	}
+	if len(a.Answer) == 0 {
+		return true
+	}
+	low := strings.ToLower(sentence)
+	for _, w := range a.Answer {
+		if hasCue(low, w) && !strings.Contains(lowQuestion, strings.TrimSpace(w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasCue reports whether lowered text holds an answer cue: an English cue
+// as a word or its plural ("bureau", "bureaus", never the "office" of
+// "officer"), a Chinese one anywhere.
+func hasCue(text, cue string) bool {
+	n := len(cue)
+	if n == 0 || !isASCIIAlnum(cue[n-1]) {
+		return strings.Contains(text, cue)
+	}
+	for from := 0; ; {
+		at := strings.Index(text[from:], cue)
+		if at < 0 {
+			return false
+		}
+		end := from + at + n
+		switch {
+		case end == len(text) || !isASCIIAlnum(text[end]):
+			return true
+		case text[end] == 's' && (end+1 == len(text) || !isASCIIAlnum(text[end+1])):
+			return true
+		}
+		from += at + 1
+	}
+}

@@ -1,0 +1,78 @@
+package offline
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLexiconLoads(t *testing.T) {
+	l, err := loadLexicon(dataFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.groups) < 50 || len(l.periods) == 0 || len(l.answers) == 0 || len(l.refs) == 0 {
+		t.Fatalf("lexicon looks empty: %d groups, %d periods, %d answer types, %d reference kinds",
+			len(l.groups), len(l.periods), len(l.answers), len(l.refs))
+	}
+	for kind := range l.refs {
+		if _, ok := l.propKindsOf(kind); !ok && kind != "any" {
+			t.Errorf("reference kind %q fills no property (entity_properties)", kind)
+		}
+	}
+}
+
+// propKindsOf lists the properties of an entity kind.
+func (l *lexicon) propKindsOf(kind string) ([]string, bool) {
+	var out []string
+	for p, k := range l.propKinds {
+		if k == kind {
+			out = append(out, p)
+		}
+	}
+	return out, len(out) > 0
+}
+
+func TestExpandAliases(t *testing.T) {
+	for name, tc := range map[string]struct {
+		text string
+		want []string
+		deny []string
+	}{
+		"english status":       {"How many permits were turned down?", []string{"refused", "不予许可"}, nil},
+		"chinese status":       {"被驳回的许可", []string{"refused"}, nil},
+		"department nickname":  {"派给城管局", []string{"urban_management", "urban management bureau"}, nil},
+		"action phrase":        {"人民路拉长周期", []string{"longer_cycle"}, []string{"shorter_cycle"}},
+		"glossary cross-lang":  {"西城区有多少常住人口", []string{"population", "residents"}, nil},
+		"whole words only":     {"a towel", nil, []string{"tow_truck"}},
+		"unrelated text":       {"hello there", nil, []string{"refused", "population"}},
+		"phrase without a key": {"how much is it", []string{"fee"}, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := lex().expand(tc.text)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("expand(%q) = %q, lacks %q", tc.text, got, w)
+				}
+			}
+			for _, d := range tc.deny {
+				if strings.Contains(got, d) {
+					t.Errorf("expand(%q) = %q, has %q", tc.text, got, d)
+				}
+			}
+		})
+	}
+}
+
+func TestReferred(t *testing.T) {
+	for text, want := range map[string]string{
+		"And on that road, any incidents?": "road",
+		"那这个区今天的峰值？":                       "district",
+		"该路段现在车速多少？":                       "segment",
+		"What is the peak in Gaoxin?":      "",
+	} {
+		got := lex().referred(text)
+		if want == "" && len(got) > 0 || want != "" && !got[want] {
+			t.Errorf("referred(%q) = %v, want %q", text, got, want)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package offline
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cityagent/cityagent/llm"
+)
+
+func TestSplitSentencesTables(t *testing.T) {
+	doc := "Fees per square metre per day:\n\n| Road class | Fee |\n|---|---|\n| Arterial road | 8 yuan |\n| Secondary road | 5 yuan |\n\nA traffic plan is required."
+	want := []string{"Fees per square metre per day:", "Road class: Arterial road, Fee: 8 yuan", "Road class: Secondary road, Fee: 5 yuan", "A traffic plan is required."}
+	if got := splitSentences(doc); !slices.Equal(got, want) {
+		t.Errorf("splitSentences =\n%q\nwant\n%q", got, want)
+	}
+	// A chunk that starts inside a table has no header: cells joined.
+	if got := splitSentences("| 2.0 to 3.0 | congested | 拥堵 |\n| above 3.0 | severely congested | 严重拥堵 |"); !slices.Equal(got,
+		[]string{"2.0 to 3.0, congested, 拥堵", "above 3.0, severely congested, 严重拥堵"}) {
+		t.Errorf("headerless rows: %q", got)
+	}
+}
+
+func TestPickSentencesByQuestionType(t *testing.T) {
+	docs := []llm.DataBlock{{Kind: "document", Ref: "fees#1", Body: "Road occupation permits are issued within 5 working days. " +
+		"Road occupation on an arterial road is charged 8 yuan per square metre per day. " +
+		"Road occupation permits are issued by the Traffic Police with Urban Management."}}
+	for q, want := range map[string]string{
+		"How much does road occupation on an arterial road cost?":  "8 yuan",
+		"How long does a road occupation permit take?":             "5 working days",
+		"Who issues road occupation permits?":                      "Traffic Police",
+		"What is charged for road occupation on an arterial road?": "8 yuan",
+	} {
+		got := pickSentences(q, lex().answerTypes(q), docs)
+		if len(got) == 0 || !strings.Contains(got[0].text, want) {
+			t.Errorf("%q: first sentence %v, want one with %q", q, got, want)
+		}
+	}
+}
+
+// A rules question answered beside a tool result quotes the rule first.
+func TestRulesQuestionQuotesDocumentsFirst(t *testing.T) {
+	msgs := []llm.Message{system(), passages(llm.DataBlock{Ref: "dr#2", Title: "Demand response", Body: "| Event | Payment per kWh reduced |\n|---|---|\n| Emergency | 5 yuan |"}),
+		user("How much is paid per kWh reduced in an emergency event?"),
+		{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "call_1", Name: "energy_consumption", Arguments: []byte(`{}`)}}},
+		toolResult("call_1", "energy_consumption", `{"summary":"City load now 812,000 kW."}`)}
+	resp := generate(t, msgs...)
+	rule, live := strings.Index(resp.Content, "Payment per kWh reduced: 5 yuan"), strings.Index(resp.Content, "812,000 kW")
+	if rule < 0 || live < 0 || rule > live {
+		t.Errorf("want the rule before the live data:\n%s", resp.Content)
+	}
+	if strings.Contains(resp.Content, "| Emergency") {
+		t.Errorf("raw table row quoted:\n%s", resp.Content)
+	}
+}
