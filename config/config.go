@@ -99,6 +99,10 @@ type OutboundConfig struct {
 	// MaxResponseBytes and Timeout bound every outbound call; 0 = 4 MiB and 30s.
 	MaxResponseBytes int64         `yaml:"max_response_bytes"`
 	Timeout          time.Duration `yaml:"timeout"`
+	// SecretHosts binds a tool secret to the hosts it may be sent to
+	// (CITYAGENT_SECRET_X: [api.example.org, "*.example.org"]); a tool
+	// sending it elsewhere is refused. Unlisted secrets are not bound.
+	SecretHosts map[string][]string `yaml:"secret_hosts"`
 }
 
 // Default returns the embedded-default configuration.
@@ -293,6 +297,11 @@ func (c *Config) Validate() error {
 	p = append(p, c.Hotline.problems()...)
 	if c.Outbound.MaxResponseBytes < 0 || c.Outbound.Timeout < 0 {
 		bad("outbound", "max_response_bytes and timeout must be ≥ 0")
+	}
+	for secret, hosts := range c.Outbound.SecretHosts {
+		if !strings.HasPrefix(secret, "CITYAGENT_SECRET_") || len(hosts) == 0 {
+			bad("outbound.secret_hosts."+secret, "want a CITYAGENT_SECRET_* variable bound to at least one host")
+		}
 	}
 	if len(p) > 0 {
 		return fmt.Errorf("config: invalid settings:\n  %s", strings.Join(p, "\n  "))

@@ -42,7 +42,7 @@ func newDevTools(ctx context.Context, reg *tools.Registry, db *store.DB, cfg con
 		return nil, err
 	}
 	m, err := devtools.New(devtools.Config{Registry: reg, Store: db, Outbound: guard, Commands: cfg.Outbound.Commands,
-		Getenv: os.Getenv, Log: log, Version: version,
+		Getenv: os.Getenv, Log: log, Version: version, SecretHosts: cfg.Outbound.SecretHosts,
 		OpenAPI: openapi.Limits{MaxDocumentBytes: cfg.ToolSources.OpenAPI.MaxDocumentBytes, MaxOperations: cfg.ToolSources.OpenAPI.MaxOperations}})
 	if err != nil {
 		return nil, err

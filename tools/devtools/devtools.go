@@ -76,6 +76,10 @@ type Config struct {
 	ListChecks int
 	// OpenAPI bounds OpenAPI imports; zero fields: openapi.DefaultLimits.
 	OpenAPI openapi.Limits
+	// SecretHosts binds secrets to the hosts they may be sent to
+	// (outbound.secret_hosts): CITYAGENT_SECRET_X → ["api.example.org",
+	// "*.example.org"]. A tool sending a bound secret elsewhere is refused.
+	SecretHosts map[string][]string
 }
 
 // DefaultListChecks is the default Config.ListChecks.
@@ -130,6 +134,9 @@ func (m *Manager) Load(ctx context.Context) error {
 			continue
 		}
 		t, err := httptool.New(d, m.cfg.Outbound, m.cfg.Getenv)
+		if err == nil {
+			err = m.checkSecretHosts(t.Def())
+		}
 		if err == nil {
 			err = m.cfg.Registry.Register(t)
 		}
@@ -211,6 +218,10 @@ func (m *Manager) syncMCP(src *mcptool.Source) {
 	// Keep only names that no other tool holds.
 	var add []tools.Tool
 	for _, t := range ts {
+		if why := httptool.ReservedName(t.Spec().Name); why != "" {
+			m.cfg.Log.Warn("MCP tool name reserved; not offered", "source", s.name, "tool", t.Spec().Name, "reason", why)
+			continue
+		}
 		if existing, err := m.cfg.Registry.Get(t.Spec().Name); err == nil && !slices.Contains(s.names, t.Spec().Name) {
 			m.cfg.Log.Warn("MCP tool name taken; not offered", "source", s.name, "tool", t.Spec().Name, "taken_by", existing.Spec().Source)
 			continue
@@ -228,11 +239,17 @@ func (m *Manager) syncMCP(src *mcptool.Source) {
 func (m *Manager) RegisterHTTP(ctx context.Context, d httptool.Def, actor string) (ToolInfo, error) {
 	d.Source = KindHTTP
 	d.In = nil
+	if why := httptool.ReservedName(d.Name); why != "" {
+		return ToolInfo{}, usererr.Errorf("%w: %s: %s", ErrDuplicate, strings.TrimSpace(d.Name), why)
+	}
 	t, err := httptool.New(d, m.cfg.Outbound, m.cfg.Getenv)
 	if err != nil {
 		return ToolInfo{}, err
 	}
 	d = t.Def()
+	if err := m.checkSecretHosts(d); err != nil {
+		return ToolInfo{}, err
+	}
 	if _, err := m.cfg.Registry.Get(d.Name); err == nil {
 		return ToolInfo{}, usererr.Errorf("%w: a tool named %s exists", ErrDuplicate, d.Name)
 	}
@@ -317,6 +334,9 @@ func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string
 	if !sourceNameRE.MatchString(req.Name) {
 		return SourceInfo{}, usererr.Errorf("%w: name must be 2–32 characters of a-z, 0-9 and _, starting with a letter", ErrInvalid)
 	}
+	if why := httptool.ReservedName(req.Name + "_"); why != "" {
+		return SourceInfo{}, usererr.Errorf("%w: source %s would name every tool %s_…: %s", ErrDuplicate, req.Name, req.Name, why)
+	}
 	m.mu.Lock()
 	_, taken := m.sources[req.Name]
 	m.mu.Unlock()
@@ -367,6 +387,9 @@ func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string
 		return SourceInfo{}, err
 	}
 	for _, t := range ts {
+		if why := httptool.ReservedName(t.Spec().Name); why != "" {
+			return fail(usererr.Errorf("%w: tool %s: %s; choose another source name or leave it out with tools", ErrDuplicate, t.Spec().Name, why))
+		}
 		if _, err := m.cfg.Registry.Get(t.Spec().Name); err == nil {
 			return fail(usererr.Errorf("%w: tool %s already exists; choose another source name", ErrDuplicate, t.Spec().Name))
 		}
@@ -452,6 +475,9 @@ func (m *Manager) openapiTools(ctx context.Context, req SourceRequest) ([]tools.
 	}
 	var out []tools.Tool
 	for _, d := range defs {
+		if err := m.checkSecretHosts(d); err != nil {
+			return nil, nil, err
+		}
 		t, err := httptool.New(d, m.cfg.Outbound, m.cfg.Getenv)
 		if err != nil {
 			return nil, nil, usererr.Errorf("%w: operation %s: %w", openapi.ErrDocument, d.Name, err)
@@ -631,6 +657,10 @@ func (m *Manager) sourceInfo(ctx context.Context, s *source) SourceInfo {
 			}
 		}
 	case len(names) > 0:
+		if why := m.secretProblems(names); why != "" {
+			si.Available, si.Status = false, why
+			break
+		}
 		if t, err := m.cfg.Registry.Get(names[0]); err == nil {
 			if c, ok := t.(tools.Checker); ok {
 				cctx, cancel := context.WithTimeout(ctx, checkTimeout)
@@ -642,6 +672,30 @@ func (m *Manager) sourceInfo(ctx context.Context, s *source) SourceInfo {
 		}
 	}
 	return si
+}
+
+// secretProblems says which of a source's tools cannot be called for want
+// of a secret (an unset variable, a security scheme without one), or "".
+func (m *Manager) secretProblems(names []string) string {
+	var bad []string
+	for _, n := range names {
+		t, err := m.cfg.Registry.Get(n)
+		h, ok := t.(*httptool.Tool)
+		if err != nil || !ok {
+			continue
+		}
+		if err := h.CheckSecrets(); err != nil {
+			bad = append(bad, n+": "+strings.TrimPrefix(err.Error(), "httptool: "))
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("%d of %d tools cannot be called: %s", len(bad), len(names), bad[0])
+	if len(bad) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(bad)-1)
+	}
+	return msg
 }
 
 // WaitReady waits until every MCP source is connected, or ctx ends.

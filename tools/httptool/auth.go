@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cityagent/cityagent/tools/outbound"
 )
 
 // Auth is one credential a tool sends with every request, read from
@@ -85,8 +87,13 @@ func (t *Tool) secret(ref string) (string, error) {
 	return v, nil
 }
 
-// checkAuth reports whether every secret the credentials name is set.
+// checkAuth reports whether every secret the credentials name is set and
+// every security scheme the operation requires has one.
 func (t *Tool) checkAuth() error {
+	if len(t.def.Unconfigured) > 0 {
+		return fmt.Errorf("%w: security scheme %s has no secret; name one in the source's security.%s",
+			ErrSecret, strings.Join(t.def.Unconfigured, ", "), t.def.Unconfigured[0])
+	}
 	for _, a := range t.def.Auth {
 		for _, ref := range []string{a.Secret, a.Username, a.Password, a.ClientID, a.ClientSecret} {
 			if ref == "" {
@@ -109,6 +116,9 @@ type credentials struct {
 
 func (t *Tool) credentials(ctx context.Context) (credentials, error) {
 	c := credentials{header: http.Header{}}
+	if err := t.checkAuth(); err != nil {
+		return c, err
+	}
 	for _, a := range t.def.Auth {
 		switch a.Type {
 		case "apiKey":
@@ -151,6 +161,28 @@ func (t *Tool) credentials(ctx context.Context) (credentials, error) {
 	return c, nil
 }
 
+// credentialNames lists the headers and query parameters that carry the
+// tool's secrets, for the guard to drop on a redirect to another origin.
+func (t *Tool) credentialNames() outbound.Credentials {
+	var c outbound.Credentials
+	for h := range t.def.Headers {
+		c.Headers = append(c.Headers, h)
+	}
+	for _, a := range t.def.Auth {
+		switch {
+		case a.Type == "apiKey" && a.In == "header":
+			c.Headers = append(c.Headers, a.Name)
+		case a.Type == "apiKey" && a.In == "query":
+			c.Query = append(c.Query, a.Name)
+		case a.Type == "apiKey":
+			c.Headers = append(c.Headers, "Cookie")
+		default:
+			c.Headers = append(c.Headers, "Authorization")
+		}
+	}
+	return c
+}
+
 // tokenCache holds the access token of a client-credentials grant.
 type tokenCache struct {
 	mu      sync.Mutex
@@ -187,7 +219,7 @@ func (t *Tool) oauthToken(ctx context.Context, a Auth) (string, error) {
 	req.Header.Set("Accept", ContentJSON)
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("httptool: %s: token request: %w", t.def.Name, err)
+		return "", fmt.Errorf("httptool: %s: token request: %w", t.def.Name, withoutQuery(err))
 	}
 	defer resp.Body.Close()
 	var tr struct {

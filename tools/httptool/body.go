@@ -132,21 +132,69 @@ func multipartEncode(obj map[string]any, files []string) ([]byte, string, error)
 	return buf.Bytes(), w.FormDataContentType(), nil
 }
 
+// dispositionEscaper escapes a name in a quoted Content-Disposition
+// parameter as HTML forms do (RFC 7578 §4.2).
+var dispositionEscaper = strings.NewReplacer(`"`, "%22", "\r", "%0D", "\n", "%0A")
+
+// disposition writes form-data; name="…" and, for a file, filename="…".
+func disposition(name, filename string) string {
+	d := `form-data; name="` + dispositionEscaper.Replace(name) + `"`
+	if filename != "" {
+		d += `; filename="` + dispositionEscaper.Replace(filename) + `"`
+	}
+	return d
+}
+
+// filePart is a file argument: base64 text, or an object with the base64
+// content and optionally the file's name and media type.
+type filePart struct {
+	Content     string `json:"content"`
+	Filename    string `json:"filename,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+func fileOf(name string, v any) (filePart, error) {
+	f := filePart{}
+	switch x := v.(type) {
+	case string:
+		f.Content = x
+	case map[string]any:
+		raw, _ := json.Marshal(x)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return f, fmt.Errorf("%s must be base64 text or {content, filename?, content_type?}: %v", name, err)
+		}
+	default:
+		return f, fmt.Errorf("%s must be base64 text or {content, filename?, content_type?}", name)
+	}
+	if f.Filename == "" {
+		f.Filename = name
+	}
+	if _, _, err := mime.ParseMediaType(f.ContentType); f.ContentType == "" || err != nil {
+		f.ContentType = "application/octet-stream"
+	}
+	return f, nil
+}
+
 func writePart(w *multipart.Writer, name string, v any, file bool) error {
 	h := textproto.MIMEHeader{}
 	var data []byte
 	switch {
 	case file:
-		s, _ := v.(string)
-		raw, err := base64.StdEncoding.DecodeString(s)
+		f, err := fileOf(name, v)
+		if err != nil {
+			return err
+		}
+		raw, err := base64.StdEncoding.DecodeString(f.Content)
 		if err != nil {
 			return fmt.Errorf("%s must be base64: %v", name, err)
 		}
-		h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": name, "filename": name}))
-		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Disposition", disposition(name, f.Filename))
+		h.Set("Content-Type", f.ContentType)
 		data = raw
 	default:
-		h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": name}))
+		h.Set("Content-Disposition", disposition(name, ""))
 		switch v.(type) {
 		case map[string]any, []any:
 			h.Set("Content-Type", ContentJSON)

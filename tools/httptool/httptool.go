@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/tools"
+	"github.com/cityagent/cityagent/tools/outbound"
 )
 
 // Limits of a definition.
@@ -99,6 +99,10 @@ type Def struct {
 	Body *Body `json:"body,omitempty"`
 	// Auth are credentials from secrets sent with every request.
 	Auth []Auth `json:"auth,omitempty"`
+	// Unconfigured names the security schemes the operation requires that
+	// have no secret (OpenAPI): the tool is unavailable, never sent
+	// unauthenticated, until the source names one.
+	Unconfigured []string `json:"unconfigured,omitempty"`
 }
 
 var (
@@ -120,6 +124,8 @@ func (d *Def) Normalize() (*jsonschema.Resolved, error) {
 	d.Name = strings.TrimSpace(d.Name)
 	if !nameRE.MatchString(d.Name) {
 		bad("name", "must be 2–64 characters of a-z, 0-9 and _, starting with a letter")
+	} else if why := ReservedName(d.Name); why != "" {
+		bad("name", "%s", why)
 	}
 	d.Description = strings.TrimSpace(d.Description)
 	if d.Description == "" || len([]rune(d.Description)) > MaxDescription {
@@ -153,19 +159,7 @@ func (d *Def) Normalize() (*jsonschema.Resolved, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		bad("endpoint", "must be an http(s) URL without credentials; {name} placeholders take path arguments")
 	}
-	names := make([]string, 0, len(d.Headers))
-	for h := range d.Headers {
-		names = append(names, h)
-	}
-	sort.Strings(names)
-	for _, h := range names {
-		switch {
-		case !headerRE.MatchString(h) || forbiddenHeaders[strings.ToLower(h)]:
-			bad("headers."+h, "is not a header a tool may set")
-		case !secretRE.MatchString(d.Headers[h]):
-			bad("headers."+h, "must name a secret as ${%sNAME}, optionally after a short prefix such as \"Bearer \"; secret values are never stored", SecretPrefix)
-		}
-	}
+	ps = append(ps, HeaderProblems("headers", d.Headers)...)
 	rs, props := checkSchema(d.Parameters, &ps)
 	for _, m := range placeholderRE.FindAllStringSubmatch(d.Endpoint, -1) {
 		if rs != nil && !props[m[1]] {
@@ -325,16 +319,22 @@ func (t *Tool) Def() Def { return t.def }
 // Check reports whether the tool can be called: its secrets are set and
 // its endpoint's host can be reached through the guard.
 func (t *Tool) Check(ctx context.Context) error {
-	if _, err := t.headers(); err != nil {
-		return err
-	}
-	if err := t.checkAuth(); err != nil {
+	if err := t.CheckSecrets(); err != nil {
 		return err
 	}
 	if p, ok := t.client.(Prober); ok {
 		return p.Probe(ctx, placeholderRE.ReplaceAllString(t.def.Endpoint, "x"))
 	}
 	return nil
+}
+
+// CheckSecrets reports, without touching the network, whether every secret
+// the tool sends is set and every security scheme it needs has one.
+func (t *Tool) CheckSecrets() error {
+	if _, err := t.headers(); err != nil {
+		return err
+	}
+	return t.checkAuth()
 }
 
 func (t *Tool) headers() (http.Header, error) {
@@ -354,8 +354,17 @@ func (t *Tool) headers() (http.Header, error) {
 }
 
 // Call implements tools.Tool: validate, build the request, send it through
-// the guard with the tool's timeout, and return the response as JSON.
+// the guard with the tool's timeout, and return the response as JSON. No
+// secret the tool sends reaches its result or error: URLs in errors lose
+// their query, and every configured secret value (and OAuth token) is
+// replaced with [redacted].
 func (t *Tool) Call(ctx context.Context, args json.RawMessage) (tools.Result, error) {
+	res, err := t.call(ctx, args)
+	secrets := t.secretValues()
+	return redactResult(res, secrets), redactError(err, secrets)
+}
+
+func (t *Tool) call(ctx context.Context, args json.RawMessage) (tools.Result, error) {
 	vals, err := t.args(args)
 	if err != nil {
 		return tools.Result{}, err
@@ -364,14 +373,14 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (tools.Result, er
 	if err != nil {
 		return tools.Result{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(t.def.TimeoutMS)*time.Millisecond)
+	ctx, cancel := context.WithTimeout(outbound.WithCredentials(ctx, t.credentialNames()), time.Duration(t.def.TimeoutMS)*time.Millisecond)
 	defer cancel()
 	resp, err := t.client.Do(req.WithContext(ctx))
 	if err != nil {
 		if ctx.Err() != nil {
 			return tools.Result{}, fmt.Errorf("httptool: %s: timed out after %d ms: %w", t.def.Name, t.def.TimeoutMS, context.DeadlineExceeded)
 		}
-		return tools.Result{}, fmt.Errorf("httptool: %s: %w", t.def.Name, err)
+		return tools.Result{}, fmt.Errorf("httptool: %s: %w", t.def.Name, withoutQuery(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

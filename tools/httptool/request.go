@@ -95,6 +95,9 @@ func (t *Tool) args(raw json.RawMessage) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	_ = dec.Decode(&exact)
+	if msg := outOfRange(t.rs.Schema(), map[string]any(exact), "arguments"); msg != "" {
+		return nil, &tools.ArgsError{Tool: t.def.Name, Reason: msg}
+	}
 	for k, v := range vals {
 		if _, given := exact[k]; !given {
 			exact[k] = v // a default the schema applied
@@ -140,13 +143,20 @@ func (t *Tool) request(ctx context.Context, vals map[string]any) (*http.Request,
 	if err != nil {
 		return nil, err
 	}
+	var empty string
 	endpoint := placeholderRE.ReplaceAllStringFunc(t.def.Endpoint, func(m string) string {
 		name := m[1 : len(m)-1]
-		if p, ok := t.def.Params[name]; ok {
-			return pathValue(p, p.wire(name), vals[name])
+		if emptyValue(vals[name]) && empty == "" {
+			empty = name
 		}
-		return url.PathEscape(scalar(vals[name]))
+		if p, ok := t.def.Params[name]; ok {
+			return dotSafe(pathValue(p, p.wire(name), vals[name]))
+		}
+		return dotSafe(url.PathEscape(scalar(vals[name])))
 	})
+	if empty != "" {
+		return nil, bad("path parameter " + empty + " may not be empty")
+	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, bad("the arguments do not make a valid URL")
@@ -243,6 +253,30 @@ func (t *Tool) request(ctx context.Context, vals map[string]any) (*http.Request,
 	req.Header.Set("Accept", ContentJSON)
 	req.Header.Set("User-Agent", "cityagent-tool/1")
 	return req, nil
+}
+
+// emptyValue reports a path value that would leave its segment empty.
+func emptyValue(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// dotSafe encodes a path value of "." or ".." as %2E or %2E%2E, so that it
+// is never read as a dot segment that climbs the endpoint's path.
+func dotSafe(seg string) string {
+	if seg == "." || seg == ".." {
+		return strings.Repeat("%2E", len(seg))
+	}
+	return seg
 }
 
 // scalar writes a value of a plain HTTP tool's argument.

@@ -146,6 +146,11 @@ func Import(ctx context.Context, doc []byte, opts Options) ([]httptool.Def, *Rep
 	if int64(len(doc)) > lim.MaxDocumentBytes {
 		return nil, nil, &LimitError{Setting: SettingMaxDocumentBytes, Limit: lim.MaxDocumentBytes, Got: fmt.Sprintf("a document of %d bytes", len(doc))}
 	}
+	if ps := httptool.HeaderProblems("headers", opts.Headers); len(ps) > 0 {
+		// A source header is the source's, not an operation's: refused
+		// with the field named, never as every operation skipped.
+		return nil, nil, &httptool.ValidationError{Problems: ps}
+	}
 	sel, err := newSelector(opts.Include, opts.Exclude)
 	if err != nil {
 		return nil, nil, err
@@ -181,9 +186,14 @@ func Import(ctx context.Context, doc []byte, opts Options) ([]httptool.Def, *Rep
 			Hint: "select fewer with include/exclude (a model does best with tens of tools) or raise the setting"}
 	}
 	names := newNamer(opts.Source)
+	loops := refLoops(t)
 	var defs []httptool.Def
 	for _, o := range chosen {
 		name := names.name(o)
+		if why := refProblem(o, loops); why != "" {
+			rep.Skipped = append(rep.Skipped, Skipped{Operation: o.label(), Reason: why})
+			continue
+		}
 		def, err := operationDef(name, base, o, sec, opts)
 		if err == nil {
 			_, err = httptool.New(def, nil, nil)
@@ -196,18 +206,26 @@ func Import(ctx context.Context, doc []byte, opts Options) ([]httptool.Def, *Rep
 		rep.Tools = append(rep.Tools, Mapping{Tool: name, Operation: o.label(), OperationID: o.op.OperationID})
 	}
 	if opts.AllOrNothing && len(rep.Skipped) > 0 {
-		var parts []string
-		for _, s := range rep.Skipped {
-			parts = append(parts, s.Operation+": "+s.Reason)
-		}
-		return nil, nil, usererr.Errorf("%w: all_or_nothing is set and %d operations cannot be imported: %s", ErrDocument, len(rep.Skipped), clip(strings.Join(parts, "; "), 1500))
+		return nil, nil, usererr.Errorf("%w: all_or_nothing is set and %d operations cannot be imported%s", ErrDocument, len(rep.Skipped), skippedText(rep.Skipped))
 	}
 	if len(defs) == 0 {
-		return nil, nil, usererr.Errorf("%w: no operation could be imported (%d skipped, %d excluded)", ErrDocument, len(rep.Skipped), rep.Excluded)
+		return nil, nil, usererr.Errorf("%w: no operation could be imported (%d skipped, %d excluded)%s", ErrDocument, len(rep.Skipped), rep.Excluded, skippedText(rep.Skipped))
 	}
 	slices.SortFunc(defs, func(a, b httptool.Def) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(rep.Tools, func(a, b Mapping) int { return strings.Compare(a.Tool, b.Tool) })
 	return defs, rep, nil
+}
+
+// skippedText lists skipped operations and their reasons for an error.
+func skippedText(skipped []Skipped) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	parts := make([]string, len(skipped))
+	for i, s := range skipped {
+		parts[i] = s.Operation + ": " + s.Reason
+	}
+	return ": " + clip(strings.Join(parts, "; "), 1500)
 }
 
 // load parses an OpenAPI 3 document, or converts a Swagger 2.0 one.

@@ -104,9 +104,10 @@ func operationDef(name, base string, o op, sec *security, opts Options) (httptoo
 	if err != nil {
 		return httptool.Def{}, err
 	}
+	auths, unconfigured := sec.auth(o, carriers)
 	return httptool.Def{Name: name, Description: description(name, o), Parameters: raw, Endpoint: base + path, Method: o.method,
 		Headers: opts.Headers, TimeoutMS: opts.TimeoutMS, Clearance: opts.Clearance, Source: "openapi:" + opts.Source,
-		Params: wire, Body: body, Auth: sec.auth(o, carriers)}, nil
+		Params: wire, Body: body, Auth: auths, Unconfigured: unconfigured}, nil
 }
 
 // paramSchema is a parameter's argument schema and, if it has one, its
@@ -168,9 +169,9 @@ func bodyOf(rb *openapi3.RequestBody, props map[string]any) (*httptool.Body, map
 	case httptool.ContentMultipart:
 		if ps, ok := s["properties"].(map[string]any); ok {
 			for k, v := range ps {
-				if ms, ok := v.(map[string]any); ok && ms["format"] == "binary" {
+				if ms, _ := v.(map[string]any); isFile(rb.Content[best], k) {
 					b.Files = append(b.Files, k)
-					ps[k] = map[string]any{"type": "string", "contentEncoding": "base64", "description": strings.TrimSpace("File content, base64-encoded. " + str(ms["description"]))}
+					ps[k] = fileSchema(str(ms["description"]))
 				}
 			}
 			sort.Strings(b.Files)
@@ -180,6 +181,30 @@ func bodyOf(rb *openapi3.RequestBody, props map[string]any) (*httptool.Body, map
 		s["description"] = rb.Description
 	}
 	return b, s, nil
+}
+
+// isFile reports whether a multipart body's property is a file: a string
+// of format binary (OpenAPI 3.0) or with a contentMediaType (3.1).
+func isFile(mt *openapi3.MediaType, prop string) bool {
+	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
+		return false
+	}
+	p := mt.Schema.Value.Properties[prop]
+	if p == nil || p.Value == nil {
+		return false
+	}
+	return p.Value.Format == "binary" || p.Value.ContentMediaType != ""
+}
+
+// fileSchema is what the model sends for a file part: its bytes as base64,
+// or an object that also names the file and its media type.
+func fileSchema(desc string) map[string]any {
+	content := map[string]any{"type": "string", "contentEncoding": "base64"}
+	return map[string]any{
+		"description": strings.TrimSpace("File content, base64-encoded, or {content, filename, content_type}. " + desc),
+		"anyOf": []any{content, map[string]any{"type": "object", "additionalProperties": false, "required": []any{"content"},
+			"properties": map[string]any{"content": content, "filename": map[string]any{"type": "string"}, "content_type": map[string]any{"type": "string"}}}},
+	}
 }
 
 // binarySchema reports whether a media type's body is bytes: no schema,

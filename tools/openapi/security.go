@@ -69,7 +69,7 @@ func newSecurity(t *openapi3.T, opts Options, rep *Report) (*security, error) {
 		}
 	}
 	if len(missing) > 0 {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("security schemes without secrets: %s; operations that need them will be refused by the API until security.<scheme> names a secret", strings.Join(missing, ", ")))
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("security schemes without secrets: %s; operations that need them are unavailable (never sent unauthenticated) until security.<scheme> names a secret", strings.Join(missing, ", ")))
 	}
 	return s, nil
 }
@@ -114,18 +114,23 @@ func (s *security) carrier(p *openapi3.Parameter) (string, bool) {
 // auth returns the credentials an operation sends: the first alternative
 // of its security requirement whose schemes all have secrets, and the
 // schemes that fill parameters it declares (extra).
-func (s *security) auth(o op, extra []string) []httptool.Auth {
-	out := s.required(o)
+//
+// When no alternative has all its secrets, unconfigured names the schemes
+// of the first alternative that have none: the tool is then unavailable
+// (never sent unauthenticated), as with an unset secret.
+func (s *security) auth(o op, extra []string) (auths []httptool.Auth, unconfigured []string) {
+	out, unconfigured := s.required(o)
 	for _, n := range extra {
 		a := s.configured[n]
 		if !slices.ContainsFunc(out, func(b httptool.Auth) bool { return b.Type == a.Type && b.In == a.In && b.Name == a.Name }) {
 			out = append(out, a)
 		}
 	}
-	return out
+	return out, unconfigured
 }
 
-func (s *security) required(o op) []httptool.Auth {
+func (s *security) required(o op) ([]httptool.Auth, []string) {
+	var missing []string
 	reqs := s.doc
 	if o.op.Security != nil {
 		reqs = *o.op.Security
@@ -141,6 +146,9 @@ func (s *security) required(o op) []httptool.Auth {
 		for _, n := range keys {
 			a, has := s.configured[n]
 			if !has {
+				if missing == nil {
+					missing = s.unconfigured(keys)
+				}
 				ok = false
 				break
 			}
@@ -150,8 +158,19 @@ func (s *security) required(o op) []httptool.Auth {
 			out = append(out, a)
 		}
 		if ok {
-			return out
+			return out, nil
 		}
 	}
-	return nil
+	return nil, missing
+}
+
+// unconfigured lists the schemes among names that have no secret.
+func (s *security) unconfigured(names []string) []string {
+	out := []string{}
+	for _, n := range names {
+		if _, ok := s.configured[n]; !ok {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -271,15 +271,7 @@ func New(cfg Config) (*Client, error) {
 		ResponseHeaderTimeout: cfg.Timeout,
 	}
 	c.http = &http.Client{Transport: &limited{rt: tr, max: cfg.MaxResponseBytes}, Timeout: cfg.Timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= cfg.MaxRedirects {
-				return fmt.Errorf("outbound: stopped after %d redirects", len(via))
-			}
-			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("%w: redirect to scheme %q", ErrForbidden, req.URL.Scheme)
-			}
-			return nil
-		}}
+		CheckRedirect: checkRedirect(cfg.MaxRedirects)}
 	return c, nil
 }
 
