@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -40,11 +41,15 @@ type ClientToolCall struct {
 
 // Limits on what a client may add to a turn.
 const (
-	MaxClientTools        = 128
-	MaxInstructionRunes   = 4000
-	maxToolResultRunes    = 32000
-	reservedToolPrefix    = "propose_"
-	clientToolDescription = 1024
+	MaxClientTools      = 128
+	MaxInstructionRunes = 4000 // what a client's system messages may hold (the OpenAI route checks it)
+	// maxJoinedInstructionRunes bounds Turn.Instructions as the route
+	// builds it: up to MaxInstructionRunes of system messages, the
+	// separators joining up to that many of them, and the tool_choice hint.
+	maxJoinedInstructionRunes = 4 * MaxInstructionRunes
+	maxToolResultRunes        = 32000
+	reservedToolPrefix        = "propose_"
+	clientToolDescription     = 1024
 )
 
 var toolNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -73,8 +78,8 @@ type savedEvidence struct {
 
 // checkClientInput refuses client tools and instructions a turn cannot take.
 func (r *Runner) checkClientInput(spec Spec, t Turn) error {
-	if n := utf8.RuneCountInString(t.Instructions); n > MaxInstructionRunes {
-		return &InputError{"instructions", fmt.Sprintf("system messages must total at most %d characters, not %d", MaxInstructionRunes, n)}
+	if n := utf8.RuneCountInString(t.Instructions); n > maxJoinedInstructionRunes {
+		return &InputError{"instructions", fmt.Sprintf("must be at most %d characters", maxJoinedInstructionRunes)}
 	}
 	if len(t.ClientTools) > MaxClientTools {
 		return &InputError{"tools", fmt.Sprintf("at most %d tools", MaxClientTools)}
@@ -85,11 +90,11 @@ func (r *Runner) checkClientInput(spec Spec, t Turn) error {
 		switch {
 		case !toolNameRE.MatchString(ct.Name):
 			return &InputError{field, "must be 1 to 64 letters, digits, underscores or dashes"}
-		case strings.HasPrefix(ct.Name, reservedToolPrefix):
+		case strings.HasPrefix(strings.ToLower(ct.Name), reservedToolPrefix):
 			return &InputError{field, fmt.Sprintf("names starting with %q are reserved for governed actions", reservedToolPrefix)}
 		case seen[ct.Name]:
 			return &InputError{field, fmt.Sprintf("%q is defined twice", ct.Name)}
-		case r.isServerTool(spec, ct.Name):
+		case r.offersServerTool(spec, t.Principal.Clearance, ct.Name):
 			return &InputError{field, fmt.Sprintf("%q is the name of a server tool; give the client tool its own name", ct.Name)}
 		case utf8.RuneCountInString(ct.Description) > clientToolDescription:
 			return &InputError{fmt.Sprintf("tools[%d].function.description", i), fmt.Sprintf("must be at most %d characters", clientToolDescription)}
@@ -110,17 +115,22 @@ func (r *Runner) checkClientInput(spec Spec, t Turn) error {
 	return nil
 }
 
-func (r *Runner) isServerTool(spec Spec, name string) bool {
-	for _, n := range spec.Tools {
-		if n == name {
-			return true
-		}
+// offersServerTool reports whether name is a server tool that a key with
+// clearance cl can see, which a client tool may not take: a name the
+// agent's spec lists (every key sees those, registered or not), or a
+// registered tool that cl covers. A registered tool above cl is as absent
+// as a missing one — refusing its name would confirm that it exists — and
+// is never offered in a turn of this key (offeredTools), so a client tool
+// of that name is the client's: its calls go to the client.
+func (r *Runner) offersServerTool(spec Spec, cl access.Clearance, name string) bool {
+	if slices.Contains(spec.Tools, name) {
+		return true
 	}
 	if r.Tools == nil {
 		return false
 	}
-	_, err := r.Tools.Get(name)
-	return err == nil
+	t, err := r.Tools.Get(name)
+	return err == nil && cl.Covers(t.Spec().Clearance)
 }
 
 // pausedTurn finds the state of the session's last turn if it is paused for

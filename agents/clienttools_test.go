@@ -9,6 +9,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/llm"
 	"github.com/cityagent/cityagent/llm/scripted"
+	"github.com/cityagent/cityagent/tools"
 )
 
 var weatherTool = llm.ToolSpec{Name: "get_weather", Description: "the weather in a city",
@@ -92,14 +93,12 @@ func TestClientToolRefusals(t *testing.T) {
 		tools []llm.ToolSpec
 		field string
 	}{
-		"reserved proposal name": {[]llm.ToolSpec{{Name: "propose_signal_timing"}}, "tools[0].function.name"},
-		"agent's tool":           {[]llm.ToolSpec{{Name: "road_lookup"}}, "tools[0].function.name"},
-		// Not offered to this key, but still the server's: a client tool
-		// cannot take its name.
-		"registered restricted tool": {[]llm.ToolSpec{weatherTool, {Name: "secret_lookup"}}, "tools[1].function.name"},
-		"bad name":                   {[]llm.ToolSpec{{Name: "get weather"}}, "tools[0].function.name"},
-		"duplicate":                  {[]llm.ToolSpec{weatherTool, weatherTool}, "tools[1].function.name"},
-		"parameters not an object":   {[]llm.ToolSpec{{Name: "x", Parameters: []byte(`[1]`)}}, "tools[0].function.parameters"},
+		"reserved proposal name":          {[]llm.ToolSpec{{Name: "propose_signal_timing"}}, "tools[0].function.name"},
+		"reserved proposal name any case": {[]llm.ToolSpec{{Name: "PROPOSE_signal_timing"}}, "tools[0].function.name"},
+		"agent's tool":                    {[]llm.ToolSpec{{Name: "road_lookup"}}, "tools[0].function.name"},
+		"bad name":                        {[]llm.ToolSpec{{Name: "get weather"}}, "tools[0].function.name"},
+		"duplicate":                       {[]llm.ToolSpec{weatherTool, weatherTool}, "tools[1].function.name"},
+		"parameters not an object":        {[]llm.ToolSpec{{Name: "x", Parameters: []byte(`[1]`)}}, "tools[0].function.parameters"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := h.runner.Run(ctx, Turn{Agent: "traffic", Message: "q", Principal: operator, ClientTools: tc.tools}, nil)
@@ -148,9 +147,46 @@ func TestClientInstructions(t *testing.T) {
 	if own < 0 || client < own {
 		t.Fatalf("system prompt:\n%s", sys)
 	}
-	long := strings.Repeat("x", MaxInstructionRunes+1)
+	long := strings.Repeat("x", maxJoinedInstructionRunes+1)
 	if _, err := h.runner.Run(ctx, Turn{Agent: "traffic", Message: "q", Principal: operator, Instructions: long}, nil); !isInputError(err, "instructions") {
 		t.Fatalf("over-long instructions: %v", err)
+	}
+}
+
+// TestClientToolNamedLikeAHiddenServerTool: a registered tool above the
+// key's clearance is as absent as a missing one. A client tool may take its
+// name (refusing it would confirm the tool exists), and a call of that name
+// goes to the client, never to the server tool — even when the agent's
+// tool pattern matches it. A key that can see the tool may not take it.
+func TestClientToolNamedLikeAHiddenServerTool(t *testing.T) {
+	model := scripted.New("m", scripted.Call("secret_lookup", `{"road":"Renmin"}`))
+	ran := 0
+	secret := lookupTool(t, "secret_lookup", access.Restricted, func(context.Context, lookupArgs) (tools.Result, error) {
+		ran++
+		return tools.JSONResult(map[string]any{"secret": true}, tools.Citation{Source: "test:secret"})
+	})
+	h := newHarness(t, testSpec("road_lookup", "secret_*"), Models{ByName: map[string]llm.Model{"m": model}, Default: "m"},
+		lookupTool(t, "road_lookup", access.Public, nil), secret)
+	ctx := context.Background()
+	clientSecret := llm.ToolSpec{Name: "secret_lookup", Description: "the client's own lookup"}
+	res, err := h.runner.Run(ctx, Turn{Agent: "traffic", Message: "Renmin?", Principal: operator, ClientTools: []llm.ToolSpec{clientSecret}}, nil)
+	if err != nil {
+		t.Fatalf("a client tool named like a hidden server tool: %v", err)
+	}
+	if len(res.ClientToolCalls) != 1 || res.ClientToolCalls[0].Name != "secret_lookup" || ran != 0 {
+		t.Fatalf("the call went to the server tool (ran %d) or nowhere: %+v", ran, res.ClientToolCalls)
+	}
+	if len(res.ToolCalls) != 1 || !res.ToolCalls[0].Client {
+		t.Fatalf("recorded calls: %+v", res.ToolCalls)
+	}
+	// The model saw the client's tool once, with the client's description.
+	if tsp := model.Requests()[0].Tools; toolNames(tsp) != "road_lookup secret_lookup" || tsp[1].Description != clientSecret.Description {
+		t.Fatalf("offered %+v", tsp)
+	}
+	cleared := access.Principal{KeyID: "k-dev", Role: access.RoleDeveloper, Clearance: access.Restricted}
+	_, err = h.runner.Run(ctx, Turn{Agent: "traffic", Message: "Renmin?", Principal: cleared, ClientTools: []llm.ToolSpec{clientSecret}}, nil)
+	if !isInputError(err, "tools[0].function.name") {
+		t.Fatalf("a key that sees secret_lookup took its name: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/agents"
 )
 
@@ -28,7 +29,7 @@ type agentView struct {
 	Budgets     agents.Budgets `json:"budgets"`
 }
 
-func (s *Server) view(spec agents.Spec, detail bool) agentView {
+func (s *Server) view(spec agents.Spec, detail bool, cl access.Clearance) agentView {
 	v := agentView{Name: spec.Name, Description: spec.Description, Version: spec.Version,
 		Model: s.deps.ModelName(spec.Model), Collections: spec.Collections, Actions: spec.Actions, Budgets: spec.Budgets, Tools: []toolView{}}
 	if v.Actions == nil {
@@ -39,7 +40,8 @@ func (s *Server) view(spec agents.Spec, detail bool) agentView {
 	}
 	for _, name := range spec.Tools {
 		tv := toolView{Name: name}
-		if t, err := s.deps.Tools.Get(name); err == nil {
+		// A tool above the key's clearance shows as a missing one does.
+		if t, err := s.deps.Tools.Get(name); err == nil && cl.Covers(t.Spec().Clearance) {
 			ts := t.Spec()
 			tv.Description, tv.Clearance, tv.Available = ts.Description, string(ts.Clearance), true
 			if detail {
@@ -54,7 +56,7 @@ func (s *Server) view(spec agents.Spec, detail bool) agentView {
 func (s *Server) listAgents(c *fiber.Ctx) error {
 	out := []agentView{}
 	for _, spec := range s.deps.Catalog.List() {
-		out = append(out, s.view(spec, false))
+		out = append(out, s.view(spec, false, mustPrincipal(c).Clearance))
 	}
 	return c.JSON(fiber.Map{"agents": out})
 }
@@ -64,5 +66,5 @@ func (s *Server) getAgent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(s.view(spec, true))
+	return c.JSON(s.view(spec, true, mustPrincipal(c).Clearance))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -25,8 +26,8 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Message) == "" {
-		return badRequest("the request is invalid", FieldError{"message", "must not be empty"})
+	if err := checkChatMessage("message", req.Message); err != nil {
+		return err
 	}
 	turn := agents.Turn{Agent: c.Params("agent"), SessionID: req.SessionID, Message: req.Message,
 		Principal: mustPrincipal(c), TraceID: requestID(c)}
@@ -57,6 +58,27 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	}
 	s.metrics.observeTurn(res)
 	return c.JSON(res)
+}
+
+// checkChatMessage applies the rules for a question, whichever route it
+// comes by (this one, MCP's ask_<agent>, the OpenAI route's last user
+// message), to msg, the value of field: not blank, at most
+// agents.MaxMessageRunes characters, and acceptable free text
+// (strictinput.go: no control characters or bidirectional overrides).
+func checkChatMessage(field, msg string) error {
+	trimmed := strings.TrimSpace(msg)
+	switch {
+	case trimmed == "":
+		return badRequest("the request is invalid", FieldError{field, "must not be empty"})
+	case utf8.RuneCountInString(trimmed) > agents.MaxMessageRunes:
+		return badRequest("the request is invalid", FieldError{field, fmt.Sprintf("must be at most %d characters", agents.MaxMessageRunes)})
+	case !utf8.ValidString(msg):
+		return badRequest("the request is invalid", FieldError{field, "must be valid UTF-8"})
+	}
+	if p := textProblem(msg); p != "" {
+		return badRequest("a field holds text that is not acceptable", FieldError{field, p})
+	}
+	return nil
 }
 
 // streamEncoder frames a turn's events for one streaming protocol. Each

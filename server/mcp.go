@@ -1,16 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -148,18 +151,31 @@ const principalExtra = "cityagent.principal"
 func (m *mcpService) authenticate(next http.Handler) http.Handler {
 	bearer := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
 		p, _ := ctx.Value(principalCtxKey{}).(access.Principal)
-		return &auth.TokenInfo{UserID: p.KeyID, Extra: map[string]any{principalExtra: p}}, nil
+		id, _ := ctx.Value(requestIDCtxKey{}).(string)
+		return &auth.TokenInfo{UserID: p.KeyID, Extra: map[string]any{principalExtra: p, requestIDExtra: id}}, nil
 	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Every /mcp response names its request, as the /v1 ones do.
+		id := r.Header.Get(fiber.HeaderXRequestID)
+		if id == "" || len(id) > 128 || nameProblem(id) != "" {
+			id = uuid.NewString()
+		}
+		w.Header().Set(fiber.HeaderXRequestID, id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDCtxKey{}, id))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		p, err := m.s.principalFor(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			m.writeProblem(sw, r, err)
 		} else {
-			bearer.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), principalCtxKey{}, p)))
+			pw := &plainErrorWriter{ResponseWriter: sw}
+			bearer.ServeHTTP(pw, r.WithContext(context.WithValue(r.Context(), principalCtxKey{}, p)))
+			if pw.code != 0 {
+				m.writeProblem(sw, r, &Problem{Status: pw.code, Title: statusTitle(pw.code),
+					Detail: "the MCP transport refused the request: " + strings.TrimSpace(pw.text.String())})
+			}
 		}
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(start).Milliseconds(), "via", "mcp"}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(start).Milliseconds(), "via", "mcp", "request_id", id}
 		if p.KeyID != "" {
 			attrs = append(attrs, "key_id", p.KeyID)
 		}
@@ -169,6 +185,12 @@ func (m *mcpService) authenticate(next http.Handler) http.Handler {
 
 type principalCtxKey struct{}
 
+// requestIDCtxKey holds an /mcp request's id; requestIDExtra is where it
+// travels in TokenInfo (the turn of an ask_<agent> call is traced by it).
+type requestIDCtxKey struct{}
+
+const requestIDExtra = "cityagent.request_id"
+
 // writeProblem answers err as problem+json, as the Fiber error handler does.
 func (m *mcpService) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	p := *m.s.problemFor(err)
@@ -176,6 +198,7 @@ func (m *mcpService) writeProblem(w http.ResponseWriter, r *http.Request, err er
 		m.s.log.Error("mcp request failed", "err", err, "path", r.URL.Path)
 	}
 	p.Type, p.Instance = "about:blank", r.URL.Path
+	p.RequestID, _ = r.Context().Value(requestIDCtxKey{}).(string)
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cityagent"`)
 	}
@@ -204,6 +227,47 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// plainErrorWriter holds back the go-sdk's plain-text error answers
+// (http.Error: a session of another key, an unknown session, a bad Accept
+// header, …) so that authenticate can answer them as problem+json, as every
+// other error of the server is. Everything else passes through.
+type plainErrorWriter struct {
+	http.ResponseWriter
+	code int // the status of a held-back error; 0 while passing through
+	text bytes.Buffer
+}
+
+// maxPlainError bounds the error text kept from the go-sdk.
+const maxPlainError = 1 << 10
+
+func (w *plainErrorWriter) WriteHeader(code int) {
+	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.code = code
+		w.Header().Del("Content-Type")
+		w.Header().Del("X-Content-Type-Options")
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *plainErrorWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		return w.ResponseWriter.Write(b)
+	}
+	if room := maxPlainError - w.text.Len(); room > 0 {
+		w.text.Write(b[:min(len(b), room)])
+	}
+	return len(b), nil
+}
+
+func (w *plainErrorWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.code == 0 {
+		f.Flush()
+	}
+}
+
+func (w *plainErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // principalOfRequest is the principal of the HTTP request an MCP request
 // came in on (set by authenticate); ok is false when there is none.
 func principalOfRequest(req mcp.Request) (access.Principal, bool) {
@@ -213,4 +277,13 @@ func principalOfRequest(req mcp.Request) (access.Principal, bool) {
 	}
 	p, ok := extra.TokenInfo.Extra[principalExtra].(access.Principal)
 	return p, ok && p.KeyID != ""
+}
+
+// requestIDOfRequest is the id of the HTTP request an MCP request came in on.
+func requestIDOfRequest(req mcp.Request) string {
+	if extra := req.GetExtra(); extra != nil && extra.TokenInfo != nil {
+		id, _ := extra.TokenInfo.Extra[requestIDExtra].(string)
+		return id
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -115,25 +116,44 @@ func (m *mcpService) readResource(ctx context.Context, req *mcp.ReadResourceRequ
 	uri := req.Params.URI
 	p, ok := principalOfRequest(req)
 	collection, id, valid := parseResourceURI(uri)
-	if !ok || !valid || !m.mayRead(p) {
+	// A read that finds nothing is audited too (outcome not_found, with the
+	// reason only the audit trail sees); the caller learns only "not found".
+	notFound := func(reason string) (*mcp.ReadResourceResult, error) {
+		if ok {
+			m.auditRead(ctx, p, uri, map[string]any{"collection": collection, "document": id, "outcome": "not_found", "reason": reason})
+		}
 		return nil, mcp.ResourceNotFoundError(uri)
+	}
+	switch {
+	case !ok:
+		return nil, mcp.ResourceNotFoundError(uri)
+	case !valid:
+		return notFound("not a resource uri")
+	case !m.mayRead(p):
+		return notFound("role " + string(p.Role) + " may not read knowledge")
 	}
 	ctx, cancel := context.WithTimeout(ctx, knowledgeTimeout)
 	defer cancel()
 	v, err := m.resourceBody(ctx, p, collection, id)
-	if err != nil {
-		if m.s.problemFor(err).Status == 404 {
-			return nil, mcp.ResourceNotFoundError(uri)
-		}
+	switch {
+	case errors.Is(err, errAboveClearance):
+		return notFound("above the key's clearance")
+	case err != nil && m.s.problemFor(err).Status == 404:
+		return notFound("no such collection or document")
+	case err != nil:
 		return nil, fmt.Errorf("mcp: read %s: %w", uri, err)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("mcp: encode %s: %w", uri, err)
 	}
-	m.auditRead(ctx, p, uri, map[string]any{"collection": collection, "document": id})
+	m.auditRead(ctx, p, uri, map[string]any{"collection": collection, "document": id, "outcome": "ok"})
 	return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: uri, MIMEType: jsonMIME, Text: string(b)}}}, nil
 }
+
+// errAboveClearance is a document the key's clearance does not cover: to
+// the caller, not found.
+var errAboveClearance = fmt.Errorf("mcp: document above the key's clearance: %w", knowledge.ErrNotFound)
 
 // resourceBody is what a collection or document resource holds for p.
 func (m *mcpService) resourceBody(ctx context.Context, p access.Principal, collection, id string) (any, error) {
@@ -144,7 +164,7 @@ func (m *mcpService) resourceBody(ctx context.Context, p access.Principal, colle
 			return nil, err
 		}
 		if !p.Clearance.Covers(d.Clearance) {
-			return nil, knowledge.ErrNotFound
+			return nil, errAboveClearance
 		}
 		return d, nil
 	}

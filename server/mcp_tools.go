@@ -98,6 +98,16 @@ func toolError(text string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
 }
 
+// problemText is a problem as one line for a tool error: what is wrong
+// with the first field it names ("message must be at most 8000
+// characters"), else its detail.
+func problemText(p *Problem) string {
+	if len(p.Errors) > 0 {
+		return p.Errors[0].Field + " " + p.Errors[0].Message
+	}
+	return p.Detail
+}
+
 // decodeArgs decodes a tool call's arguments strictly into v (unknown
 // fields refused); no arguments decode as {}.
 func decodeArgs(raw json.RawMessage, v any) error {
@@ -148,8 +158,13 @@ func (m *mcpService) ask(agent string) mcp.ToolHandler {
 		if err := decodeArgs(req.Params.Arguments, &a); err != nil {
 			return toolError(err.Error()), nil
 		}
-		if strings.TrimSpace(a.Message) == "" {
-			return toolError("message must not be empty"), nil
+		// The native route's rules; the go-sdk's JSON-RPC decoding applies
+		// none of strictinput.go's.
+		if err := checkChatMessage("message", a.Message); err != nil {
+			return toolError(problemText(m.s.problemFor(err))), nil
+		}
+		if pr := nameProblem(a.SessionID); pr != "" {
+			return toolError("session_id " + pr), nil
 		}
 		release, err := m.s.turns.acquire(m.s.base)
 		if err != nil {
@@ -161,7 +176,7 @@ func (m *mcpService) ask(agent string) mcp.ToolHandler {
 		defer cancel()
 		stop := context.AfterFunc(m.s.base, cancel) // shutdown ends the turn, as for the native route
 		defer stop()
-		turn := agents.Turn{Agent: agent, SessionID: a.SessionID, Message: a.Message, Principal: p}
+		turn := agents.Turn{Agent: agent, SessionID: a.SessionID, Message: a.Message, Principal: p, TraceID: requestIDOfRequest(req)}
 		res, err := m.s.deps.Runner.Run(ctx, turn, progress(ctx, req))
 		if err != nil {
 			pr := turnProblem(err)
@@ -171,7 +186,7 @@ func (m *mcpService) ask(agent string) mcp.ToolHandler {
 			if pr.Status >= 500 {
 				m.s.log.Error("mcp turn failed", "err", err, "agent", agent)
 			}
-			return toolError(pr.Detail), nil
+			return toolError(problemText(pr)), nil
 		}
 		m.s.metrics.observeTurn(res)
 		return &mcp.CallToolResult{

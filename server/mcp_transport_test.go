@@ -82,10 +82,10 @@ func TestMCPAuth(t *testing.T) {
 	}
 }
 
-func TestMCPResourcesFollowClearance(t *testing.T) {
-	env := newMCPEnv(t)
-	// A public document, and the restricted one, of the demo city.
-	var open, closed [2]string // collection, id
+// demoDocuments are a public document and the restricted one of the demo
+// city, as {collection, id}.
+func demoDocuments(t *testing.T, env *mcpEnv) (open, closed [2]string) {
+	t.Helper()
 	cols, err := env.kb.Collections(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +107,12 @@ func TestMCPResourcesFollowClearance(t *testing.T) {
 	if open[0] == "" || closed[0] == "" {
 		t.Fatalf("the demo city lacks a public or a restricted document: %v %v", open, closed)
 	}
+	return open, closed
+}
+
+func TestMCPResourcesFollowClearance(t *testing.T) {
+	env := newMCPEnv(t)
+	open, closed := demoDocuments(t, env)
 	cs := env.connect(t, env.keys["operator/internal"], "2025-11-25", nil)
 	list, err := cs.ListResources(t.Context(), nil)
 	if err != nil {

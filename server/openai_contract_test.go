@@ -100,9 +100,10 @@ func TestOpenAIErrorEnvelope(t *testing.T) {
 		status           int
 		typ, code, param string
 	}{
-		"no key":         {"", "/v1/chat/completions", `{"model":"traffic",` + user + `}`, 401, "authentication_error", "invalid_api_key", ""},
-		"unknown model":  {access.RoleOperator, "/v1/chat/completions", `{"model":"weather",` + user + `}`, 404, "invalid_request_error", "model_not_found", ""},
-		"forbidden":      {access.RoleOperator, "/v1/chat/completions", `{"model":"hotline",` + user + `}`, 403, "permission_error", "permission_denied", ""},
+		"no key":        {"", "/v1/chat/completions", `{"model":"traffic",` + user + `}`, 401, "authentication_error", "invalid_api_key", ""},
+		"unknown model": {access.RoleOperator, "/v1/chat/completions", `{"model":"weather",` + user + `}`, 404, "invalid_request_error", "model_not_found", ""},
+		// A forbidden model is as unknown as a missing one, as GET /v1/models/{id} says.
+		"forbidden":      {access.RoleOperator, "/v1/chat/completions", `{"model":"hotline",` + user + `}`, 404, "invalid_request_error", "model_not_found", ""},
 		"bad field":      {access.RoleOperator, "/v1/chat/completions", `{"model":"traffic","temperature":3,` + user + `}`, 400, "invalid_request_error", "", "temperature"},
 		"reserved tool":  {access.RoleOperator, "/v1/chat/completions", `{"model":"traffic","tools":[{"type":"function","function":{"name":"propose_x"}}],` + user + `}`, 400, "invalid_request_error", "", "tools[0].function.name"},
 		"unknown choice": {access.RoleOperator, "/v1/chat/completions", `{"model":"traffic","tool_choice":{"type":"function","function":{"name":"nope"}},` + user + `}`, 400, "invalid_request_error", "", "tool_choice"},

@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -67,31 +69,12 @@ type oaiRequest struct {
 	// refuse is refused here too rather than silently ignored.
 	Temperature *float64 `json:"temperature,omitempty"`
 	TopP        *float64 `json:"top_p,omitempty"`
-}
-
-// text returns a message's text: a string, null, or the text parts of an array.
-func (m oaiMessage) text() (string, bool) {
-	if len(m.Content) == 0 || string(m.Content) == "null" {
-		return "", m.Role == "assistant" && len(m.ToolCalls) > 0
-	}
-	var s string
-	if json.Unmarshal(m.Content, &s) == nil {
-		return s, true
-	}
-	var parts []struct {
+	// One answer per request, in text: other values are refused
+	// (checkOpenAIFields), not ignored.
+	N              *int `json:"n,omitempty"`
+	ResponseFormat *struct {
 		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if json.Unmarshal(m.Content, &parts) != nil {
-		return "", false
-	}
-	var b strings.Builder
-	for _, p := range parts {
-		if p.Type == "text" {
-			b.WriteString(p.Text)
-		}
-	}
-	return b.String(), true
+	} `json:"response_format,omitempty"`
 }
 
 // conversations maps the hash of a conversation so far to its session.
@@ -148,13 +131,15 @@ func readConversation(msgs []oaiMessage) (oaiConversation, error) {
 	if len(msgs) == 0 {
 		return cv, badRequest("the request is invalid", FieldError{"messages", "must not be empty"})
 	}
+	systemRunes := 0
 	for i, m := range msgs {
-		t, ok := m.text()
-		if !ok {
-			return cv, badRequest("the request is invalid", FieldError{fmt.Sprintf("messages[%d].content", i), "must be a string or an array of content parts"})
+		t, problem := m.text()
+		if problem != "" {
+			return cv, badRequest("the request is invalid", FieldError{fmt.Sprintf("messages[%d].content", i), problem})
 		}
 		switch m.Role {
 		case "system", "developer":
+			systemRunes += utf8.RuneCountInString(t) // what was sent; the separators joining them are the server's
 			if strings.TrimSpace(t) != "" {
 				system = append(system, strings.TrimSpace(t))
 			}
@@ -173,7 +158,7 @@ func readConversation(msgs []oaiMessage) (oaiConversation, error) {
 			if i == 0 || (msgs[i-1].Role != "tool" && len(msgs[i-1].ToolCalls) == 0) {
 				return cv, badRequest("the request is invalid", FieldError{fmt.Sprintf("messages[%d]", i), "a tool message must follow the assistant message whose tool_calls it answers"})
 			}
-			if isLaterNonTool(msgs, i) {
+			if isLaterTurn(msgs, i) {
 				continue // results of an earlier pause, already part of the session
 			}
 			cv.results = append(cv.results, agents.ToolResult{CallID: m.ToolCallID, Content: t})
@@ -181,21 +166,37 @@ func readConversation(msgs []oaiMessage) (oaiConversation, error) {
 			return cv, badRequest("the request is invalid", FieldError{fmt.Sprintf("messages[%d].role", i), "must be system, developer, user, assistant or tool"})
 		}
 	}
+	if systemRunes > agents.MaxInstructionRunes {
+		return cv, badRequest("the request is invalid", FieldError{"instructions",
+			fmt.Sprintf("must total at most %d characters of system messages, not %d", agents.MaxInstructionRunes, systemRunes)})
+	}
 	cv.instructions = strings.Join(system, "\n\n")
-	last := msgs[len(msgs)-1].Role
-	switch {
-	case last == "user":
+	// System messages may come anywhere, after the last turn too: what ends
+	// the conversation is its last other message.
+	last := len(msgs) - 1
+	for last > 0 && isSystem(msgs[last].Role) {
+		last--
+	}
+	switch msgs[last].Role {
+	case "user":
 		cv.question = cv.texts[len(cv.texts)-1]
-	case last != "tool":
+		if err := checkChatMessage(fmt.Sprintf("messages[%d].content", last), cv.question); err != nil {
+			return cv, err
+		}
+	case "tool":
+	default:
 		return cv, badRequest("the request is invalid", FieldError{"messages", "must end with a user message, or with tool messages answering the last tool_calls"})
 	}
 	return cv, nil
 }
 
-// isLaterNonTool reports whether a message other than a tool message comes after msgs[i].
-func isLaterNonTool(msgs []oaiMessage, i int) bool {
+func isSystem(role string) bool { return role == "system" || role == "developer" }
+
+// isLaterTurn reports whether a user or assistant message comes after
+// msgs[i]: tool messages before it answered an earlier pause.
+func isLaterTurn(msgs []oaiMessage, i int) bool {
 	for _, m := range msgs[i+1:] {
-		if m.Role != "tool" {
+		if m.Role != "tool" && !isSystem(m.Role) {
 			return true
 		}
 	}
@@ -247,6 +248,9 @@ func (s *Server) chatCompletions(c *fiber.Ctx) error {
 	if err := decodeOpenJSON(c, &req); err != nil {
 		return err
 	}
+	if err := checkOpenAIFields(c.Body(), req); err != nil {
+		return err
+	}
 	if t := req.Temperature; t != nil && (*t < 0 || *t > 2) {
 		return badRequest("the request is invalid", FieldError{"temperature", "must be between 0 and 2"})
 	}
@@ -266,11 +270,11 @@ func (s *Server) chatCompletions(c *fiber.Ctx) error {
 	}
 	p := mustPrincipal(c)
 	spec, err := s.deps.Catalog.Get(req.Model)
-	if err != nil {
+	switch {
+	case errors.Is(err, agents.ErrUnknownAgent) || (err == nil && !spec.AdmitsRole(p.Role)):
+		return modelNotFound(req.Model) // as GET /v1/models/{id}: a forbidden agent is as unknown as a missing one
+	case err != nil:
 		return err
-	}
-	if !spec.AdmitsRole(p.Role) {
-		return forbidden(fmt.Sprintf("role %s may not use agent %s", p.Role, spec.Name))
 	}
 	turn := agents.Turn{Agent: spec.Name, Message: cv.question, Principal: p, TraceID: requestID(c),
 		Instructions: strings.TrimSpace(cv.instructions + "\n\n" + hint), ClientTools: tools, ToolResults: cv.results}

@@ -66,7 +66,7 @@ func TestOpenAICompatible(t *testing.T) {
 		t.Fatalf("unknown agent: %v", err)
 	}
 	hot := oai.NewClient(option.WithBaseURL(env.base+"/v1"), option.WithAPIKey(env.keys[access.RoleHotline]), option.WithMaxRetries(0))
-	if _, err = hot.Chat.Completions.New(ctx, oai.ChatCompletionNewParams{Model: "traffic", Messages: first}); !errors.As(err, &apiErr) || apiErr.StatusCode != 403 {
+	if _, err = hot.Chat.Completions.New(ctx, oai.ChatCompletionNewParams{Model: "traffic", Messages: first}); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" {
 		t.Fatalf("hotline key on traffic: %v", err)
 	}
 }

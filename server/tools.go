@@ -13,6 +13,7 @@ import (
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions/audit"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/devtools"
 	"github.com/cityagent/cityagent/tools/httptool"
@@ -51,14 +52,20 @@ func (s *Server) toolManager() (ToolManager, error) {
 	return s.deps.DevTools, nil
 }
 
-// listTools shows every tool any key may see, with availability;
-// ?detail=true adds the parameter schemas.
+// listTools shows the tools the key's clearance covers, with availability;
+// ?detail=true adds the parameter schemas. A tool above the key's clearance
+// is left out entirely, as MCP's tools/list does: to this key it does not
+// exist.
 func (s *Server) listTools(c *fiber.Ctx) error {
 	detail := c.Query("detail") == "true"
+	cl := mustPrincipal(c).Clearance
 	if s.deps.DevTools == nil {
 		out := []devtools.ToolInfo{}
 		for _, t := range s.deps.Tools.List() {
 			sp := t.Spec()
+			if !cl.Covers(sp.Clearance) {
+				continue
+			}
 			ti := devtools.ToolInfo{Name: sp.Name, Description: sp.Description, Kind: devtools.KindBuiltin, Source: sp.Source,
 				Clearance: sp.Clearance, TimeoutMS: sp.Timeout.Milliseconds(), Available: true}
 			if detail {
@@ -68,14 +75,54 @@ func (s *Server) listTools(c *fiber.Ctx) error {
 		}
 		return c.JSON(fiber.Map{"tools": out})
 	}
-	return c.JSON(fiber.Map{"tools": s.deps.DevTools.List(c.UserContext(), detail)})
+	out := []devtools.ToolInfo{}
+	for _, ti := range s.deps.DevTools.List(c.UserContext(), detail) {
+		if cl.Covers(ti.Clearance) {
+			out = append(out, ti)
+		}
+	}
+	return c.JSON(fiber.Map{"tools": out})
+}
+
+// hiddenTool reports whether the registry holds name above clearance cl.
+func (s *Server) hiddenTool(cl access.Clearance, name string) bool {
+	t, err := s.deps.Tools.Get(name)
+	return err == nil && !cl.Covers(t.Spec().Clearance)
 }
 
 func (s *Server) listToolSources(c *fiber.Ctx) error {
+	out := []devtools.SourceInfo{}
 	if s.deps.DevTools == nil {
-		return c.JSON(fiber.Map{"sources": []devtools.SourceInfo{}})
+		return c.JSON(fiber.Map{"sources": out})
 	}
-	return c.JSON(fiber.Map{"sources": s.deps.DevTools.Sources(c.UserContext())})
+	cl := mustPrincipal(c).Clearance
+	for _, info := range s.deps.DevTools.Sources(c.UserContext()) {
+		out = append(out, s.sourceFor(cl, info))
+	}
+	return c.JSON(fiber.Map{"sources": out})
+}
+
+// sourceFor is a tool source as a key with clearance cl sees it: without
+// the names of its tools above cl.
+func (s *Server) sourceFor(cl access.Clearance, info devtools.SourceInfo) devtools.SourceInfo {
+	names := []string{}
+	for _, n := range info.Tools {
+		if !s.hiddenTool(cl, n) {
+			names = append(names, n)
+		}
+	}
+	info.Tools = names
+	if info.Import != nil {
+		rep := *info.Import
+		rep.Tools = rep.Tools[:0:0] // a new backing array: the manager's report stays whole
+		for _, m := range info.Import.Tools {
+			if !s.hiddenTool(cl, m.Tool) {
+				rep.Tools = append(rep.Tools, m)
+			}
+		}
+		info.Import = &rep
+	}
+	return info
 }
 
 func (s *Server) audit(c *fiber.Ctx, kind, subject string, payload any) {
@@ -161,6 +208,10 @@ func (s *Server) invoke(ctx context.Context, p access.Principal, name string, ar
 	if err != nil {
 		return invokeResult{}, err
 	}
+	if !p.Clearance.Covers(t.Spec().Clearance) {
+		// Exactly what a missing tool gets: a hidden tool must not be confirmed.
+		return invokeResult{}, usererr.Errorf("%w: %s", tools.ErrUnknownTool, name)
+	}
 	timeout := t.Spec().Timeout
 	if timeout <= 0 || timeout > 2*time.Minute {
 		timeout = 30 * time.Second
@@ -201,7 +252,7 @@ func (s *Server) getToolSource(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(info)
+	return c.JSON(s.sourceFor(mustPrincipal(c).Clearance, info))
 }
 
 // sourceTimeout bounds adding a tool source: fetching and importing a
