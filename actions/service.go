@@ -310,7 +310,7 @@ func (s *Service) draft(req ProposeRequest) (store.Proposal, audit.Entry, *compi
 		return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: %s", ErrUnknownAction, req.Action)
 	}
 	if c.executor == nil {
-		return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: %s", ErrUnavailable, req.Action)
+		return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: %s: no executor connected for this source (executor %q is not available in this installation)", ErrUnavailable, req.Action, c.typ.Executor)
 	}
 	if !req.Principal.Clearance.Covers(c.typ.Clearance) {
 		return store.Proposal{}, audit.Entry{}, nil, usererr.Errorf("%w: %s needs clearance %s", ErrForbidden, req.Action, c.typ.Clearance)
@@ -640,7 +640,7 @@ func (s *Service) execute(ctx context.Context, id string) (Proposal, error) {
 	case c == nil:
 		execErr = usererr.Errorf("%w: action %s is not in this installation's catalog", ErrUnavailable, p.Action)
 	case c.executor == nil:
-		execErr = usererr.Errorf("%w: executor %q is not available", ErrUnavailable, c.typ.Executor)
+		execErr = usererr.Errorf("%w: no executor connected for this source (executor %q is not available)", ErrUnavailable, c.typ.Executor)
 	default:
 		ectx, cancel := context.WithTimeout(ctx, s.execTimeout)
 		result, execErr = runExecutor(ectx, c.executor, Execution{ProposalID: p.ID, Action: p.Action, Arguments: p.Arguments,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/actions"
+	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/llm"
 	"github.com/cityagent/cityagent/tools"
 )
@@ -245,6 +246,9 @@ func toolErrText(err error) string {
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	}
+	if m, ok := usererr.Message(err); ok {
+		return m
+	}
 	return shortErr(err)
 }
 
@@ -262,7 +266,7 @@ func formatAsOf(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339)
+	return t.Format(time.RFC3339) // in the zone the tool answered in, with its offset
 }
 
 func decodeArgs(raw json.RawMessage) any {

@@ -248,11 +248,13 @@ func (c *City) view(rec *permitRec, t time.Time, withDetail bool) permits.Permit
 	hist := p.History[:i]
 	cur := hist[len(hist)-1]
 	p.StatusCurrent, p.StatusCurrentMapped, p.StatusDate = cur.Status, cur.Mapped, cur.At
+	paid := false
 	if rec.issued.IsZero() || rec.issued.After(t) {
 		p.IssuedDate, p.ExpiresDate, p.ProcessingDays = nil, nil, nil
 	} else {
-		p.FeePaid = p.Fee > 0
+		paid = p.Fee > 0
 	}
+	p.FeePaid = &paid
 	if rec.completed.IsZero() || rec.completed.After(t) {
 		p.CompletedDate = nil
 	}

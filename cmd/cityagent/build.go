@@ -92,7 +92,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (in *instal
 
 	clock := time.Now
 	in.city = democity.New(cfg.DemoCity.Seed, clock)
-	cityTools, err := sources.Tools(ctx, cfg.Sources, sources.Deps{City: in.city, Clock: clock, Profile: cfg.City})
+	cityTools, err := sources.Tools(ctx, cfg.Sources, sources.Deps{City: in.city, Clock: clock, Profile: cfg.City, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cityagent/cityagent/actions"
@@ -26,6 +28,10 @@ func buildGovernance(ctx context.Context, in *installation, cfg config.Config, l
 		return err
 	}
 	execs := cityExecutors(in.city, in.db)
+	for _, d := range disconnectDemoExecutors(execs, cfg.Sources) {
+		log.Warn("no executor connected for this source: its actions are not offered and approvals are not executed",
+			"domain", d.Domain, "source", d.Source, "executor", d.Executor)
+	}
 	in.actions, err = actions.NewService(actions.Config{Catalog: cat, Store: in.db, Executors: execs, Log: log})
 	if err != nil {
 		return err
@@ -53,6 +59,40 @@ func buildGovernance(ctx context.Context, in *installation, cfg config.Config, l
 	loop := sweep.Go(context.WithoutCancel(ctx), func(ctx context.Context) { in.actions.Run(ctx, sweepInterval) })
 	in.closers = append(in.closers, func() error { loop.Stop(); return nil })
 	return nil
+}
+
+// demoExecutorDomains names the domain each demo-city executor acts on.
+func demoExecutorDomains() map[string]string {
+	return map[string]string{
+		"democity.signal_timing":       "traffic",
+		"democity.dispatch_crew":       "traffic",
+		"democity.schedule_inspection": "permits",
+		"democity.flag_permit":         "permits",
+		"democity.demand_response":     "energy",
+	}
+}
+
+// disconnected is a demo-city executor left out because its domain's data
+// comes from another source.
+type disconnected struct{ Executor, Domain, Source string }
+
+// disconnectDemoExecutors removes from execs the demo city's executors of
+// every domain whose source is not the demo city: acting on the demo city
+// while answering from a real city's data would report "executed" for a
+// change nobody made. Their action types stay listed, marked unavailable;
+// agents are not offered them, proposals are refused and an approval made
+// earlier is not executed. It returns what it removed, sorted.
+func disconnectDemoExecutors(execs map[string]actions.Executor, src config.SourcesConfig) []disconnected {
+	kinds := map[string]string{"traffic": src.Traffic.KindOrDefault(), "permits": src.Permits.KindOrDefault(), "energy": src.Energy.KindOrDefault()}
+	var out []disconnected
+	for name, domain := range demoExecutorDomains() {
+		if _, ok := execs[name]; ok && kinds[domain] != config.SourceDemoCity {
+			delete(execs, name)
+			out = append(out, disconnected{Executor: name, Domain: domain, Source: kinds[domain]})
+		}
+	}
+	slices.SortFunc(out, func(a, b disconnected) int { return strings.Compare(a.Executor, b.Executor) })
+	return out
 }
 
 // cityExecutors adapts the demo city to the action executors. The city's

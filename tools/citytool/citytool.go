@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,9 +82,24 @@ func (c Codes) Tune(s *jsonschema.Schema, prop string) {
 	parts := make([]string, 0, len(c.list))
 	for _, e := range c.list {
 		p.Enum = append(p.Enum, e.ID)
-		parts = append(parts, fmt.Sprintf("%s = %s %s", e.ID, e.NameZh, e.NameEn))
+		parts = append(parts, e.described())
 	}
 	p.Description += " Codes 代码: " + strings.Join(parts, "; ") + "."
+}
+
+// described is "id = 中文名 English name", each name once and none that
+// only repeats the id (an unknown code reads "99", not "99 = 99 99").
+func (e Code) described() string {
+	var names []string
+	for _, n := range []string{e.NameZh, e.NameEn} {
+		if n != "" && n != e.ID && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return e.ID
+	}
+	return e.ID + " = " + strings.Join(names, " ")
 }
 
 // IntRange bounds an integer property and sets its default.
@@ -106,12 +122,12 @@ func NewLocal(loc *time.Location) Local {
 	return Local{Loc: loc}
 }
 
-// When is a moment for summaries: "15:04 Tue 3 Jun 2025" and
-// "2025年6月3日（周二）15:04".
+// When is a moment for summaries, labelled with the city's zone: "15:04
+// CDT Tue 3 Jun 2025" and "2025年6月3日（周二）15:04 CDT".
 func (l Local) When(t time.Time) (en, zh string) {
 	lt := t.In(l.Loc)
-	return lt.Format("15:04 Mon 2 Jan 2006"),
-		fmt.Sprintf("%d年%d月%d日（%s）%s", lt.Year(), lt.Month(), lt.Day(), "周"+string([]rune("日一二三四五六")[lt.Weekday()]), lt.Format("15:04"))
+	return lt.Format("15:04 MST Mon 2 Jan 2006"),
+		fmt.Sprintf("%d年%d月%d日（%s）%s", lt.Year(), lt.Month(), lt.Day(), "周"+string([]rune("日一二三四五六")[lt.Weekday()]), lt.Format("15:04 MST"))
 }
 
 // HM is the local clock time, "15:04".
@@ -227,8 +243,15 @@ func (c City) CurrencyCode() string {
 
 // Money shows an amount in the city's currency, whole and grouped:
 // "12,600 yuan" / "12,600元", "$1,250" / "1,250美元", else "1,250 EUR".
+// Cents show when there are any: "$1,100.50".
 func (c City) Money(x float64) (en, zh string) {
 	g := Grouped(x)
+	if cents := int64(math.Round(math.Abs(x) * 100)); cents%100 != 0 {
+		g = Grouped(float64(cents/100)) + fmt.Sprintf(".%02d", cents%100)
+		if x < 0 {
+			g = "-" + g
+		}
+	}
 	switch strings.ToUpper(c.Currency) {
 	case "", "CNY":
 		return g + " yuan", g + "元"
@@ -258,3 +281,12 @@ func (c City) DistrictNames(id string) (en, zh string) { return c.Districts.Name
 
 // TuneDistrict makes prop an enum of the district codes.
 func (c City) TuneDistrict(s *jsonschema.Schema, prop string) { c.Districts.Tune(s, prop) }
+
+// WithExample replaces the demo city's example id demo ("S012") in desc by
+// the first of ids, the configured source's own, unless ids holds demo.
+func WithExample(desc, demo string, ids []string) string {
+	if len(ids) == 0 || slices.Contains(ids, demo) {
+		return desc
+	}
+	return strings.ReplaceAll(desc, demo, ids[0])
+}

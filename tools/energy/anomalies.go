@@ -75,8 +75,10 @@ type AnomaliesResult struct {
 	Count      int       `json:"count"`
 	Anomalies  []Anomaly `json:"anomalies"`
 	Method     string    `json:"method"`
-	Summary    string    `json:"summary"`
-	SummaryZh  string    `json:"summary_zh"`
+	// DataNotes counts readings left out as bad data and carries the source's notes.
+	DataNotes
+	Summary   string `json:"summary"`
+	SummaryZh string `json:"summary_zh"`
 }
 
 func (s *service) anomaliesTool() tools.Tool {
@@ -131,7 +133,7 @@ func (s *service) anomalies(ctx context.Context, in AnomaliesArgs) (tools.Result
 	if ds, ok := s.src.(DemandResponseSource); ok {
 		st, err := ds.DemandResponse(ctx, now)
 		if err != nil {
-			return tools.Result{}, fmt.Errorf("energy: demand response: %w", err)
+			return tools.Result{}, citytool.SourceFailed("energy", fmt.Errorf("energy: demand response: %w", err))
 		}
 		events = st.Events
 	}
@@ -222,7 +224,9 @@ func (s *service) anomalies(ctx context.Context, in AnomaliesArgs) (tools.Result
 	})
 	res.Count = len(res.Anomalies)
 	res.Anomalies = res.Anomalies[:min(in.Limit, len(res.Anomalies))]
+	res.add(append([]*window{cur}, past...)...)
 	res.Summary, res.SummaryZh = s.anomaliesSummary(res)
+	res.Summary, res.SummaryZh = res.suffix(res.Summary, res.SummaryZh)
 	return tools.JSONResult(res, s.cat.Cite("Meter reading anomalies 用电异常", now))
 }
 

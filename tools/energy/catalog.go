@@ -99,6 +99,11 @@ func (c *catalog) scope(building, district string) (en, zh string) {
 
 func (c *catalog) tuneBuilding(s *jsonschema.Schema, prop string) {
 	p := s.Properties[prop]
+	ids := make([]string, len(c.grid.Buildings))
+	for i, b := range c.grid.Buildings {
+		ids[i] = b.ID
+	}
+	p.Description = citytool.WithExample(p.Description, "B012", ids)
 	p.Pattern = c.grid.BuildingIDPattern
 	if n := len(c.grid.Buildings); n > 0 {
 		p.Description += fmt.Sprintf(" Valid ids 有效编号: %s–%s.", c.grid.Buildings[0].ID, c.grid.Buildings[n-1].ID)

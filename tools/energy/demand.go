@@ -66,8 +66,10 @@ type DRResult struct {
 	AvailableKW   float64      `json:"available_kw"`
 	CurrentLoadKW float64      `json:"current_load_kw"`
 	Districts     []DRDistrict `json:"districts"`
-	Summary       string       `json:"summary"`
-	SummaryZh     string       `json:"summary_zh"`
+	// DataNotes counts readings left out as bad data and carries the source's notes.
+	DataNotes
+	Summary   string `json:"summary"`
+	SummaryZh string `json:"summary_zh"`
 }
 
 func (s *service) drTool() tools.Tool {
@@ -93,7 +95,7 @@ func (s *service) dr(ctx context.Context, in DRArgs) (tools.Result, error) {
 	iv := s.cat.interval
 	st, err := s.src.(DemandResponseSource).DemandResponse(ctx, now)
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("energy: demand response: %w", err)
+		return tools.Result{}, citytool.SourceFailed("energy", fmt.Errorf("energy: demand response: %w", err))
 	}
 	var fetchIDs []string
 	if in.District != "" {
@@ -148,7 +150,9 @@ func (s *service) dr(ctx context.Context, in DRArgs) (tools.Result, error) {
 		res.Districts = append(res.Districts, row)
 	}
 	res.ContractedKW, res.AvailableKW, res.CurrentLoadKW = citytool.Round1(res.ContractedKW), citytool.Round1(res.AvailableKW), citytool.Round1(res.CurrentLoadKW)
+	res.add(cur)
 	res.Summary, res.SummaryZh = s.drSummary(res)
+	res.Summary, res.SummaryZh = res.suffix(res.Summary, res.SummaryZh)
 	return tools.JSONResult(res, s.cat.Cite("Demand response 需求响应", now))
 }
 

@@ -8,6 +8,8 @@ package energy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -100,6 +102,14 @@ type ReadingsQuery struct {
 type Series struct {
 	BuildingID string    `json:"building_id"`
 	Readings   []Reading `json:"readings"`
+	// Rejected counts readings the source dropped as unreadable or
+	// implausible (NaN, negative, beyond a building's possible load).
+	Rejected int `json:"rejected_readings,omitempty"`
+	// Note says how the readings were obtained when that is not the usual
+	// way (e.g. a broker without history answered with its latest state);
+	// NoteZh says it in Chinese.
+	Note   string `json:"note,omitempty"`
+	NoteZh string `json:"note_zh,omitempty"`
 }
 
 // Reading is a meter's average active power over one interval.
@@ -148,3 +158,43 @@ func (e DREvent) ActiveAt(t time.Time) bool { return !t.Before(e.Start) && t.Bef
 
 // KWh is the energy of a reading over interval.
 func (r Reading) KWh(interval time.Duration) float64 { return r.KW * interval.Hours() }
+
+// DataNotes says what a result's readings lacked: readings the source
+// dropped as bad data, and how it answered when not as usual.
+type DataNotes struct {
+	RejectedReadings int      `json:"rejected_readings,omitempty"`
+	Notes            []string `json:"notes,omitempty"`
+	NotesZh          []string `json:"notes_zh,omitempty"`
+}
+
+// add takes in a window's counts and notes.
+func (d *DataNotes) add(ws ...*window) {
+	for _, w := range ws {
+		if w == nil {
+			continue
+		}
+		d.RejectedReadings += w.rejected
+		for i, n := range w.notes {
+			if !slices.Contains(d.Notes, n) {
+				d.Notes = append(d.Notes, n)
+				d.NotesZh = append(d.NotesZh, w.notesZh[i])
+			}
+		}
+	}
+}
+
+// suffix ends a summary pair with the notes and the count of rejected readings.
+func (d DataNotes) suffix(en, zh string) (string, string) {
+	notes, notesZh := d.Notes, d.NotesZh
+	if d.RejectedReadings > 0 {
+		notes = append(slices.Clone(notes), fmt.Sprintf("%d meter readings were unreadable or implausible (negative, non-numeric or beyond any building's load) and were left out", d.RejectedReadings))
+		notesZh = append(slices.Clone(notesZh), fmt.Sprintf("%d个电表读数无法识别或不合理（负值、非数字或超出建筑可能负荷），已剔除", d.RejectedReadings))
+	}
+	for _, n := range notes {
+		en += " Note: " + n + "."
+	}
+	for _, n := range notesZh {
+		zh += "注：" + n + "。"
+	}
+	return en, zh
+}

@@ -69,8 +69,10 @@ type PeakResult struct {
 	DailyPeaks []DayPeak      `json:"daily_peaks,omitempty"`
 	Districts  []DistrictPeak `json:"districts,omitempty"`
 	DREvents   []DREvent      `json:"dr_events,omitempty"` // demand-response events in the window
-	Summary    string         `json:"summary"`
-	SummaryZh  string         `json:"summary_zh"`
+	// DataNotes counts readings left out as bad data and carries the source's notes.
+	DataNotes
+	Summary   string `json:"summary"`
+	SummaryZh string `json:"summary_zh"`
 }
 
 func (s *service) peakTool() tools.Tool {
@@ -198,7 +200,7 @@ func (s *service) peak(ctx context.Context, in PeakArgs) (tools.Result, error) {
 	if ds, ok := s.src.(DemandResponseSource); ok {
 		st, err := ds.DemandResponse(ctx, now)
 		if err != nil {
-			return tools.Result{}, fmt.Errorf("energy: demand response: %w", err)
+			return tools.Result{}, citytool.SourceFailed("energy", fmt.Errorf("energy: demand response: %w", err))
 		}
 		for _, e := range st.Events {
 			if (in.District == "" || e.District == in.District) && e.Start.Before(res.To) && e.End.After(res.From) {
@@ -206,7 +208,9 @@ func (s *service) peak(ctx context.Context, in PeakArgs) (tools.Result, error) {
 			}
 		}
 	}
+	res.add(w)
 	res.Summary, res.SummaryZh = s.peakSummary(res)
+	res.Summary, res.SummaryZh = res.suffix(res.Summary, res.SummaryZh)
 	return tools.JSONResult(res, s.cat.Cite("Peak load 负荷峰值", now))
 }
 

@@ -51,6 +51,10 @@ type window struct {
 	kw    map[string][]float64 // building → kW per interval (NaN: no reading)
 	total []float64            // sum over buildings with a reading
 	got   int                  // readings received
+	// rejected counts readings the source dropped as bad data; notes
+	// (notesZh in Chinese) are the source's notes on how it answered.
+	rejected       int
+	notes, notesZh []string
 }
 
 // fetch reads the buildings ids (nil: all) over n intervals from from.
@@ -59,7 +63,7 @@ func (s *service) fetch(ctx context.Context, ids []string, from time.Time, n int
 	q := ReadingsQuery{BuildingIDs: ids, From: from, To: from.Add(time.Duration(n) * s.cat.interval)}
 	series, err := s.src.Readings(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("energy: readings: %w", err)
+		return nil, citytool.SourceFailed("energy", fmt.Errorf("energy: readings: %w", err))
 	}
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -68,6 +72,10 @@ func (s *service) fetch(ctx context.Context, ids []string, from time.Time, n int
 	for _, sr := range series {
 		if len(ids) > 0 && !want[sr.BuildingID] {
 			continue
+		}
+		w.rejected += sr.Rejected
+		if sr.Note != "" && !slices.Contains(w.notes, sr.Note) {
+			w.notes, w.notesZh = append(w.notes, sr.Note), append(w.notesZh, cmp.Or(sr.NoteZh, sr.Note))
 		}
 		vals := w.kw[sr.BuildingID]
 		if vals == nil {
@@ -80,6 +88,10 @@ func (s *service) fetch(ctx context.Context, ids []string, from time.Time, n int
 		for _, r := range sr.Readings {
 			i := int(r.Start.Sub(from) / s.cat.interval)
 			if i < 0 || i >= n || r.Start.Before(from) {
+				continue
+			}
+			if math.IsNaN(r.KW) || math.IsInf(r.KW, 0) || r.KW < 0 {
+				w.rejected++
 				continue
 			}
 			if math.IsNaN(vals[i]) {
@@ -193,8 +205,10 @@ type ConsumptionResult struct {
 	CoveragePct float64       `json:"coverage_pct"` // readings received of those expected
 	Series      []Point       `json:"series"`       // hourly up to 48 hours, daily beyond
 	Top         []BuildingUse `json:"top,omitempty"`
-	Summary     string        `json:"summary"`
-	SummaryZh   string        `json:"summary_zh"`
+	// DataNotes counts readings left out as bad data and carries the source's notes.
+	DataNotes
+	Summary   string `json:"summary"`
+	SummaryZh string `json:"summary_zh"`
 }
 
 func (s *service) consumptionTool() tools.Tool {
@@ -290,7 +304,9 @@ func (s *service) consumption(ctx context.Context, in ConsumptionArgs) (tools.Re
 		}
 		res.Top = s.top(per, w.kwh("", iv), 5, false)
 	}
+	res.add(w, prev)
 	res.Summary, res.SummaryZh = s.consumptionSummary(res)
+	res.Summary, res.SummaryZh = res.suffix(res.Summary, res.SummaryZh)
 	return tools.JSONResult(res, s.cat.Cite("Electricity consumption 用电量", now))
 }
 

@@ -86,7 +86,7 @@ func (s *service) inspections(ctx context.Context, in InspectionsArgs) (tools.Re
 	until := now.AddDate(0, 0, in.Days)
 	all, err := s.src.(InspectionSource).Inspections(ctx, now, until)
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("permits: inspections: %w", err)
+		return tools.Result{}, citytool.SourceFailed("permit", fmt.Errorf("permits: inspections: %w", err))
 	}
 	res := InspectionsResult{AsOf: now, Until: until, Days: in.Days, District: in.District, Kind: in.Kind, RiskClass: in.RiskClass,
 		ByKind: map[string]int{}, ByDistrict: map[string]int{}, Inspections: []InspectionRow{}}

@@ -133,11 +133,13 @@ type Permit struct {
 	Longitude           float64    `json:"Longitude,omitempty"`
 	EstProjectCost      float64    `json:"EstProjectCost,omitempty"`
 	// Fee is the total fee (or deposit) in the register's currency.
-	Fee                   float64 `json:"Fee"`
-	FeeBasis              string  `json:"fee_basis,omitempty"`
-	FeeBasisZh            string  `json:"fee_basis_zh,omitempty"`
-	FeePaid               bool    `json:"fee_paid,omitempty"`
-	ContractorCompanyName string  `json:"ContractorCompanyName,omitempty"`
+	Fee        float64 `json:"Fee"`
+	FeeBasis   string  `json:"fee_basis,omitempty"`
+	FeeBasisZh string  `json:"fee_basis_zh,omitempty"`
+	// FeePaid says whether the fee is paid; nil when the source does not
+	// say (a register without a payment field), and then no answer claims either.
+	FeePaid               *bool  `json:"fee_paid,omitempty"`
+	ContractorCompanyName string `json:"ContractorCompanyName,omitempty"`
 	// ProcessingDays is the processing time the source reports (e.g. SODA's
 	// processing_time); when absent it is the working days from AppliedDate
 	// to IssuedDate.

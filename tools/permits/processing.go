@@ -113,7 +113,7 @@ func (s *service) processing(ctx context.Context, in ProcessingArgs) (tools.Resu
 	from := now.AddDate(0, 0, -in.Days)
 	ps, skipped, truncated, err := s.scan(ctx, Query{PermitType: in.PermitType, District: in.District, IssuedFrom: from, IssuedTo: now, OrderBy: OrderIssuedDesc, AsOf: now})
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("permits: processing times: %w", err)
+		return tools.Result{}, citytool.SourceFailed("permit", fmt.Errorf("permits: processing times: %w", err))
 	}
 	res := ProcessingResult{AsOf: now, From: from, PermitType: in.PermitType, District: in.District, Days: in.Days, GroupBy: in.GroupBy, Truncated: truncated, Skipped: skipped, Groups: []Stats{}}
 	type sample struct {

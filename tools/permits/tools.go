@@ -55,7 +55,7 @@ func sourceErr(tool, id string, err error) error {
 	if errors.Is(err, ErrNotFound) {
 		return unknownPermit(tool, id)
 	}
-	return fmt.Errorf("permits: %s: %w", tool, err)
+	return citytool.SourceFailed("permit", fmt.Errorf("permits: %s: %w", tool, err))
 }
 
 // ---- permits_search ---------------------------------------------------------
@@ -166,7 +166,7 @@ func (s *service) search(ctx context.Context, in SearchArgs) (tools.Result, erro
 	}
 	page, err := s.src.Search(ctx, q)
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("permits: search: %w", err)
+		return tools.Result{}, citytool.SourceFailed("permit", fmt.Errorf("permits: search: %w", err))
 	}
 	res := SearchResult{AsOf: now, District: in.District, PermitType: in.PermitType, Status: in.Status, Query: q.Text,
 		AppliedWithinDays: in.AppliedWithinDays, Flagged: in.Flagged, Total: page.Total, Skipped: page.Skipped, Permits: []PermitRow{}}
@@ -439,9 +439,13 @@ func (s *service) detailSummary(r DetailResult) (en, zh string) {
 	be.WriteString(".")
 	bz.WriteString("。")
 	if p.Fee > 0 {
-		paid, paidZh := "not yet paid", "尚未缴纳"
-		if p.FeePaid {
+		paid, paidZh := "payment status not recorded by the source", "数据源未记录缴费状态"
+		switch {
+		case p.FeePaid == nil:
+		case *p.FeePaid:
 			paid, paidZh = "paid", "已缴纳"
+		default:
+			paid, paidZh = "not yet paid", "尚未缴纳"
 		}
 		fe, fz := s.cat.Money(p.Fee)
 		fmt.Fprintf(&be, " Fee %s", fe)

@@ -9,6 +9,7 @@ package sources
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -41,6 +42,8 @@ type Deps struct {
 	// times are read in its zone, results shown in it, fees in its currency
 	// and speeds in its units. The zero profile keeps the demo city's.
 	Profile config.CityConfig
+	// Log receives warnings about source entities left out as bad data (nil: none).
+	Log *slog.Logger
 }
 
 // Tools builds the traffic, permits and energy tools from cfg.
@@ -116,7 +119,7 @@ func trafficSource(ctx context.Context, c config.SourceConfig, d Deps, loc *time
 		if err != nil {
 			return nil, err
 		}
-		return ngsild.NewTraffic(ctx, cl, ngsild.TrafficConfig{Location: loc, Mapping: c.Mapping, Units: d.Profile.Units})
+		return ngsild.NewTraffic(ctx, cl, ngsild.TrafficConfig{Location: loc, Mapping: c.Mapping, Units: d.Profile.Units, Log: d.Log})
 	case config.SourceSODA:
 		return soda.NewTraffic(ctx, soda.TrafficConfig{URL: c.URL, AppToken: d.token(c), Mapping: c.Mapping, HTTP: d.HTTP, Location: loc,
 			Districts: c.Districts, Units: d.Profile.Units})
@@ -146,7 +149,7 @@ func energySource(ctx context.Context, c config.SourceConfig, d Deps, loc *time.
 		if err != nil {
 			return nil, err
 		}
-		return ngsild.NewEnergy(ctx, cl, ngsild.EnergyConfig{Location: loc, Mapping: c.Mapping})
+		return ngsild.NewEnergy(ctx, cl, ngsild.EnergyConfig{Location: loc, Mapping: c.Mapping, Log: d.Log})
 	case config.SourceCSV, config.SourceHTTPJSON:
 		return tabular.NewEnergy(ctx, d.table(c, loc, "energy"), 0)
 	}

@@ -84,10 +84,20 @@ func roadCodes(roads []road) citytool.Codes {
 // tuneSegmentID adds the source's id pattern and range to prop.
 func (c *catalog) tuneSegmentID(s *jsonschema.Schema, prop string) {
 	p := s.Properties[prop]
+	p.Description = citytool.WithExample(p.Description, "S012", c.segmentIDs())
 	p.Pattern = c.net.SegmentIDPattern
 	if r := c.segmentRange(); r != "" {
 		p.Description += " Valid ids 有效编号: " + r + "."
 	}
+}
+
+// segmentIDs lists the network's segment ids in its order.
+func (c *catalog) segmentIDs() []string {
+	ids := make([]string, len(c.net.Segments))
+	for i, s := range c.net.Segments {
+		ids[i] = s.ID
+	}
+	return ids
 }
 
 // unknownSegment is the argument error for an id that fits the pattern but

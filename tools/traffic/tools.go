@@ -70,30 +70,42 @@ type SegmentState struct {
 	Period          string  `json:"period,omitempty"`
 	Causes          []Cause `json:"causes,omitempty"`
 	Lanes           []Lane  `json:"lanes,omitempty"`
+	// Estimated marks a segment without a current measurement, shown at
+	// free flow.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 func (c *catalog) state(o Observation, causes []Cause) SegmentState {
 	seg, _ := c.segment(o.SegmentID)
 	den, dzh := c.DistrictNames(seg.District)
 	lEn, lZh := LevelLabel(o.Level)
+	if o.Congested && o.Level < CongestedLevel {
+		lEn, lZh = "congested (reported by the source)", "拥堵（数据源报告）"
+	}
 	return SegmentState{
 		SegmentID: o.SegmentID, Name: seg.NameEn, NameZh: seg.NameZh, Road: seg.Road,
 		District: seg.District, DistrictName: den, DistrictNameZh: dzh,
 		CongestionIndex: o.CongestionIndex, Level: o.Level, LevelLabel: lEn, LevelLabelZh: lZh,
 		SpeedKmh: o.SpeedKmh, FreeFlowKmh: seg.FreeFlowKmh, FlowVehH: o.FlowVehH, Occupancy: o.Occupancy,
 		TravelTimeSec: o.TravelTimeSec, FreeFlowTimeSec: o.FreeFlowTimeSec, VCRatio: o.VCRatio,
-		Period: o.Period, Causes: causes, Lanes: o.Lanes,
+		Period: o.Period, Causes: causes, Lanes: o.Lanes, Estimated: o.Estimated,
 	}
 }
 
 // headline is "Name (S012, District) congestion index 2.40 (label), 14.0 km/h vs 50 free-flow",
 // speeds in the city's units.
+// A segment without current data says so instead of a speed.
 func (c *catalog) headline(st SegmentState) (en, zh string) {
 	se, sz := c.Speed(st.SpeedKmh)
-	en = fmt.Sprintf("%s (%s, %s) congestion index %.2f (%s), %s vs %.0f free-flow",
-		st.Name, st.SegmentID, st.DistrictName, st.CongestionIndex, st.LevelLabel, se, c.SpeedIn(st.FreeFlowKmh))
-	zh = fmt.Sprintf("%s（%s，%s）拥堵指数%.2f（%s），车速%s（畅行车速%.0f）",
-		st.NameZh, st.SegmentID, st.DistrictNameZh, st.CongestionIndex, st.LevelLabelZh, sz, c.SpeedIn(st.FreeFlowKmh))
+	ff := c.freeFlow(st.FreeFlowKmh)
+	if st.Estimated {
+		return fmt.Sprintf("%s (%s, %s) no current data (estimated at %s free-flow)", st.Name, st.SegmentID, st.DistrictName, ff),
+			fmt.Sprintf("%s（%s，%s）无当前数据（按畅行车速%s估计）", st.NameZh, st.SegmentID, st.DistrictNameZh, ff)
+	}
+	en = fmt.Sprintf("%s (%s, %s) congestion index %.2f (%s), %s vs %s free-flow",
+		st.Name, st.SegmentID, st.DistrictName, st.CongestionIndex, st.LevelLabel, se, ff)
+	zh = fmt.Sprintf("%s（%s，%s）拥堵指数%.2f（%s），车速%s（畅行车速%s）",
+		st.NameZh, st.SegmentID, st.DistrictNameZh, st.CongestionIndex, st.LevelLabelZh, sz, ff)
 	return en, zh
 }
 
@@ -106,7 +118,7 @@ func (s *service) incidentsBySegment(ctx context.Context, t time.Time) (map[stri
 	}
 	incs, err := is.Incidents(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("traffic: incidents: %w", err)
+		return nil, citytool.SourceFailed("traffic", fmt.Errorf("traffic: incidents: %w", err))
 	}
 	out := map[string][]Incident{}
 	for _, inc := range incs {
@@ -155,8 +167,18 @@ type CongestionResult struct {
 	// index of all arterial segments, whatever the filter.
 	NetworkIndex float64        `json:"network_index,omitempty"`
 	Segments     []SegmentState `json:"segments"`
-	// Notes say how the source answered when it could not answer as usual.
+	// EstimatedSegments counts counted segments without a current
+	// measurement (shown at free flow).
+	EstimatedSegments int `json:"estimated_segments,omitempty"`
+	// RejectedReadings counts readings the source dropped as unreadable or
+	// implausible; SkippedInvalid counts observations left out because
+	// their figures were not numbers.
+	RejectedReadings int `json:"rejected_readings,omitempty"`
+	SkippedInvalid   int `json:"skipped_invalid,omitempty"`
+	// Notes say how the source answered when it could not answer as usual
+	// and what data was left out; NotesZh says the same in Chinese.
 	Notes     []string `json:"notes,omitempty"`
+	NotesZh   []string `json:"notes_zh,omitempty"`
 	Summary   string   `json:"summary"`
 	SummaryZh string   `json:"summary_zh"`
 }
@@ -183,10 +205,12 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 	now := s.clock()
 	obs, err := s.src.Observe(ctx, now)
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("traffic: observe: %w", err)
+		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: observe: %w", err))
 	}
 	var picked []Observation
-	var notes []string
+	var notes, notesZh []string
+	var q quality
+	obs = q.usable(obs)
 	sum := 0.0
 	congested := 0
 	for _, o := range obs {
@@ -195,8 +219,9 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 			continue
 		}
 		picked = append(picked, o)
-		if o.Note != "" && !slices.Contains(notes, o.Note) {
-			notes = append(notes, o.Note)
+		notes, notesZh = addNote(notes, notesZh, o.Note, o.NoteZh)
+		if o.Estimated {
+			q.estimated++
 		}
 		sum += o.CongestionIndex
 		if o.Congested {
@@ -215,8 +240,11 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 	if err != nil {
 		return tools.Result{}, err
 	}
+	qe, qz := q.notes()
 	res := CongestionResult{AsOf: now, District: in.District, Road: in.Road,
-		SegmentsCounted: len(picked), CongestedSegments: congested, Segments: []SegmentState{}, Notes: notes}
+		SegmentsCounted: len(picked), CongestedSegments: congested, Segments: []SegmentState{},
+		EstimatedSegments: q.estimated, RejectedReadings: q.rejected, SkippedInvalid: q.skipped,
+		Notes: append(notes, qe...), NotesZh: append(notesZh, qz...)}
 	if len(picked) > 0 {
 		res.AverageIndex = citytool.Round2(sum / float64(len(picked)))
 	}
@@ -231,8 +259,9 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 		st.Rank = i + 1
 		res.Segments = append(res.Segments, st)
 	}
+	res.AsOf = observedAsOf(picked, now)
 	res.Summary, res.SummaryZh = s.congestionSummary(res)
-	return tools.JSONResult(res, s.cat.Cite("Traffic congestion ranking 路况拥堵排行", now))
+	return tools.JSONResult(res, s.cat.Cite("Traffic congestion ranking 路况拥堵排行", res.AsOf))
 }
 
 // scope names the filter, e.g. "in Dongcheng District" / "东城区".
@@ -285,7 +314,7 @@ func (s *service) congestionSummary(r CongestionResult) (en, zh string) {
 		fmt.Fprintf(&be, " City network index %.2f (arterials, length-weighted).", r.NetworkIndex)
 		fmt.Fprintf(&bz, "全市路网拥堵指数%.2f（主干道按长度加权）。", r.NetworkIndex)
 	}
-	writeNotes(&be, &bz, r.Notes)
+	writeNotes(&be, &bz, r.Notes, r.NotesZh)
 	return be.String(), bz.String()
 }
 
@@ -340,8 +369,15 @@ type SegmentResult struct {
 	Trend      *Trend         `json:"trend,omitempty"`
 	Incidents  []Incident     `json:"incidents"`
 	SignalPlan *PlanRef       `json:"signal_plan,omitempty"`
-	// Notes say how the source answered when it could not answer as usual.
+	// RejectedReadings counts readings the source dropped as unreadable or
+	// implausible; SkippedInvalid counts history points left out because
+	// their figures were not numbers.
+	RejectedReadings int `json:"rejected_readings,omitempty"`
+	SkippedInvalid   int `json:"skipped_invalid,omitempty"`
+	// Notes say how the source answered when it could not answer as usual
+	// and what data was left out; NotesZh says the same in Chinese.
 	Notes     []string `json:"notes,omitempty"`
+	NotesZh   []string `json:"notes_zh,omitempty"`
 	Summary   string   `json:"summary"`
 	SummaryZh string   `json:"summary_zh"`
 }
@@ -349,11 +385,11 @@ type SegmentResult struct {
 func (s *service) segmentTool() tools.Tool {
 	return tools.MustTuned(tools.Spec{
 		Name: NameSegment,
-		Description: "One road segment in detail: current speed, congestion index, flow, occupancy and travel time, " +
-			"its history and trend over the last hours (every 15 minutes by default), incidents on it and its signal plan. " +
-			"Use when the question names a segment id (S012) or asks how a road section changed over time: history, trend, since this morning. " +
-			"单个路段详情：当前车速、拥堵指数、流量、占有率、行程时间，过去几小时的变化趋势（默认每15分钟），路段上的事故和信号配时方案。" +
-			"关键词：路段 详情 历史 趋势 变化 行程时间 通行时间。",
+		Description: citytool.WithExample("One road segment in detail: current speed, congestion index, flow, occupancy and travel time, "+
+			"its history and trend over the last hours (every 15 minutes by default), incidents on it and its signal plan. "+
+			"Use when the question names a segment id (S012) or asks how a road section changed over time: history, trend, since this morning. "+
+			"单个路段详情：当前车速、拥堵指数、流量、占有率、行程时间，过去几小时的变化趋势（默认每15分钟），路段上的事故和信号配时方案。"+
+			"关键词：路段 详情 历史 趋势 变化 行程时间 通行时间。", "S012", s.cat.segmentIDs()),
 		Clearance: access.Public,
 		Source:    s.cat.Source,
 	}, func(sc *jsonschema.Schema) {
@@ -371,7 +407,7 @@ func (s *service) observeSegment(ctx context.Context, id string, from, to time.T
 	if hs, ok := s.src.(HistorySource); ok && from.Before(to) {
 		obs, err := hs.History(ctx, id, from, to, step)
 		if err != nil {
-			return nil, fmt.Errorf("traffic: history of %s: %w", id, err)
+			return nil, citytool.SourceFailed("traffic", fmt.Errorf("traffic: history of %s: %w", id, err))
 		}
 		return obs, nil
 	}
@@ -379,7 +415,7 @@ func (s *service) observeSegment(ctx context.Context, id string, from, to time.T
 	for t := from; !t.After(to); t = t.Add(step) {
 		all, err := s.src.Observe(ctx, t)
 		if err != nil {
-			return nil, fmt.Errorf("traffic: observe: %w", err)
+			return nil, citytool.SourceFailed("traffic", fmt.Errorf("traffic: observe: %w", err))
 		}
 		for _, o := range all {
 			if o.SegmentID == id {
@@ -399,21 +435,25 @@ func (s *service) segment(ctx context.Context, in SegmentArgs) (tools.Result, er
 	step := time.Duration(in.StepMinutes) * time.Minute
 	points := in.HistoryHours * 60 / in.StepMinutes
 	obs, err := s.observeSegment(ctx, seg.ID, now.Add(-time.Duration(points)*step), now, step)
-	var notes []string
+	var notes, notesZh []string
 	if errors.Is(err, ErrNoHistory) {
-		points, notes = 0, []string{"the source keeps no history, so only the current state is shown"}
+		points, notes, notesZh = 0, []string{"the source keeps no history, so only the current state is shown"}, []string{"数据源不保存历史数据，仅显示当前状态"}
 		obs, err = s.observeSegment(ctx, seg.ID, now, now, time.Minute)
 	}
 	if err != nil {
 		return tools.Result{}, err
 	}
-	if len(obs) == 0 {
-		return tools.Result{}, fmt.Errorf("traffic: no observation of %s at %s", seg.ID, now.Format(time.RFC3339))
+	var q quality
+	if obs = q.usable(obs); len(obs) == 0 {
+		return tools.Result{}, fmt.Errorf("traffic: no usable observation of %s at %s", seg.ID, now.Format(time.RFC3339))
 	}
 	cur := obs[len(obs)-1]
-	if cur.Note != "" {
-		notes = append(notes, cur.Note)
+	notes, notesZh = addNote(notes, notesZh, cur.Note, cur.NoteZh)
+	if cur.Estimated {
+		q.estimated++
 	}
+	qe, qz := q.notes()
+	notes, notesZh = append(notes, qe...), append(notesZh, qz...)
 
 	bySeg, err := s.incidentsBySegment(ctx, now)
 	if err != nil {
@@ -423,7 +463,8 @@ func (s *service) segment(ctx context.Context, in SegmentArgs) (tools.Result, er
 	if err != nil {
 		return tools.Result{}, err
 	}
-	res := SegmentResult{AsOf: now, Segment: seg, Incidents: bySeg[seg.ID], Notes: notes}
+	res := SegmentResult{AsOf: now, Segment: seg, Incidents: bySeg[seg.ID], RejectedReadings: q.rejected, SkippedInvalid: q.skipped,
+		Notes: notes, NotesZh: notesZh}
 	if res.Incidents == nil {
 		res.Incidents = []Incident{}
 	}
@@ -450,8 +491,9 @@ func (s *service) segment(ctx context.Context, in SegmentArgs) (tools.Result, er
 		tr.MeanSpeedKmh = citytool.Round2(sumSpeed / float64(len(obs)))
 		res.Trend = &tr
 	}
+	res.AsOf = observedAsOf([]Observation{cur}, now)
 	res.Summary, res.SummaryZh = s.segmentSummary(res)
-	return tools.JSONResult(res, s.cat.Cite("Road segment "+seg.ID+" 路段详情", now))
+	return tools.JSONResult(res, s.cat.Cite("Road segment "+seg.ID+" 路段详情", res.AsOf))
 }
 
 func (s *service) segmentSummary(r SegmentResult) (en, zh string) {
@@ -483,16 +525,8 @@ func (s *service) segmentSummary(r SegmentResult) (en, zh string) {
 		fmt.Fprintf(&be, " Signal plan %s (%s), in effect since %s.", p.ID, p.Name, p.LastChanged.In(s.cat.Loc).Format("2006-01-02 15:04"))
 		fmt.Fprintf(&bz, "信号配时方案%s（%s），%s起执行。", p.ID, p.NameZh, p.LastChanged.In(s.cat.Loc).Format("2006-01-02 15:04"))
 	}
-	writeNotes(&be, &bz, r.Notes)
+	writeNotes(&be, &bz, r.Notes, r.NotesZh)
 	return be.String(), bz.String()
-}
-
-// writeNotes ends a summary with the source's notes.
-func writeNotes(be, bz *strings.Builder, notes []string) {
-	for _, n := range notes {
-		fmt.Fprintf(be, " Note: %s.", n)
-		fmt.Fprintf(bz, "注：%s。", n)
-	}
 }
 
 // ---- traffic_incidents ------------------------------------------------------
@@ -562,11 +596,11 @@ func (s *service) incidents(ctx context.Context, in IncidentsArgs) (tools.Result
 	now := s.clock()
 	all, err := s.src.(IncidentSource).Incidents(ctx, now)
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("traffic: incidents: %w", err)
+		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: incidents: %w", err))
 	}
 	obs, err := s.src.Observe(ctx, now)
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("traffic: observe: %w", err)
+		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: observe: %w", err))
 	}
 	obsBy := make(map[string]Observation, len(obs))
 	for _, o := range obs {
@@ -704,7 +738,7 @@ func (s *service) signalPlan(ctx context.Context, in SignalPlanArgs) (tools.Resu
 	}
 	obs, err := s.src.Observe(ctx, now)
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("traffic: observe: %w", err)
+		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: observe: %w", err))
 	}
 	r := s.cat.roads[s.cat.roadIdx[corridor]]
 	res := SignalPlanResult{AsOf: now, Corridor: corridor, RoadName: r.NameEn, RoadNameZh: r.NameZh, Plan: plan,

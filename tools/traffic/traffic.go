@@ -121,8 +121,11 @@ const (
 // NGSI-LD TrafficFlowObserved (intensity, occupancy, averageVehicleSpeed,
 // congested) plus travel times.
 type Observation struct {
-	SegmentID       string    `json:"segment_id"`
-	At              time.Time `json:"at"`
+	SegmentID string    `json:"segment_id"`
+	At        time.Time `json:"at"`
+	// ObservedAt is when the source measured the figures (the end of its
+	// observation window), when it says; zero otherwise.
+	ObservedAt      time.Time `json:"observed_at,omitzero"`
 	FlowVehH        float64   `json:"flow_veh_h"` // vehicles per hour, all lanes
 	SpeedKmh        float64   `json:"speed_kmh"`
 	Occupancy       float64   `json:"occupancy"` // 0–1
@@ -141,8 +144,16 @@ type Observation struct {
 	// source observes lanes separately.
 	Lanes []Lane `json:"lanes,omitempty"`
 	// Note says how the figures were obtained when that is not the usual
-	// way, e.g. the latest state standing in for a history the source lacks.
-	Note string `json:"note,omitempty"`
+	// way, e.g. the latest state standing in for a history the source lacks;
+	// NoteZh says it in Chinese.
+	Note   string `json:"note,omitempty"`
+	NoteZh string `json:"note_zh,omitempty"`
+	// Estimated marks figures that are not a current measurement: the
+	// source had no usable reading, so the segment is shown at free flow.
+	Estimated bool `json:"estimated,omitempty"`
+	// Rejected counts readings behind this observation that the source
+	// dropped as unreadable or implausible (NaN, negative, out of range).
+	Rejected int `json:"rejected_readings,omitempty"`
 }
 
 // Lane is one lane's observation within a segment's.

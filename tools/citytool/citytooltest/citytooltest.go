@@ -30,22 +30,26 @@ type Common struct {
 }
 
 // Call runs tl with JSON args, checks that the result is cited to source as
-// of at and carries as_of and both summaries, and decodes it into out.
+// of its as_of — at, or the earlier time the source measured what it
+// answers with, in at's zone — and carries both summaries, and decodes it
+// into out.
 func Call(t testing.TB, tl tools.Tool, args, source string, at time.Time, out any) tools.Result {
 	t.Helper()
 	res, err := tl.Call(context.Background(), json.RawMessage(args))
 	if err != nil {
 		t.Fatalf("%s %s: %v", tl.Spec().Name, args, err)
 	}
-	if res.Citation.Source != source || !res.Citation.AsOf.Equal(at) || res.Citation.Title == "" {
-		t.Errorf("%s citation %+v", tl.Spec().Name, res.Citation)
-	}
 	var common Common
 	if err := json.Unmarshal(res.Content, &common); err != nil {
 		t.Fatal(err)
 	}
-	if !common.AsOf.Equal(at) || common.Summary == "" || common.SummaryZh == "" {
-		t.Errorf("%s: as_of %s, summary %q, summary_zh %q", tl.Spec().Name, common.AsOf, common.Summary, common.SummaryZh)
+	if res.Citation.Source != source || !res.Citation.AsOf.Equal(common.AsOf) || res.Citation.Title == "" {
+		t.Errorf("%s citation %+v, as_of %s", tl.Spec().Name, res.Citation, common.AsOf)
+	}
+	_, offAt := at.Zone()
+	_, offAsOf := common.AsOf.Zone()
+	if common.AsOf.IsZero() || common.AsOf.After(at) || offAt != offAsOf || common.Summary == "" || common.SummaryZh == "" {
+		t.Errorf("%s: as_of %s (asked at %s), summary %q, summary_zh %q", tl.Spec().Name, common.AsOf, at, common.Summary, common.SummaryZh)
 	}
 	if err := json.Unmarshal(res.Content, out); err != nil {
 		t.Fatal(err)

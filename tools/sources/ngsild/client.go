@@ -164,7 +164,7 @@ func (c *Client) list(ctx context.Context, path string, v url.Values) ([]Entity,
 		}
 		var page []Entity
 		if err := json.Unmarshal(body, &page); err != nil {
-			return nil, fmt.Errorf("%w: %s: not an NGSI-LD entity array: %v", ErrBroker, path, err)
+			return nil, fmt.Errorf("%w: %s: not an NGSI-LD entity array: %w", ErrBroker, path, err)
 		}
 		out = append(out, page...)
 		if len(page) < c.cfg.PageSize || len(out) >= maxEntities {

@@ -2,7 +2,9 @@ package ngsild
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/tools/energy"
+	"github.com/cityagent/cityagent/tools/sources/internal/cleantext"
 )
 
 // Default entity and attribute names of the energy adapter, after the Smart
@@ -49,6 +52,8 @@ type EnergyConfig struct {
 	Mapping  map[string]string
 	// Chunk bounds the time span of one temporal request; default 24h.
 	Chunk time.Duration
+	// Log receives warnings about entities left out at load (nil: none).
+	Log *slog.Logger
 }
 
 // Energy is an energy.Source over a context broker: buildings from Building
@@ -124,8 +129,10 @@ func NewEnergy(ctx context.Context, c *Client, cfg EnergyConfig) (*Energy, error
 		did, dzh, den := district(b, e.m)
 		eb := energy.Building{ID: id, NameZh: zh, NameEn: en, Type: buildingTypeOf(b.Text(e.m["category"])),
 			District: did, AddressEn: b.Sub("address", "streetAddress")}
-		if a, _, ok := b.Number("floorArea"); ok {
+		if a, present, ok := b.measure("floorArea", asIs, 1e7); ok {
 			eb.FloorAreaM2 = a
+		} else if present && cfg.Log != nil {
+			cfg.Log.Warn("ngsild: implausible floorArea ignored", "entity", cleantext.Clean(b.ID, 200))
 		}
 		if _, ok := districts[did]; !ok {
 			districts[did] = energy.District{ID: did, NameZh: dzh, NameEn: den}
@@ -181,16 +188,23 @@ func (e *Energy) Readings(ctx context.Context, q energy.ReadingsQuery) ([]energy
 			byType[typ] = append(byType[typ], m)
 		}
 	}
-	sums := map[string]map[int64]float64{}
+	r := &readout{sums: map[string]map[int64]float64{}, bad: map[string]int{}}
 	for from := q.From; from.Before(q.To); from = from.Add(e.cfg.Chunk) {
 		to := from.Add(e.cfg.Chunk)
 		if to.After(q.To) {
 			to = q.To
 		}
 		for _, typ := range slices.Sorted(maps.Keys(byType)) {
-			if err := e.chunk(ctx, typ, byType[typ], from, to, sums); err != nil {
+			err := e.chunk(ctx, typ, byType[typ], from, to, r)
+			if errors.Is(err, ErrNoTemporal) {
+				err = e.latest(ctx, typ, byType[typ], q.From, q.To, r)
+			}
+			if err != nil {
 				return nil, err
 			}
+		}
+		if r.latest {
+			break // the latest state covers the whole query
 		}
 	}
 	want := q.BuildingIDs
@@ -201,8 +215,11 @@ func (e *Energy) Readings(ctx context.Context, q energy.ReadingsQuery) ([]energy
 	}
 	out := make([]energy.Series, 0, len(want))
 	for _, b := range want {
-		s := energy.Series{BuildingID: b, Readings: []energy.Reading{}}
-		for ts, kw := range sums[b] {
+		s := energy.Series{BuildingID: b, Readings: []energy.Reading{}, Rejected: r.bad[b]}
+		if r.latest {
+			s.Note, s.NoteZh = latestMeterNote(r.newest.In(e.cfg.Location))
+		}
+		for ts, kw := range r.sums[b] {
 			s.Readings = append(s.Readings, energy.Reading{Start: time.Unix(ts, 0).In(e.cfg.Location), KW: kw})
 		}
 		sort.Slice(s.Readings, func(i, j int) bool { return s.Readings[i].Start.Before(s.Readings[j].Start) })
@@ -215,21 +232,12 @@ func (e *Energy) Readings(ctx context.Context, q energy.ReadingsQuery) ([]energy
 // [from, to) to sums. observedAt is an interval's end, so power instances
 // are asked for in (from, to+interval]; a counter's instance at from is
 // the start of the first difference.
-func (e *Energy) chunk(ctx context.Context, typ string, ids []string, from, to time.Time, sums map[string]map[int64]float64) error {
+func (e *Energy) chunk(ctx context.Context, typ string, ids []string, from, to time.Time, r *readout) error {
 	iv := e.cfg.Interval
 	ents, err := e.c.Temporal(ctx, TemporalQuery{Query: Query{Type: typ, IDs: ids, Attrs: []string{e.m["power_attr"], e.m["energy_attr"]}},
 		TimeRel: "between", TimeAt: from, EndTimeAt: to.Add(iv)})
 	if err != nil {
 		return fmt.Errorf("ngsild: readings: %w", err)
-	}
-	add := func(b string, start time.Time, kw float64) {
-		if start.Before(from) || !start.Before(to) {
-			return
-		}
-		if sums[b] == nil {
-			sums[b] = map[int64]float64{}
-		}
-		sums[b][start.Unix()] += kw
 	}
 	for _, ent := range ents {
 		b, ok := e.building[ent.ID]
@@ -238,15 +246,102 @@ func (e *Energy) chunk(ctx context.Context, typ string, ids []string, from, to t
 		}
 		power := ent.Instances(e.m["power_attr"])
 		for _, in := range power {
-			if v, ok := in.Float(); ok {
-				add(b, in.ObservedAt.Add(-iv), kilowatts(v, in.UnitCode, e.m["power_unit"]))
+			if kw, ok := measureInstance(in, e.toKW, MaxBuildingKW); ok {
+				r.add(b, in.ObservedAt.Add(-iv), kw, from, to)
+			} else {
+				r.bad[b]++
 			}
 		}
 		if len(power) == 0 {
-			e.difference(ent.Instances(e.m["energy_attr"]), func(start time.Time, kw float64) { add(b, start, kw) })
+			e.difference(ent.Instances(e.m["energy_attr"]), func(start time.Time, kw float64) {
+				if inRange(kw, 0, MaxBuildingKW) {
+					r.add(b, start, kw, from, to)
+				} else {
+					r.bad[b]++
+				}
+			})
 		}
 	}
 	return nil
+}
+
+// toKW converts a power reading to kW, watts without a unit code.
+func (e *Energy) toKW(v float64, unit string) float64 { return kilowatts(v, unit, e.m["power_unit"]) }
+
+// readout gathers a query's readings: kW by building and interval start,
+// readings dropped as bad data by building, and whether (and up to when)
+// the broker's latest state stood in for a history it lacks.
+type readout struct {
+	sums   map[string]map[int64]float64
+	bad    map[string]int
+	latest bool
+	newest time.Time
+}
+
+// add adds kw to building b's interval starting at start, if in [from, to).
+func (r *readout) add(b string, start time.Time, kw float64, from, to time.Time) {
+	if start.Before(from) || !start.Before(to) {
+		return
+	}
+	if r.sums[b] == nil {
+		r.sums[b] = map[int64]float64{}
+	}
+	r.sums[b][start.Unix()] += kw
+}
+
+// latest reads meters ids (of type typ) from the broker's current state,
+// for a broker without a temporal API (501): each meter's power reading
+// counts for the interval ending at its observedAt (else dateObserved),
+// if that interval lies in [from, to).
+func (e *Energy) latest(ctx context.Context, typ string, ids []string, from, to time.Time, r *readout) error {
+	ents, err := e.c.Entities(ctx, Query{Type: typ, IDs: ids})
+	if err != nil {
+		return fmt.Errorf("ngsild: latest readings: %w", err)
+	}
+	r.latest = true
+	iv := e.cfg.Interval
+	for _, ent := range ents {
+		b, ok := e.building[ent.ID]
+		if !ok {
+			continue
+		}
+		kw, present, ok := ent.measure(e.m["power_attr"], e.toKW, MaxBuildingKW)
+		if present && !ok {
+			r.bad[b]++
+		}
+		at, okAt := ent.observedAt(e.m["power_attr"])
+		if !ok || !okAt {
+			continue
+		}
+		if at.After(r.newest) {
+			r.newest = at
+		}
+		r.add(b, at.Add(-iv).Truncate(iv), kw, from, to)
+	}
+	return nil
+}
+
+// observedAt is when property name was observed: its observedAt, else the
+// entity's dateObserved.
+func (e Entity) observedAt(name string) (time.Time, bool) {
+	if a, ok := e.value(name); ok && a.ObservedAt != "" {
+		if t, err := time.Parse(time.RFC3339Nano, a.ObservedAt); err == nil {
+			return t, true
+		}
+	}
+	return e.Time("dateObserved")
+}
+
+// latestMeterNote says, in English and Chinese, that a broker without a
+// temporal API answered with each meter's latest reading, up to newest.
+func latestMeterNote(newest time.Time) (en, zh string) {
+	if newest.IsZero() {
+		return "the broker has no temporal API and holds no current meter reading in this period",
+			"数据源不提供历史数据接口，本时段也没有当前电表读数"
+	}
+	ts := newest.Format("2006-01-02 15:04 MST")
+	return fmt.Sprintf("the broker has no temporal API, so only each meter's latest reading (up to %s) is counted; totals cover that interval only", ts),
+		fmt.Sprintf("数据源不提供历史数据接口，仅计入各电表最新读数（截至%s），合计只覆盖该时段", ts)
 }
 
 // difference turns an energy counter's readings into the mean power of

@@ -137,6 +137,7 @@ type flow struct {
 	hasSpeed, hasVeh, hasOcc bool
 	congested                bool
 	lanes                    []traffic.Lane
+	bad                      int // readings dropped as unreadable or implausible
 }
 
 // perHour converts a count over periodSec seconds to vehicles per hour; a
@@ -165,6 +166,7 @@ func aggregate(lanes []flow) flow {
 			out.at = l.at
 		}
 		out.congested = out.congested || l.congested
+		out.bad += l.bad
 		if l.hasVeh {
 			out.vehH += l.vehH
 			out.hasVeh = true

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/cityagent/cityagent/tools/sources/internal/cleantext"
 	"github.com/cityagent/cityagent/tools/traffic"
 )
 
@@ -39,6 +42,8 @@ type TrafficConfig struct {
 	Fresh time.Duration
 	// Units is how the tools show speeds (citytool.UnitsMetric or UnitsImperial).
 	Units string
+	// Log receives a warning for each entity left out at load (nil: none).
+	Log *slog.Logger
 }
 
 // Traffic is a traffic.Source over a context broker: the network from
@@ -51,6 +56,7 @@ type Traffic struct {
 	net     traffic.Network
 	byID    map[string]traffic.Segment
 	fullIDs map[string]string // short segment id → entity id
+	skipped []string          // entities left out at load, with the reason
 }
 
 var (
@@ -89,7 +95,7 @@ func NewTraffic(ctx context.Context, c *Client, cfg TrafficConfig) (*Traffic, er
 	roadBy := map[string]roadInfo{}
 	for _, r := range roads {
 		zh, en := names(r)
-		roadBy[r.ID] = roadInfo{zh, en, r.Text(t.m["road_class"])}
+		roadBy[r.ID] = roadInfo{zh, en, cleantext.Clean(r.Text(t.m["road_class"]), 0)}
 	}
 	segs, err := c.Entities(ctx, Query{Type: t.m["segment_type"]})
 	if err != nil {
@@ -102,9 +108,13 @@ func NewTraffic(ctx context.Context, c *Client, cfg TrafficConfig) (*Traffic, er
 	net := traffic.Network{Source: cfg.Source, Location: cfg.Location, Units: cfg.Units}
 	for _, e := range segs {
 		s := traffic.Segment{ID: ShortID(e.ID)}
+		if s.ID == "" || cleantext.Clean(s.ID, 64) != s.ID {
+			t.skip(e.ID, "its id is empty, longer than 64 characters or holds spaces or control characters")
+			continue
+		}
 		s.NameZh, s.NameEn = names(e)
 		ref := e.Object("refRoad")
-		s.Road = ShortID(ref)
+		s.Road = cleantext.Clean(ShortID(ref), 64)
 		ri := roadBy[ref]
 		s.RoadZh, s.RoadEn, s.Class = orDefault(ri.zh, s.Road), orDefault(ri.en, s.Road), orDefault(ri.class, traffic.ClassArterial)
 		if s.Road == "" {
@@ -112,34 +122,23 @@ func NewTraffic(ctx context.Context, c *Client, cfg TrafficConfig) (*Traffic, er
 		}
 		var dzh, den string
 		s.District, dzh, den = district(e, t.m)
+		s.Direction = cleantext.Clean(e.Text(t.m["direction"]), 0)
+		if why := t.measureSegment(e, &s); why != "" {
+			t.skip(e.ID, why)
+			continue
+		}
 		if _, ok := districts[s.District]; !ok {
 			districts[s.District] = traffic.District{ID: s.District, NameZh: dzh, NameEn: den}
-		}
-		s.Direction = e.Text(t.m["direction"])
-		if n, _, ok := e.Number("totalLaneNumber"); ok {
-			s.Lanes = int(n)
-		}
-		s.Lanes = max(s.Lanes, 1)
-		if l, unit, ok := e.Number("length"); ok && l > 0 {
-			s.LengthKm = lengthKm(l, unit)
-		} else {
-			s.LengthKm = math.Round(pathKm(e.LineString("location"))*1000) / 1000
-		}
-		s.SpeedLimitKmh, _ = e.speedKmh("maximumAllowedSpeed")
-		if ff, ok := e.speedKmh(t.m["free_flow"]); ok && ff > 0 {
-			s.FreeFlowKmh = ff
-		} else {
-			s.FreeFlowKmh = math.Round(0.85 * s.SpeedLimitKmh)
-		}
-		if s.LengthKm <= 0 {
-			return nil, fmt.Errorf("%w: %s has neither a length nor a LineString location", ErrBroker, e.ID)
 		}
 		s.Signalized = s.Class != traffic.ClassExpressway
 		net.Segments = append(net.Segments, s)
 		t.fullIDs[s.ID] = e.ID
 	}
-	if err := t.observedSpeeds(ctx, net.Segments); err != nil {
+	if err := t.observedSpeeds(ctx, &net); err != nil {
 		return nil, err
+	}
+	if len(net.Segments) == 0 {
+		return nil, fmt.Errorf("%w: none of the %d %s entities is usable (first: %s)", ErrBroker, len(segs), t.m["segment_type"], t.skipped[0])
 	}
 	for _, s := range net.Segments {
 		t.byID[s.ID] = s
@@ -153,16 +152,61 @@ func NewTraffic(ctx context.Context, c *Client, cfg TrafficConfig) (*Traffic, er
 	return t, nil
 }
 
-// observedSpeeds gives segments without a speed limit or free-flow speed
-// the fastest speed observed on them now (a free-flow estimate), or fails.
-func (t *Traffic) observedSpeeds(ctx context.Context, segs []traffic.Segment) error {
-	var missing []int
-	for i, s := range segs {
-		if s.FreeFlowKmh <= 0 {
-			missing = append(missing, i)
-		}
+// measureSegment reads a RoadSegment's lanes, length, speed limit and
+// free-flow speed into s, or says why the entity is unusable.
+func (t *Traffic) measureSegment(e Entity, s *traffic.Segment) string {
+	n, present, ok := e.measure("totalLaneNumber", asIs, 50)
+	if present && !ok {
+		return "totalLaneNumber is not a plausible lane count (0–50)"
 	}
-	if len(missing) == 0 {
+	s.Lanes = max(int(n), 1)
+	if l, present, ok := e.measure("length", lengthKm, MaxSegmentKm); present && !ok {
+		return fmt.Sprintf("length is not a plausible length (0–%.0f km)", MaxSegmentKm)
+	} else if ok && l > 0 {
+		s.LengthKm = l
+	} else {
+		s.LengthKm = math.Round(pathKm(e.LineString("location"))*1000) / 1000
+	}
+	if !inRange(s.LengthKm, 0, MaxSegmentKm) || s.LengthKm <= 0 {
+		return "it has neither a length nor a LineString location"
+	}
+	if v, present, ok := e.measure("maximumAllowedSpeed", speedKmh, MaxSpeedKmh); present && !ok {
+		return badSpeed(e, "maximumAllowedSpeed")
+	} else {
+		s.SpeedLimitKmh = v
+	}
+	ff, present, ok := e.measure(t.m["free_flow"], speedKmh, MaxSpeedKmh)
+	switch {
+	case present && !ok:
+		return badSpeed(e, t.m["free_flow"])
+	case ok && ff > 0:
+		s.FreeFlowKmh = ff
+	default:
+		s.FreeFlowKmh = math.Round(0.85 * s.SpeedLimitKmh)
+	}
+	return ""
+}
+
+// skip leaves a RoadSegment out of the network, with a warning naming it
+// and why.
+func (t *Traffic) skip(id, why string) {
+	id, why = cleantext.Clean(id, 200), cleantext.Clean(why, 300)
+	t.skipped = append(t.skipped, id+": "+why)
+	if t.cfg.Log != nil {
+		t.cfg.Log.Warn("ngsild: road segment left out of the network", "entity", id, "reason", why)
+	}
+}
+
+// Skipped lists the RoadSegment entities left out of the network at load,
+// each with the reason.
+func (t *Traffic) Skipped() []string { return slices.Clone(t.skipped) }
+
+// observedSpeeds gives segments without a speed limit or free-flow speed
+// the fastest plausible speed observed on them now (a free-flow estimate);
+// a segment without one is left out of the network.
+func (t *Traffic) observedSpeeds(ctx context.Context, net *traffic.Network) error {
+	missing := slices.ContainsFunc(net.Segments, func(s traffic.Segment) bool { return s.FreeFlowKmh <= 0 })
+	if !missing {
 		return nil
 	}
 	ents, err := t.c.Entities(ctx, Query{Type: t.m["flow_type"]})
@@ -171,17 +215,24 @@ func (t *Traffic) observedSpeeds(ctx context.Context, segs []traffic.Segment) er
 	}
 	fastest := map[string]float64{}
 	for _, e := range ents {
-		if v, ok := e.speedKmh("averageVehicleSpeed"); ok {
+		if v, _, ok := e.measure("averageVehicleSpeed", speedKmh, MaxSpeedKmh); ok {
 			seg := ShortID(e.Object(t.m["segment_ref"]))
 			fastest[seg] = max(fastest[seg], v)
 		}
 	}
-	for _, i := range missing {
-		if fastest[segs[i].ID] <= 0 {
-			return fmt.Errorf("%w: %s has no maximumAllowedSpeed, %s or observed speed", ErrBroker, t.fullIDs[segs[i].ID], t.m["free_flow"])
+	kept := net.Segments[:0]
+	for _, s := range net.Segments {
+		if s.FreeFlowKmh <= 0 {
+			if fastest[s.ID] <= 0 {
+				t.skip(t.fullIDs[s.ID], fmt.Sprintf("it has no usable maximumAllowedSpeed, %s or observed speed", t.m["free_flow"]))
+				delete(t.fullIDs, s.ID)
+				continue
+			}
+			s.FreeFlowKmh = math.Round(fastest[s.ID])
 		}
-		segs[i].FreeFlowKmh = math.Round(fastest[segs[i].ID])
+		kept = append(kept, s)
 	}
+	net.Segments = kept
 	return nil
 }
 
@@ -199,6 +250,11 @@ const WholeCity = "city"
 // district reads an entity's district and its names: areaServed (named by
 // address.district), else the address's locality, else WholeCity.
 func district(e Entity, m map[string]string) (id, zh, en string) {
+	id, zh, en = rawDistrict(e, m)
+	return cleantext.Clean(id, 0), cleantext.Clean(zh, 0), cleantext.Clean(en, 0)
+}
+
+func rawDistrict(e Entity, m map[string]string) (id, zh, en string) {
 	if id = e.Text(m["district"]); id != "" {
 		zh, en = splitNames(e.Sub(m["district_name"], "district"))
 		return id, orDefault(zh, id), orDefault(en, id)
@@ -212,6 +268,11 @@ func district(e Entity, m map[string]string) (id, zh, en string) {
 // names reads an entity's Chinese and English names: a LanguageProperty
 // name, or name and alternateName, or one name with both scripts in it.
 func names(e Entity) (zh, en string) {
+	zh, en = rawNames(e)
+	return cleantext.Clean(zh, 0), cleantext.Clean(en, 0)
+}
+
+func rawNames(e Entity) (zh, en string) {
 	zh, en = e.Lang("name", "zh"), e.Lang("name", "en")
 	if zh != "" || en != "" {
 		return orDefault(zh, en), orDefault(en, zh)
@@ -256,7 +317,8 @@ func (t *Traffic) Network() traffic.Network { return t.net }
 // segment without a reading is at free flow.
 func (t *Traffic) observation(s traffic.Segment, f flow, at time.Time) traffic.Observation {
 	speed := f.speed
-	if !f.hasSpeed || speed <= 0 {
+	estimated := !f.hasSpeed || speed <= 0
+	if estimated {
 		speed = s.FreeFlowKmh
 	}
 	travel := s.LengthKm / speed * 3600
@@ -266,7 +328,15 @@ func (t *Traffic) observation(s traffic.Segment, f flow, at time.Time) traffic.O
 	return traffic.Observation{SegmentID: s.ID, At: at, FlowVehH: math.Round(f.vehH), SpeedKmh: round1(speed),
 		Occupancy: math.Round(fraction(f.occ)*1000) / 1000, TravelTimeSec: round1(travel), FreeFlowTimeSec: round1(free),
 		CongestionIndex: idx, Level: math.Round(level*1000) / 1000, Congested: level >= traffic.CongestedLevel || f.congested,
-		Lanes: f.lanes}
+		Lanes: f.lanes, Estimated: estimated, Rejected: f.bad, ObservedAt: observedAt(f, estimated, t.cfg.Location)}
+}
+
+// observedAt is when f was measured, in loc; zero for an estimate.
+func observedAt(f flow, estimated bool, loc *time.Location) time.Time {
+	if estimated || f.at.IsZero() {
+		return time.Time{}
+	}
+	return f.at.In(loc)
 }
 
 // laneOf names the lane an entity observes: its laneId, else the entity.
@@ -283,11 +353,18 @@ func laneOf(e Entity) string {
 // currentFlow reads a current-state TrafficFlowObserved entity: one lane's
 // (or a whole segment's) counts over the window dateObservedFrom–To, or
 // the interval dateObserved, ending at the window's end.
-func (t *Traffic) currentFlow(e Entity) flow {
+// Unreadable or implausible figures are dropped and counted in f.bad; the
+// flow cap is per lane, times lanes for an entity that observes the whole
+// segment.
+func (t *Traffic) currentFlow(e Entity, lanes int) flow {
 	f := flow{lane: laneOf(e)}
-	f.speed, f.hasSpeed = e.speedKmh("averageVehicleSpeed")
-	count, _, hasVeh := e.Number("intensity")
-	f.occ, _, f.hasOcc = e.Number("occupancy")
+	var present bool
+	f.speed, present, f.hasSpeed = e.measure("averageVehicleSpeed", speedKmh, MaxSpeedKmh)
+	f.bad += badIf(present && !f.hasSpeed)
+	count, present, hasVeh := e.measure("intensity", asIs, math.MaxFloat64)
+	f.bad += badIf(present && !hasVeh)
+	f.occ, present, f.hasOcc = e.measure("occupancy", asIs, maxOccupancy)
+	f.bad += badIf(present && !f.hasOcc)
 	f.congested, _ = e.Bool("congested")
 	from, to, ok := e.IntervalIn("dateObserved", t.cfg.Location)
 	if a, _, okA := e.IntervalIn("dateObservedFrom", t.cfg.Location); okA {
@@ -299,7 +376,30 @@ func (t *Traffic) currentFlow(e Entity) flow {
 		f.at = to
 	}
 	f.vehH, f.hasVeh = perHour(count, to.Sub(from).Seconds()), hasVeh
+	if _, perLane := e.value("laneId"); !perLane {
+		lanes = max(lanes, 1)
+	} else {
+		lanes = 1
+	}
+	if f.hasVeh && !inRange(f.vehH, 0, MaxLaneFlowVehH*float64(lanes)) {
+		f.vehH, f.hasVeh = 0, false
+		f.bad++
+	}
+	if !f.hasSpeed {
+		f.speed = 0
+	}
+	if !f.hasOcc {
+		f.occ = 0
+	}
 	return f
+}
+
+// badIf is 1 for a reading dropped as bad data, else 0.
+func badIf(bad bool) int {
+	if bad {
+		return 1
+	}
+	return 0
 }
 
 // latestBySegment aggregates, for each segment, the latest reading of each
@@ -339,24 +439,25 @@ func (t *Traffic) Observe(ctx context.Context, at time.Time) ([]traffic.Observat
 	fresh := len(ents) > 0
 	var newest time.Time
 	for _, e := range ents {
-		f := t.currentFlow(e)
+		seg := ShortID(e.Object(t.m["segment_ref"]))
+		f := t.currentFlow(e, t.byID[seg].Lanes)
 		if f.at.IsZero() || f.at.After(at.Add(time.Minute)) || at.Sub(f.at) > t.cfg.Fresh {
 			fresh = false
 		}
 		if f.at.After(newest) {
 			newest = f.at
 		}
-		seg := ShortID(e.Object(t.m["segment_ref"]))
 		lanes[seg] = append(lanes[seg], f)
 	}
 	bySeg := latestBySegment(lanes)
-	note := ""
+	note, noteZh := "", ""
 	if !fresh {
 		hist, err := t.flowsAt(ctx, at)
 		switch {
 		case errors.Is(err, ErrNoTemporal) && len(ents) > 0:
-			note = fmt.Sprintf("the broker has no temporal API, so these are the latest observations it holds (up to %s)",
-				newest.In(t.cfg.Location).Format("2006-01-02 15:04 MST"))
+			note, noteZh = latestNote(newest.In(t.cfg.Location))
+		case errors.Is(err, ErrNoTemporal):
+			note, noteZh = "the broker holds no observations and has no temporal API", "数据源当前没有观测数据，也不提供历史数据接口"
 		case err != nil:
 			return nil, err
 		default:
@@ -366,10 +467,18 @@ func (t *Traffic) Observe(ctx context.Context, at time.Time) ([]traffic.Observat
 	out := make([]traffic.Observation, 0, len(t.net.Segments))
 	for _, s := range t.net.Segments {
 		o := t.observation(s, bySeg[s.ID], at)
-		o.Note = note
+		o.Note, o.NoteZh = note, noteZh
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// latestNote says, in English and Chinese, that a broker without a
+// temporal API answered with its latest state, observed up to newest.
+func latestNote(newest time.Time) (en, zh string) {
+	ts := newest.Format("2006-01-02 15:04 MST")
+	return fmt.Sprintf("the broker has no temporal API, so these are the latest observations it holds (up to %s)", ts),
+		fmt.Sprintf("数据源不提供历史数据接口，以下为其最新观测（截至%s）", ts)
 }
 
 // flowsAt reads each segment's last observation at or before at from the temporal API.
@@ -405,22 +514,29 @@ func (t *Traffic) temporalFlows(e Entity) []flow {
 		return f
 	}
 	for _, in := range e.Instances("averageVehicleSpeed") {
-		if v, ok := in.Float(); ok {
-			f := get(in.ObservedAt)
-			f.speed, f.hasSpeed = speedKmh(v, in.UnitCode), true
+		f := get(in.ObservedAt)
+		if v, ok := measureInstance(in, speedKmh, MaxSpeedKmh); ok {
+			f.speed, f.hasSpeed = v, true
+		} else {
+			f.bad++
 		}
 	}
-	period := t.period(e)
+	period, limit := t.period(e), t.flowCap(e)
 	for _, in := range e.Instances("intensity") {
-		if v, ok := in.Float(); ok {
-			f := get(in.ObservedAt)
-			f.vehH, f.hasVeh = perHour(v, period), true
+		f := get(in.ObservedAt)
+		v, ok := measureInstance(in, asIs, math.MaxFloat64)
+		if vh := perHour(v, period); ok && inRange(vh, 0, limit) {
+			f.vehH, f.hasVeh = vh, true
+		} else {
+			f.bad++
 		}
 	}
 	for _, in := range e.Instances("occupancy") {
-		if v, ok := in.Float(); ok {
-			f := get(in.ObservedAt)
+		f := get(in.ObservedAt)
+		if v, ok := measureInstance(in, asIs, maxOccupancy); ok {
 			f.occ, f.hasOcc = v, true
+		} else {
+			f.bad++
 		}
 	}
 	for _, in := range e.Instances("congested") {
@@ -435,6 +551,15 @@ func (t *Traffic) temporalFlows(e Entity) []flow {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
 	return out
+}
+
+// flowCap is the most vehicles per hour entity e can plausibly observe:
+// one lane's cap, times the segment's lanes for an entity without laneId.
+func (t *Traffic) flowCap(e Entity) float64 {
+	if _, perLane := e.Attrs["laneId"]; perLane {
+		return MaxLaneFlowVehH
+	}
+	return MaxLaneFlowVehH * float64(max(t.byID[ShortID(e.Object(t.m["segment_ref"]))].Lanes, 1))
 }
 
 // period is what a temporal entity's intensity counts over, in seconds:

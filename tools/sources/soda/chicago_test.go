@@ -39,6 +39,13 @@ func dataset(t *testing.T, file, id string) *sodatest.Server {
 	if err := json.Unmarshal(raw, &rows); err != nil {
 		t.Fatal(err)
 	}
+	return datasetOf(t, rows, id)
+}
+
+// datasetOf serves rows as a SODA dataset whose columns are every column
+// any row has.
+func datasetOf(t *testing.T, rows []map[string]string, id string) *sodatest.Server {
+	t.Helper()
 	seen := map[string]bool{}
 	var cols []string
 	for _, r := range rows {
@@ -98,7 +105,7 @@ func TestChicagoDistrictNames(t *testing.T) {
 	}
 	ts := citytooltest.ByName(permits.Tools(src, func() time.Time { return now }))
 	schema := citytooltest.SchemaOf(t, ts[permits.NameSearch])
-	if d := schema.Properties["district"].Description; !strings.Contains(d, "7 = Lincoln Park Lincoln Park") {
+	if d := schema.Properties["district"].Description; !strings.Contains(d, "7 = Lincoln Park;") {
 		t.Errorf("district description %q", d)
 	}
 	var res permits.DetailResult
@@ -106,6 +113,11 @@ func TestChicagoDistrictNames(t *testing.T) {
 	// The floating application date is midnight in Chicago (CDT, UTC−5).
 	if _, off := res.Permit.AppliedDate.Zone(); res.DistrictName != "Lincoln Park" || res.Permit.Fee != 1250 || off != -5*3600 || res.Permit.AppliedDate.Hour() != 0 {
 		t.Errorf("district %q, permit %+v", res.DistrictName, res.Permit)
+	}
+	// The register has no payment field: no answer may claim either way.
+	if res.Permit.FeePaid != nil || strings.Contains(res.Summary, "not yet paid") || strings.Contains(res.SummaryZh, "尚未缴纳") ||
+		!strings.Contains(res.Summary, "Fee 1,250") || !strings.Contains(res.Summary, "payment status not recorded") {
+		t.Errorf("payment claimed without a payment field: %q / %q", res.Summary, res.SummaryZh)
 	}
 }
 
@@ -139,10 +151,47 @@ func TestChicagoCongestionSegments(t *testing.T) {
 	}
 	free := map[string]bool{}
 	for _, s := range res.Segments {
-		free[s.SegmentID] = s.SpeedKmh == s.FreeFlowKmh
+		free[s.SegmentID] = s.SpeedKmh == s.FreeFlowKmh && s.Estimated
 	}
-	if !free["271"] || !free["88"] || free["1310"] || len(res.Notes) != 1 || !strings.Contains(res.Summary, "speed -1") {
-		t.Errorf("no-estimate segments %v, notes %q", free, res.Notes)
+	if !free["271"] || !free["88"] || free["1310"] || res.EstimatedSegments != 2 || res.RejectedReadings != 0 || len(res.Notes) != 2 ||
+		!strings.Contains(res.Summary, "speed -1") || !strings.Contains(res.Summary, "no current data") || len(res.NotesZh) != 2 || strings.Contains(res.SummaryZh, "speed -1") {
+		t.Errorf("no-estimate segments %v, notes %q / %q", free, res.Notes, res.NotesZh)
+	}
+}
+
+// TestChicagoCongestionBadSpeeds: the text "fast", "NaN" and 900 mph in
+// the feed's speed column used to show as a measured 30.0 mph (or break
+// the answer); they are bad data now: counted, and the segments marked
+// estimated, while the rest of the feed answers.
+func TestChicagoCongestionBadSpeeds(t *testing.T) {
+	raw, err := os.ReadFile("testdata/chicago-congestion.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]string
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]string{"1309": "fast", "1310": "NaN", "402": "900"}
+	for _, r := range rows {
+		if v, ok := bad[r["segmentid"]]; ok {
+			r["_traffic"] = v
+		}
+	}
+	loc := chicago(t)
+	srv := datasetOf(t, rows, "n4j6-wkkf")
+	src, err := soda.NewTraffic(context.Background(), soda.TrafficConfig{URL: srv.URL, Location: loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 6, 3, 10, 15, 0, 0, loc)
+	var res traffic.CongestionResult
+	citytooltest.Call(t, citytooltest.ByName(traffic.Tools(src, func() time.Time { return now }))[traffic.NameCongestion], `{"limit":5}`, src.Network().Source, now, &res)
+	if res.SegmentsCounted != 5 || res.RejectedReadings != 3 || res.EstimatedSegments != 5 {
+		t.Errorf("counted %d, rejected %d, estimated %d; want 5, 3, 5", res.SegmentsCounted, res.RejectedReadings, res.EstimatedSegments)
+	}
+	if !strings.Contains(res.Summary, "3 readings were unreadable or implausible") || !strings.Contains(res.SummaryZh, "3个读数无法识别或不合理") {
+		t.Errorf("summary %q / %q", res.Summary, res.SummaryZh)
 	}
 }
 

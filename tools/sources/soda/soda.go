@@ -18,6 +18,7 @@ import (
 
 	"github.com/cityagent/cityagent/tools/permits"
 	"github.com/cityagent/cityagent/tools/sources/internal/bldsmap"
+	"github.com/cityagent/cityagent/tools/sources/internal/cleantext"
 	"github.com/cityagent/cityagent/tools/sources/internal/httpget"
 )
 
@@ -96,22 +97,20 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range values {
+	for _, v := range bldsmap.Codes(values) {
 		s.info.Types = append(s.info.Types, permits.PermitType{Code: v, NameEn: v, NameZh: v})
 	}
 	if values, err = s.distinct(ctx, "StatusCurrent"); err != nil {
 		return nil, err
 	}
-	for _, v := range values {
-		mapped := bldsmap.MapStatus(v)
-		s.info.Statuses = append(s.info.Statuses, permits.Status{Code: v, NameEn: strings.ToLower(v), NameZh: v, Mapped: mapped,
-			Open: mapped == permits.MappedAccepted || mapped == permits.MappedInReview || mapped == permits.MappedFees})
+	for _, v := range bldsmap.Codes(values) {
+		s.info.Statuses = append(s.info.Statuses, bldsmap.Status(v))
 	}
 	if values, err = s.distinct(ctx, "District"); err != nil {
 		return nil, err
 	}
-	for _, v := range values {
-		name := orCode(cfg.Districts[v], v)
+	for _, v := range bldsmap.Codes(values) {
+		name := orCode(cleantext.Clean(cfg.Districts[v], 0), v)
 		s.info.Districts = append(s.info.Districts, permits.District{ID: v, NameEn: name, NameZh: name})
 	}
 	return s, nil
@@ -171,7 +170,7 @@ func (s *Source) get(ctx context.Context, v url.Values) ([]map[string]any, error
 	}
 	var rows []map[string]any
 	if err := json.Unmarshal(body, &rows); err != nil {
-		return nil, fmt.Errorf("%w: rows are not a JSON array of objects: %v", ErrDataset, err)
+		return nil, fmt.Errorf("%w: rows are not a JSON array of objects: %w", ErrDataset, err)
 	}
 	return rows, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/tools/sources/internal/bldsmap"
+	"github.com/cityagent/cityagent/tools/sources/internal/cleantext"
 	"github.com/cityagent/cityagent/tools/traffic"
 )
 
@@ -102,7 +103,7 @@ func NewTraffic(ctx context.Context, cfg TrafficConfig) (*Traffic, error) {
 		t.net.Segments = append(t.net.Segments, s)
 		if s.District != "" && !districts[s.District] {
 			districts[s.District] = true
-			name := orCode(cfg.Districts[s.District], s.District)
+			name := orCode(cleantext.Clean(cfg.Districts[s.District], 0), s.District)
 			t.net.Districts = append(t.net.Districts, traffic.District{ID: s.District, NameEn: name, NameZh: name})
 		}
 	}
@@ -143,17 +144,17 @@ func (t *Traffic) number(r map[string]any, field string) (float64, bool) {
 func (t *Traffic) segment(r map[string]any) (traffic.Segment, bool) {
 	id := t.text(r, "segment_id")
 	length, ok := t.number(r, "length")
-	if id == "" || !ok || length <= 0 {
+	if id == "" || cleantext.Clean(id, 64) != id || !ok || !(length > 0) || math.IsInf(length, 0) {
 		return traffic.Segment{}, false
 	}
-	street, dir := t.text(r, "street"), t.text(r, "direction")
+	street, dir := cleantext.Clean(t.text(r, "street"), 0), cleantext.Clean(t.text(r, "direction"), 16)
 	name := strings.TrimSpace(street + " " + dir)
-	if from, to := t.text(r, "from"), t.text(r, "to"); from != "" || to != "" {
+	if from, to := cleantext.Clean(t.text(r, "from"), 0), cleantext.Clean(t.text(r, "to"), 0); from != "" || to != "" {
 		name += ": " + from + " to " + to
 	}
 	road := strings.ToLower(strings.Join(strings.Fields(street), "-"))
 	s := traffic.Segment{ID: id, NameEn: name, NameZh: name, Road: orCode(road, id), RoadEn: orCode(street, id), RoadZh: orCode(street, id),
-		District: orCode(t.text(r, "district"), WholeCity), Direction: dir, Class: traffic.ClassArterial, Lanes: 1,
+		District: orCode(cleantext.Clean(t.text(r, "district"), 64), WholeCity), Direction: dir, Class: traffic.ClassArterial, Lanes: 1,
 		LengthKm: math.Round(length*t.scale*1000) / 1000, FreeFlowKmh: math.Round(t.cfg.FreeFlow*t.scale*10) / 10, Signalized: true}
 	s.SpeedLimitKmh = s.FreeFlowKmh
 	return s, true
@@ -174,8 +175,15 @@ func (t *Traffic) updated(r map[string]any) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// noEstimate is the note on segments the feed has no current speed for.
-const noEstimate = "segments without a current estimate (speed -1 or over an hour old) are shown at free flow"
+// noEstimate is the note on segments the feed has no current speed for,
+// in English and Chinese.
+const (
+	noEstimate   = "segments without a current estimate (speed -1, unreadable or over an hour old) are shown at free flow"
+	noEstimateZh = "无当前估计值的路段（车速为-1、无法识别或超过一小时未更新）按畅行车速显示"
+)
+
+// maxSpeedKmh bounds a plausible speed estimate.
+const maxSpeedKmh = 300.0
 
 // Observe implements traffic.Source with the feed's current estimates;
 // the feed keeps no history, so every time reads the latest.
@@ -184,21 +192,13 @@ func (t *Traffic) Observe(ctx context.Context, at time.Time) ([]traffic.Observat
 	if err != nil {
 		return nil, err
 	}
-	speed := map[string]float64{}
-	for _, r := range rows {
-		if up, ok := t.updated(r); ok && at.Sub(up) > staleAfter {
-			continue // an estimate that old says nothing about now
-		}
-		if v, ok := t.number(r, "speed"); ok && v >= 0 {
-			speed[t.text(r, "segment_id")] = v * t.scale
-		}
-	}
+	speed, bad := t.speeds(rows, at)
 	out := make([]traffic.Observation, 0, len(t.net.Segments))
 	for _, s := range t.net.Segments {
 		v, ok := speed[s.ID]
-		o := traffic.Observation{SegmentID: s.ID, At: at}
+		o := traffic.Observation{SegmentID: s.ID, At: at, Rejected: bad[s.ID]}
 		if !ok || v <= 0 {
-			v, o.Note = s.FreeFlowKmh, noEstimate
+			v, o.Note, o.NoteZh, o.Estimated = s.FreeFlowKmh, noEstimate, noEstimateZh, true
 		}
 		travel, free := s.LengthKm/v*3600, s.LengthKm/s.FreeFlowKmh*3600
 		o.SpeedKmh = math.Round(v*10) / 10
@@ -209,6 +209,30 @@ func (t *Traffic) Observe(ctx context.Context, at time.Time) ([]traffic.Observat
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// speeds reads each segment's current estimate in km/h from rows, leaving
+// out stale ones and the "no estimate" marker -1; a speed that is not a
+// number (text such as "fast", NaN) or beyond maxSpeedKmh is bad data,
+// counted by segment.
+func (t *Traffic) speeds(rows []map[string]any, at time.Time) (speed map[string]float64, bad map[string]int) {
+	speed, bad = map[string]float64{}, map[string]int{}
+	for _, r := range rows {
+		id := t.text(r, "segment_id")
+		if up, ok := t.updated(r); ok && at.Sub(up) > staleAfter {
+			continue // an estimate that old says nothing about now
+		}
+		raw := t.text(r, "speed")
+		v, ok := t.number(r, "speed")
+		switch {
+		case raw == "" || (ok && v == -1):
+		case !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v*t.scale > maxSpeedKmh:
+			bad[id]++
+		default:
+			speed[id] = v * t.scale
+		}
+	}
+	return speed, bad
 }
 
 // Network implements traffic.Source.

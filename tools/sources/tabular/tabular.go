@@ -163,7 +163,7 @@ func readJSON(data []byte, path string) ([]map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%w: JSON: %v", ErrTable, err)
+		return nil, fmt.Errorf("%w: JSON: %w", ErrTable, err)
 	}
 	if path != "" {
 		for _, k := range strings.Split(path, ".") {
@@ -242,15 +242,13 @@ func NewPermits(ctx context.Context, cfg Config) (*Permits, error) {
 		statuses[x.StatusCurrent]++
 		districts[x.District]++
 	}
-	for _, v := range byCount(types) {
+	for _, v := range bldsmap.Codes(byCount(types)) {
 		p.info.Types = append(p.info.Types, permits.PermitType{Code: v, NameEn: v, NameZh: v})
 	}
-	for _, v := range byCount(statuses) {
-		mapped := bldsmap.MapStatus(v)
-		p.info.Statuses = append(p.info.Statuses, permits.Status{Code: v, NameEn: v, NameZh: v, Mapped: mapped,
-			Open: mapped == permits.MappedAccepted || mapped == permits.MappedInReview || mapped == permits.MappedFees})
+	for _, v := range bldsmap.Codes(byCount(statuses)) {
+		p.info.Statuses = append(p.info.Statuses, bldsmap.Status(v))
 	}
-	for _, v := range byCount(districts) {
+	for _, v := range bldsmap.Codes(byCount(districts)) {
 		p.info.Districts = append(p.info.Districts, permits.District{ID: v, NameEn: v, NameZh: v})
 	}
 	return p, nil

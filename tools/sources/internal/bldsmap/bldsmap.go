@@ -6,12 +6,14 @@ package bldsmap
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cityagent/cityagent/tools/permits"
+	"github.com/cityagent/cityagent/tools/sources/internal/cleantext"
 )
 
 // ErrRow wraps a row that cannot be read as a permit.
@@ -21,7 +23,7 @@ var ErrRow = errors.New("bldsmap: bad row")
 var Fields = map[string]bool{"PermitNum": true, "PermitType": true, "StatusCurrent": true, "WorkClass": true, "PermitClass": true,
 	"Description": true, "AppliedDate": true, "IssuedDate": true, "CompletedDate": true, "ExpiresDate": true, "StatusDate": true,
 	"EstProjectCost": true, "Fee": true, "OriginalAddress1": true, "District": true, "Latitude": true, "Longitude": true,
-	"ContractorCompanyName": true, "ProcessingDays": true}
+	"ContractorCompanyName": true, "ProcessingDays": true, "FeePaid": true}
 
 // Mapper maps rows with Cols (BLDS field → columns) in Location.
 type Mapper struct {
@@ -116,7 +118,7 @@ func (s *Mapper) number(r map[string]any, f string) (float64, bool) {
 		return 0, false
 	}
 	x, err := strconv.ParseFloat(t, 64)
-	return x, err == nil
+	return x, err == nil && !math.IsNaN(x) && !math.IsInf(x, 0) // "NaN" and "Inf" are text, not amounts
 }
 
 var layouts = []string{"2006-01-02T15:04:05.000", "2006-01-02T15:04:05", "2006-01-02"}
@@ -182,5 +184,52 @@ func (s *Mapper) Permit(r map[string]any) (permits.Permit, error) {
 	if d, ok := s.number(r, "ProcessingDays"); ok {
 		p.ProcessingDays = &d
 	}
+	p.FeePaid = s.paid(r)
 	return p, nil
+}
+
+// paid reads the FeePaid column as yes/no text; nil when the mapping has
+// no such column or the row's value is neither.
+func (s *Mapper) paid(r map[string]any) *bool {
+	var v bool
+	switch strings.ToLower(strings.TrimSpace(s.field(r, "FeePaid"))) {
+	case "true", "yes", "y", "1", "paid":
+		v = true
+	case "false", "no", "n", "0", "unpaid", "not paid":
+	default:
+		return nil
+	}
+	return &v
+}
+
+// mappedZh names the BLDS mapped statuses in Chinese.
+var mappedZh = map[string]string{
+	permits.MappedAccepted: "已受理", permits.MappedFees: "待缴费", permits.MappedInReview: "审查中", permits.MappedIssued: "已发证",
+	permits.MappedInspect: "检查阶段", permits.MappedFinaled: "已完工", permits.MappedCancelled: "已撤销",
+}
+
+// Status describes a dataset's status value v: mapped to BLDS by its
+// words, named in English by the value and in Chinese by its BLDS status
+// (the value in brackets), so that no answer shows a bare "ACTIVE".
+func Status(v string) permits.Status {
+	mapped := MapStatus(v)
+	zh := v
+	if z := mappedZh[mapped]; z != "" {
+		zh = z + "（" + v + "）"
+	}
+	return permits.Status{Code: v, NameEn: strings.ToLower(v), NameZh: zh, Mapped: mapped,
+		Open: mapped == permits.MappedAccepted || mapped == permits.MappedInReview || mapped == permits.MappedFees}
+}
+
+// Codes keeps the values that can be shown and offered as schema enum
+// values as they are: no control characters or line breaks, at most 120
+// characters. A value that fails is data a model must not see as a code.
+func Codes(values []string) []string {
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if v != "" && cleantext.Clean(v, cleantext.Name) == v {
+			out = append(out, v)
+		}
+	}
+	return out
 }
