@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -262,23 +260,6 @@ func TestOpenAIClientToolRoundTrip(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sseData reads an OpenAI stream's data lines, up to and including [DONE].
-func sseData(t *testing.T, r io.Reader) []string {
-	t.Helper()
-	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			out = append(out, d)
-			if d == "[DONE]" {
-				break
-			}
-		}
-	}
-	return out
 }
 
 // TestStreamResetOnModelFailure: a model (over the real OpenAI protocol)

@@ -433,5 +433,3 @@ func (e Entity) Instances(name string) []Instance {
 	}
 	return out
 }
-
-func jsonString(raw json.RawMessage, s *string) bool { return json.Unmarshal(raw, s) == nil }

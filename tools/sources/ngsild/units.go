@@ -62,9 +62,3 @@ func lengthKm(v float64, unit string) float64 {
 	}
 	return v
 }
-
-// speedKmh reads a speed property in km/h.
-func (e Entity) speedKmh(name string) (float64, bool) {
-	v, unit, ok := e.Number(name)
-	return speedKmh(v, unit), ok
-}
