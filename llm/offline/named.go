@@ -19,11 +19,11 @@ import (
 // the engine knows) get called offline.
 
 // namedPlan is plan, preceded by the calls the question asks for by name.
-func namedPlan(question string, earlier, answers []string, specs []llm.ToolSpec, docs []*toolDoc) ([]llm.ToolCall, *need) {
+func namedPlan(question string, earlier, answers []string, seen []llm.DataBlock, specs []llm.ToolSpec, docs []*toolDoc) ([]llm.ToolCall, *need) {
 	if calls := namedCalls(question, specs); len(calls) > 0 {
 		return calls, nil
 	}
-	return plan(question, earlier, answers, docs)
+	return plan(question, earlier, answers, seen, docs)
 }
 
 var askVerb = regexp.MustCompile(`(?i)\b(call|use|run|invoke)\s*$`)

@@ -76,7 +76,7 @@ func (e *Engine) Generate(ctx context.Context, req llm.Request, stream llm.Strea
 	var blocked *need
 	var calls []llm.ToolCall
 	if !t.acted {
-		calls, blocked = namedPlan(t.question, t.earlier, t.answers, nameable(t.question, req.Tools), e.index(req.Tools))
+		calls, blocked = namedPlan(t.question, t.earlier, t.answers, t.seen, nameable(t.question, req.Tools), e.index(req.Tools))
 	} else {
 		calls = e.followOn(t, req.Tools)
 	}
@@ -106,6 +106,7 @@ type turn struct {
 	question string          // the current user question
 	earlier  []string        // earlier user questions, latest first, for follow-ups
 	answers  []string        // earlier answers, latest first, without their sources: what "that segment" may name
+	seen     []llm.DataBlock // earlier turns' tool results, latest first: the ids of what they name
 	docs     []llm.DataBlock // retrieved passages of this turn
 	results  []llm.DataBlock // tool results of this turn, in call order
 	acted    bool            // the model already called tools in this turn
@@ -142,6 +143,7 @@ func readTurn(msgs []llm.Message) turn {
 			t.earlier = append(t.earlier, strings.TrimSpace(msgs[questions[k]].Content))
 		}
 		t.answers = earlierAnswers(msgs[:cur])
+		t.seen = earlierResults(msgs[:cur])
 		if n > 1 {
 			prev = questions[n-2]
 		}

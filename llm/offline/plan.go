@@ -94,6 +94,7 @@ func (p *property) prepare() {
 	if s.Pattern != "" && len(s.Pattern) <= maxPattern {
 		p.full, p.loose = compilePattern(s.Pattern)
 	}
+	p.ident = identOf(p)
 	if p.required && s.is("string") && len(p.choices) == 0 && s.Pattern == "" {
 		p.freeText = p.name == "q"
 		for t := range p.words {
@@ -102,8 +103,12 @@ func (p *property) prepare() {
 	}
 }
 
-// patternIn reports whether one of the tool's patterns finds a value in text.
-func (d *toolDoc) patternIn(text string) bool {
+// patternIn reports whether one of the tool's patterns or identifiers finds
+// a value in text, whose id cues are given.
+func (d *toolDoc) patternIn(text string, cues []idCue) bool {
+	if d.identIn(text, cues) {
+		return true
+	}
 	for i := range d.props {
 		if _, ok := d.props[i].findPattern(text); ok {
 			return true
@@ -167,9 +172,10 @@ func rankTerms(docs []*toolDoc, question string, ts terms) []scored {
 		}
 	}
 	var out []scored
+	cues := idCues(question)
 	for _, d := range docs {
 		s := scored{doc: d}
-		if d.patternIn(question) {
+		if d.patternIn(question, cues) {
 			s.raw += weightPattern
 			s.weighted += weightPattern
 		}
@@ -226,7 +232,7 @@ type need struct {
 // the user quotes neither ranks tools nor fills arguments, except the
 // free-text ones. When it calls nothing because the best tool lacks
 // arguments, it says which.
-func plan(question string, earlier, answers []string, docs []*toolDoc) ([]llm.ToolCall, *need) {
+func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs []*toolDoc) ([]llm.ToolCall, *need) {
 	if len(docs) == 0 {
 		return nil, nil
 	}
@@ -245,6 +251,9 @@ func plan(question string, earlier, answers []string, docs []*toolDoc) ([]llm.To
 		}
 	}
 	srcs = append(srcs, entitySources(own, earlier[min(len(earlier), len(srcs)-1):], answers)...)
+	if s, ok := seenSource(own, seen); ok {
+		srcs = append(srcs, s)
+	}
 	if rd.act != actRequest {
 		// Dropped after ranking, so that a tool ranking far below the
 		// action the words fit best is not called in its place.
@@ -308,11 +317,12 @@ func withoutActions(ranked []scored, question string) []scored {
 		return nil
 	}
 	out := []scored{{weighted: ranked[0].weighted}}
+	cues := idCues(question)
 	for _, s := range ranked {
 		if isAction(s.doc.spec.Name) {
 			continue
 		}
-		if len(out) == 1 && s.doc.patternIn(question) {
+		if len(out) == 1 && s.doc.patternIn(question, cues) {
 			out[0].weighted = s.weighted
 		}
 		out = append(out, s)
@@ -387,7 +397,8 @@ type source struct {
 	choice  terms           // with every alias, and without the units of numbers, for enum values
 	numbers []mention
 	only    map[string]bool
-	answer  bool // an earlier answer: fills lookups, never an action's arguments
+	answer  bool              // an earlier answer: fills lookups, never an action's arguments
+	ids     map[string]string // identifiers by property, from earlier tool results (seen.go)
 }
 
 // fills reports whether the source may give the property a value.
@@ -401,7 +412,7 @@ func fillArgs(d *toolDoc, srcs []source) (args json.RawMessage, missing []proper
 		return nil, nil, false
 	}
 	vals := map[string]any{}
-	for name, v := range fillNumbers(d.props, srcs) {
+	for name, v := range fillNumbers(d.props, d.withoutIDNumbers(srcs)) {
 		vals[name] = v
 	}
 	for name, v := range fillChoices(d.props, srcs) {
@@ -476,6 +487,9 @@ func (p *property) fill(srcs []source) (any, bool) {
 		for _, src := range srcs {
 			if !src.fills(p.name) {
 				continue
+			}
+			if v, ok := src.ids[p.name]; ok && p.ident != nil {
+				return v, true
 			}
 			if v, ok := p.findString(src.text); ok {
 				return v, true
@@ -645,8 +659,14 @@ func choiceTerms(c choice) map[string]bool {
 
 var dateRE = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}\b`)
 
-// findString extracts a string argument by its pattern or format.
+// findString extracts a string argument by its pattern or format, or as an
+// identifier named in text.
 func (p *property) findString(text string) (string, bool) {
+	if p.ident != nil {
+		if c, ok := p.findIdent(text, idCues(text)); ok {
+			return c.value, true
+		}
+	}
 	if p.s.Pattern != "" {
 		return p.findPattern(text)
 	}

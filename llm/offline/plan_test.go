@@ -40,7 +40,7 @@ func TestPlanSchemaShapes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := New()
-			calls, need := plan(tc.question, nil, nil, e.index(specs))
+			calls, need := plan(tc.question, nil, nil, nil, e.index(specs))
 			got := map[string]string{}
 			for _, c := range calls {
 				got[c.Name] = string(c.Arguments)
@@ -69,7 +69,7 @@ func TestPlanUnreadableSchema(t *testing.T) {
 		{Name: "loose_congestion", Description: "congestion", Parameters: json.RawMessage(`{"properties":{"x":{"description":7}}}`)},
 		{Name: "", Description: "congestion"},
 	}
-	calls, _ := plan("congestion", nil, nil, New().index(specs))
+	calls, _ := plan("congestion", nil, nil, nil, New().index(specs))
 	if len(calls) != 1 || calls[0].Name != "loose_congestion" || string(calls[0].Arguments) != "{}" {
 		t.Fatalf("calls %v", calls)
 	}

@@ -26,6 +26,7 @@ type schema struct {
 	ExclusiveMinimum json.RawMessage   `json:"exclusiveMinimum"` // a number (2019+) or a bool (draft 4)
 	ExclusiveMaximum json.RawMessage   `json:"exclusiveMaximum"`
 	Default          json.RawMessage   `json:"default"`
+	Examples         []json.RawMessage `json:"examples"`
 	// Enum descriptions have no standard keyword; these two are the common
 	// extensions (VS Code's enumDescriptions, and x-enumDescriptions as a
 	// list or a value → text object). Descriptions written into the
@@ -67,6 +68,7 @@ type property struct {
 	numeric     bool            // filled from numbers in the question
 	freeText    bool            // required text meant for the user's own words
 	full, loose *regexp.Regexp  // its pattern as written, and as a search
+	ident       *ident          // set when it is an identifier (segment_id)
 }
 
 // readParams decodes a tool's parameters into its properties, sorted by
