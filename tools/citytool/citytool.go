@@ -290,3 +290,37 @@ func WithExample(desc, demo string, ids []string) string {
 	}
 	return strings.ReplaceAll(desc, demo, ids[0])
 }
+
+// IDHint describes ids for a description: "S001–S224" when they are sorted
+// and of one length, so a range is what it reads as; otherwise a sample,
+// "e.g. 1309, 88, 1024, …", since first and last in feed order are no range.
+func IDHint(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	sameLen := !slices.ContainsFunc(ids, func(id string) bool { return len(id) != len(ids[0]) })
+	if len(ids) > 1 && sameLen && slices.IsSorted(ids) {
+		return ids[0] + "–" + ids[len(ids)-1]
+	}
+	const sample = 3
+	if len(ids) <= sample {
+		return "e.g. " + strings.Join(ids, ", ")
+	}
+	return "e.g. " + strings.Join(ids[:sample], ", ") + ", …"
+}
+
+// SetExamples gives p the schema examples ids (at most three), so that
+// models and the offline engine learn the id's shape, and names the first
+// in its description as "e.g. <id>" unless the description has one.
+func SetExamples(p *jsonschema.Schema, ids []string) {
+	if p == nil || len(ids) == 0 {
+		return
+	}
+	p.Examples = nil
+	for _, id := range ids[:min(3, len(ids))] {
+		p.Examples = append(p.Examples, id)
+	}
+	if !strings.Contains(p.Description, "e.g.") {
+		p.Description = strings.TrimSuffix(p.Description, ".") + ", e.g. " + ids[0] + "."
+	}
+}

@@ -97,18 +97,40 @@ func (c *catalog) scope(building, district string) (en, zh string) {
 	return fmt.Sprintf("the whole city (%d metered buildings)", n), fmt.Sprintf("全市（%d栋计量建筑）", n)
 }
 
+// maxBuildingEnum bounds the buildings listed as an enum; a larger grid
+// gets examples only.
+const maxBuildingEnum = 200
+
+// tuneBuilding gives prop the source's id pattern and, for a grid of at
+// most maxBuildingEnum buildings, an enum naming each building, so that
+// "City Hall" or "市政厅" maps to its id; larger grids get examples.
 func (c *catalog) tuneBuilding(s *jsonschema.Schema, prop string) {
 	p := s.Properties[prop]
+	ids := c.buildingIDs()
+	p.Description = citytool.WithExample(p.Description, "B012", ids)
+	p.Pattern = c.grid.BuildingIDPattern
+	p.MaxLength = jsonschema.Ptr(64)
+	if len(ids) > 0 && len(ids) <= maxBuildingEnum {
+		codes := make([]citytool.Code, len(ids))
+		for i, b := range c.grid.Buildings {
+			codes[i] = citytool.Code{ID: b.ID, NameEn: b.NameEn, NameZh: b.NameZh}
+		}
+		citytool.NewCodes(codes).Tune(s, prop)
+		return
+	}
+	citytool.SetExamples(p, ids)
+	if h := citytool.IDHint(ids); h != "" {
+		p.Description += " Valid ids 有效编号: " + h + "."
+	}
+}
+
+// buildingIDs lists the grid's building ids in its order.
+func (c *catalog) buildingIDs() []string {
 	ids := make([]string, len(c.grid.Buildings))
 	for i, b := range c.grid.Buildings {
 		ids[i] = b.ID
 	}
-	p.Description = citytool.WithExample(p.Description, "B012", ids)
-	p.Pattern = c.grid.BuildingIDPattern
-	if n := len(c.grid.Buildings); n > 0 {
-		p.Description += fmt.Sprintf(" Valid ids 有效编号: %s–%s.", c.grid.Buildings[0].ID, c.grid.Buildings[n-1].ID)
-	}
-	p.MaxLength = jsonschema.Ptr(64)
+	return ids
 }
 
 // checkBuilding returns an argument error for an id the grid does not hold.
@@ -118,8 +140,8 @@ func (c *catalog) checkBuilding(tool, id string) error {
 	}
 	if _, ok := c.buildings[id]; !ok {
 		rng := ""
-		if n := len(c.grid.Buildings); n > 0 {
-			rng = fmt.Sprintf(" (valid ids %s–%s)", c.grid.Buildings[0].ID, c.grid.Buildings[n-1].ID)
+		if h := citytool.IDHint(c.buildingIDs()); h != "" {
+			rng = " (valid ids " + h + ")"
 		}
 		return &tools.ArgsError{Tool: tool, Reason: fmt.Sprintf("unknown building_id %q%s", id, rng)}
 	}

@@ -221,7 +221,7 @@ func TestBadArguments(t *testing.T) {
 		"unknown field":      {permits.NameSearch, `{"city":"x"}`},
 		"days":               {permits.NameSearch, `{"applied_within_days":-1}`},
 		"no filter":          {permits.NameSearch, `{"limit":3}`},
-		"no window":          {permits.NameProcessingTimes, `{"permit_type":"building"}`},
+		"zero window":        {permits.NameProcessingTimes, `{"permit_type":"building","days":0}`},
 		"detail no id":       {permits.NameDetail, `{}`},
 		"detail bad pattern": {permits.NameDetail, `{"permit_id":"12345"}`},
 		"processing days":    {permits.NameProcessingTimes, `{"days":1}`},

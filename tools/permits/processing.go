@@ -28,7 +28,7 @@ const (
 type ProcessingArgs struct {
 	PermitType string `json:"permit_type,omitempty" jsonschema:"Permit type (许可类型) to measure; omit for all types."`
 	District   string `json:"district,omitempty" jsonschema:"District (城区) to measure; omit for the whole city (全市)."`
-	Days       int    `json:"days" jsonschema:"Window in days: permits issued in the last N days (最近N天发证), e.g. 90."`
+	Days       int    `json:"days,omitempty" jsonschema:"Window in days: permits issued in the last N days (最近N天发证); omit for the last 90 days (默认90天)."`
 	GroupBy    string `json:"group_by,omitempty" jsonschema:"Break the statistics down by permit_type (按许可类型) or district (按城区)."`
 }
 
@@ -71,7 +71,7 @@ func (s *service) processingTool() tools.Tool {
 		Name: NameProcessingTimes,
 		Description: "Processing-time statistics over the last N days: average (mean), median, 90th-percentile and longest working days " +
 			"from acceptance to issue of the permits issued in that window, and how many finished within or over the statutory " +
-			"limit, by type or district. Use for: average processing time, turnaround, delays, on-time rate over the last 90 days. " +
+			"limit, by type or district. Give days (default 90) or district. Use for: average processing time, turnaround, delays, on-time rate over the last 90 days. " +
 			"办理时效统计：最近N天发证的许可从受理到发证的平均、中位数、90%分位和最长工作日数，按时办结与超期件数，可按类型或城区分组。" +
 			"关键词：平均办理时长 平均办理时间 平均用时 办结率 超期 时效。",
 		Clearance: access.Public,
@@ -79,11 +79,16 @@ func (s *service) processingTool() tools.Tool {
 	}, func(sc *jsonschema.Schema) {
 		s.cat.tuneType(sc, "permit_type")
 		s.cat.TuneDistrict(sc, "district")
+		// No schema default: days would then always be "given", and a
+		// question naming no window or district would plan statistics.
 		d := sc.Properties["days"]
 		d.Minimum, d.Maximum = jsonschema.Ptr(7.0), jsonschema.Ptr(730.0)
 		g := sc.Properties["group_by"]
 		g.Enum = []any{GroupByType, GroupByDistrict}
 		g.Default = []byte(`"` + GroupByType + `"`)
+		// A permit type alone reads as a rules question ("the fee for a road
+		// occupation permit"), not as a request for statistics.
+		sc.AnyOf = []*jsonschema.Schema{{Required: []string{"days"}}, {Required: []string{"district"}}}
 	}, s.processing)
 }
 
@@ -108,8 +113,14 @@ func (s *service) scan(ctx context.Context, q Query) (out []Permit, skipped int,
 	}
 }
 
+// defaultDays is the window of permits_processing_times when days is omitted.
+const defaultDays = 90
+
 func (s *service) processing(ctx context.Context, in ProcessingArgs) (tools.Result, error) {
 	now := s.clock()
+	if in.Days == 0 {
+		in.Days = defaultDays
+	}
 	from := now.AddDate(0, 0, -in.Days)
 	ps, skipped, truncated, err := s.scan(ctx, Query{PermitType: in.PermitType, District: in.District, IssuedFrom: from, IssuedTo: now, OrderBy: OrderIssuedDesc, AsOf: now})
 	if err != nil {

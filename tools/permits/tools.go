@@ -36,6 +36,7 @@ const scanPage = 1000
 func Tools(src Source, clock func() time.Time) []tools.Tool {
 	s := &service{src: src, cat: newCatalog(src.Info())}
 	s.clock = citytool.Clock(clock, s.cat.Loc)
+	s.examples = firstPermitIDs(src, s.clock())
 	ts := []tools.Tool{s.searchTool(), s.detailTool(), s.processingTool()}
 	if _, ok := src.(InspectionSource); ok {
 		ts = append(ts, s.inspectionsTool())
@@ -47,6 +48,30 @@ type service struct {
 	src   Source
 	clock func() time.Time
 	cat   *catalog
+	// examples are the register's own first permit numbers, for permit_id.
+	examples []string
+}
+
+// exampleProbe bounds the one read Tools makes for permit_id examples.
+const exampleProbe = 10 * time.Second
+
+// firstPermitIDs reads the register's first permit numbers as of now, so
+// that permit_id's schema shows the source's own id shape; a source that
+// fails or is empty gives none, and the tools still work.
+func firstPermitIDs(src Source, now time.Time) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), exampleProbe)
+	defer cancel()
+	page, err := src.Search(ctx, Query{Limit: 3, AsOf: now})
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, p := range page.Permits {
+		if id := strings.TrimSpace(p.PermitNum); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // sourceErr wraps a source failure; a permit that does not exist becomes an
@@ -321,6 +346,7 @@ func (s *service) detailTool() tools.Tool {
 	}, func(sc *jsonschema.Schema) {
 		p := sc.Properties["permit_id"]
 		p.Pattern = s.cat.info.PermitIDPattern
+		citytool.SetExamples(p, s.examples)
 		if p.Pattern != "" {
 			p.Description += " Pattern 格式: " + p.Pattern + "."
 		}

@@ -64,13 +64,9 @@ func (c *catalog) signalizedRoads() []road {
 	return out
 }
 
-// segmentRange describes the ids, e.g. "S001–S224".
-func (c *catalog) segmentRange() string {
-	if len(c.net.Segments) == 0 {
-		return ""
-	}
-	return c.net.Segments[0].ID + "–" + c.net.Segments[len(c.net.Segments)-1].ID
-}
+// segmentRange describes the ids: "S001–S224" when sorted, else a sample
+// "e.g. 1309, 88, …" (feed order is no range).
+func (c *catalog) segmentRange() string { return citytool.IDHint(c.segmentIDs()) }
 
 // roadCodes lists roads as codes, for enums.
 func roadCodes(roads []road) citytool.Codes {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/llm"
+	"github.com/cityagent/cityagent/llm/offline"
 	"github.com/cityagent/cityagent/tools"
 )
 
@@ -97,6 +99,7 @@ type Property struct {
 	Minimum     *float64        `json:"minimum"`
 	Maximum     *float64        `json:"maximum"`
 	Default     json.RawMessage `json:"default"`
+	Examples    []string        `json:"examples"`
 }
 
 // Schema is the part of a tool's parameter schema the tests look at.
@@ -114,4 +117,28 @@ func SchemaOf(t testing.TB, tl tools.Tool) Schema {
 		t.Fatalf("%s schema: %v", tl.Spec().Name, err)
 	}
 	return s
+}
+
+// Plan asks the offline engine to plan question over ts and returns its
+// first tool call's name and arguments ("" and nil when it calls none).
+func Plan(t testing.TB, ts []tools.Tool, question string) (string, map[string]any) {
+	t.Helper()
+	specs := make([]llm.ToolSpec, len(ts))
+	for i, tl := range ts {
+		s := tl.Spec()
+		specs[i] = llm.ToolSpec{Name: s.Name, Description: s.Description, Parameters: s.Parameters}
+	}
+	resp, err := offline.New().Generate(context.Background(), llm.Request{
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: question}}, Tools: specs}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.ToolCalls) == 0 {
+		return "", nil
+	}
+	var args map[string]any
+	if err := json.Unmarshal(resp.ToolCalls[0].Arguments, &args); err != nil {
+		t.Fatalf("%s arguments %s: %v", resp.ToolCalls[0].Name, resp.ToolCalls[0].Arguments, err)
+	}
+	return resp.ToolCalls[0].Name, args
 }
