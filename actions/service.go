@@ -277,7 +277,9 @@ type ProposeRequest struct {
 // proposed, with an audit record in the same transaction. Its clearance is
 // the highest of the action's and its evidence's; a caller never proposes
 // from evidence above their own clearance.
-func (s *Service) Propose(ctx context.Context, req ProposeRequest) (Proposal, error) {
+func (s *Service) Propose(ctx context.Context, req ProposeRequest) (out Proposal, err error) {
+	ctx, span := startSpan(ctx, "create", req.Action) // trace.go
+	defer func() { endSpan(span, out.ID, string(out.Risk), out.Status, err) }()
 	p, entry, c, err := s.draft(req)
 	if err != nil {
 		return Proposal{}, err
@@ -510,7 +512,9 @@ func (s *Service) Reject(ctx context.Context, id string, by access.Principal, co
 	return s.view(p), nil
 }
 
-func (s *Service) decide(ctx context.Context, id string, by access.Principal, comment, status string) (store.Proposal, error) {
+func (s *Service) decide(ctx context.Context, id string, by access.Principal, comment, status string) (out store.Proposal, err error) {
+	ctx, span := startSpan(ctx, "decide", "")
+	defer func() { endSpan(span, id, string(out.Risk), out.Status, err) }()
 	verb := "approve"
 	kind := audit.KindApprove
 	if status == StatusRejected {
@@ -624,7 +628,9 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 // execute claims an approved proposal and runs its executor once. Losing
 // the claim (another executor holds it, or it is finished) is not an
 // error: the proposal is returned as it stands.
-func (s *Service) execute(ctx context.Context, id string) (Proposal, error) {
+func (s *Service) execute(ctx context.Context, id string) (out Proposal, err error) {
+	ctx, span := startSpan(ctx, "execute", "")
+	defer func() { endSpan(span, id, string(out.Risk), out.Status, err) }()
 	now := s.now()
 	p, err := s.store.ClaimExecution(ctx, id, now, now.Add(-s.lease))
 	if errors.Is(err, store.ErrStateChanged) {

@@ -20,7 +20,7 @@ func (tr *turnRun) retrieve(ctx context.Context, question string) []knowledge.Hi
 	k := tr.spec.Retrieval.K
 	var all []knowledge.Hit
 	for _, c := range tr.spec.Collections {
-		hits, err := tr.search(ctx, c, question, k)
+		hits, err := tr.searchTraced(ctx, c, question, k)
 		if errors.Is(err, knowledge.ErrUnknownCollection) {
 			continue
 		}

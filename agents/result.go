@@ -26,7 +26,12 @@ type ChatResult struct {
 	// the turn is paused until the client sends their results (its answer
 	// is then only the text the model wrote beside the calls).
 	ClientToolCalls []ClientToolCall `json:"client_tool_calls,omitempty"`
+	// Fallbacks are the moves from a failed model to the next (for metrics).
+	Fallbacks []Fallback `json:"-"`
 }
+
+// Fallback is a turn's move from a model that failed to the next one.
+type Fallback struct{ From, To string }
 
 // Citation is one source behind an answer: a retrieved chunk or a tool result.
 type Citation struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/actions/audit"
+	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/knowledge"
 	"github.com/cityagent/cityagent/llm"
 	"github.com/cityagent/cityagent/store"
@@ -147,6 +148,13 @@ func (e *InputError) Error() string { return "agents: " + e.Field + ": " + e.Mes
 // be answered: bad input, a forbidden caller, or ctx cancelled; model and tool
 // failures end in a degraded answer instead.
 func (r *Runner) Run(ctx context.Context, t Turn, emit func(Event)) (ChatResult, error) {
+	ctx, span := telemetry.Start(ctx, telemetry.OpInvokeAgent, "")
+	res, err := r.run(ctx, t, emit)
+	endTurnSpan(span, t, res, err) // trace.go
+	return res, err
+}
+
+func (r *Runner) run(ctx context.Context, t Turn, emit func(Event)) (ChatResult, error) {
 	start := r.now()
 	msg := strings.TrimSpace(t.Message)
 	resuming := len(t.ToolResults) > 0
@@ -195,12 +203,12 @@ func (r *Runner) Run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 		if len(title) > 80 {
 			title = title[:80]
 		}
-		if err := r.Sessions.CreateSession(ctx, store.Session{ID: t.SessionID, Agent: spec.Name, OwnerKeyID: t.Principal.KeyID, Title: string(title), CreatedAt: start, UpdatedAt: start}); err != nil {
+		if err := r.createSession(ctx, store.Session{ID: t.SessionID, Agent: spec.Name, OwnerKeyID: t.Principal.KeyID, Title: string(title), CreatedAt: start, UpdatedAt: start}); err != nil {
 			return ChatResult{}, fmt.Errorf("agents: create session: %w", err)
 		}
 	}
 	if t.TraceID == "" {
-		t.TraceID = uuid.NewString()
+		t.TraceID = telemetry.TraceID(ctx) // the span's, or a new W3C trace id
 	}
 	turnNo := 1
 	for _, e := range history {
@@ -271,7 +279,7 @@ func (tr *turnRun) finish(ctx context.Context, question string, res ChatResult, 
 		outcome = flushErr
 	}
 	actx, cancel := context.WithTimeout(bg, closingWriteTimeout)
-	auditErr := tr.commitAudit(actx, question, res, outcome)
+	auditErr := tr.commitAuditTraced(actx, question, res, outcome)
 	cancel()
 	if auditErr != nil {
 		tr.r.log().Error("audit of a chat turn failed", "err", auditErr, "trace_id", tr.t.TraceID, "session_id", tr.t.SessionID, "answered", outcome == nil)
@@ -368,7 +376,7 @@ func (tr *turnRun) flush(ctx context.Context) error {
 		}
 		evs = append(evs, store.Event{SessionID: tr.t.SessionID, Turn: tr.turn, Type: e.Type, Data: data, CreatedAt: tr.r.now()})
 	}
-	if _, err := tr.r.Sessions.AppendEvents(ctx, tr.t.SessionID, evs); err != nil {
+	if err := tr.appendEvents(ctx, evs); err != nil {
 		return fmt.Errorf("agents: record session events: %w", err)
 	}
 	tr.pending = tr.pending[:0]
@@ -514,7 +522,7 @@ func (tr *turnRun) run(ctx context.Context, question string, history []store.Eve
 func (tr *turnRun) offlineAnswer(ctx context.Context, msgs []llm.Message) error {
 	tr.res.Degraded = true
 	if off := tr.r.Models.Offline; off != nil {
-		resp, err := off.Generate(ctx, llm.Request{Messages: msgs}, tr.streamFunc())
+		resp, err := tr.callModel(ctx, off, llm.Request{Messages: msgs})
 		if err == nil {
 			tr.res.Answer, tr.res.Model = resp.Content, resp.Model
 		}
@@ -558,7 +566,7 @@ func (tr *turnRun) generate(turnCtx, clientCtx context.Context, chain []llm.Mode
 			callCtx, cancel = context.WithDeadline(turnCtx, soft)
 		}
 		tr.streamed = false
-		resp, err := m.Generate(callCtx, req, tr.streamFunc())
+		resp, err := tr.callModel(callCtx, m, req)
 		cancel()
 		if err == nil {
 			err = checkResponse(resp)
@@ -574,6 +582,7 @@ func (tr *turnRun) generate(turnCtx, clientCtx context.Context, chain []llm.Mode
 		tr.res.Degraded = true
 		if !last {
 			tr.warn("model %s failed (%s); falling back to %s", m.Name(), shortErr(err), chain[*mi+1].Name())
+			tr.res.Fallbacks = append(tr.res.Fallbacks, Fallback{From: m.Name(), To: chain[*mi+1].Name()})
 			continue
 		}
 		tr.warn("model %s failed (%s)", m.Name(), shortErr(err))

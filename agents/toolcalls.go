@@ -160,10 +160,12 @@ func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool,
 			}
 			defer cancel()
 			began := time.Now()
-			res, err := callSafely(cctx, tool, c.Arguments)
+			sctx, span := startToolSpan(cctx, c) // trace.go
+			res, err := callSafely(sctx, tool, c.Arguments)
 			if err == nil {
 				err = cctx.Err()
 			}
+			endToolSpan(span, err)
 			dur := time.Since(began).Milliseconds()
 			rec := ToolCallRecord{ID: c.ID, Name: c.Name, Arguments: args, OK: err == nil, DurationMS: dur}
 			data := ToolResultData{ID: c.ID, Name: c.Name, OK: err == nil, DurationMS: dur}
@@ -200,7 +202,7 @@ func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool,
 	}
 	for i, c := range calls {
 		if proposing[i] {
-			records[i], out[i] = tr.propose(ctx, c, question)
+			records[i], out[i] = tr.proposeTraced(ctx, c, question)
 		}
 	}
 	tr.res.ToolCalls = append(tr.res.ToolCalls, records...)

@@ -30,7 +30,7 @@ func (s *Server) chat(c *fiber.Ctx) error {
 		return err
 	}
 	turn := agents.Turn{Agent: c.Params("agent"), SessionID: req.SessionID, Message: req.Message,
-		Principal: mustPrincipal(c), TraceID: requestID(c)}
+		Principal: mustPrincipal(c), TraceID: traceID(c)}
 	// Refuse what the runner would refuse before switching to a stream, so
 	// that those errors are plain problem+json responses.
 	spec, err := s.deps.Catalog.Get(turn.Agent)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -72,6 +71,7 @@ func newMCPService(s *Server) *mcpService {
 			SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope, c.TTLMs = "private", 0 },
 		})
 	m.srv.AddReceivingMiddleware(m.filter)
+	m.srv.AddReceivingMiddleware(m.traceMethods) // outermost: the filter's refusals are traced too (server/tracing.go)
 	m.addAgentTools()
 	m.addProposalTool()
 	m.addResourceTemplates()
@@ -149,17 +149,19 @@ const principalExtra = "cityagent.principal"
 // key id becomes the go-sdk's session user, so a session cannot be used
 // with another key.
 func (m *mcpService) authenticate(next http.Handler) http.Handler {
-	bearer := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+	bearer := auth.RequireBearerToken(func(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
 		p, _ := ctx.Value(principalCtxKey{}).(access.Principal)
 		id, _ := ctx.Value(requestIDCtxKey{}).(string)
-		return &auth.TokenInfo{UserID: p.KeyID, Extra: map[string]any{principalExtra: p, requestIDExtra: id}}, nil
+		return &auth.TokenInfo{UserID: p.KeyID, Extra: map[string]any{principalExtra: p, requestIDExtra: id, traceExtra: traceHeaders(r)}}, nil
 	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// Every /mcp response names its request, as the /v1 ones do.
+		r, span := m.s.startMCPRequest(r) // server/tracing.go
+		// Every /mcp response names its request, as the /v1 ones do: by
+		// default with the trace id.
 		id := r.Header.Get(fiber.HeaderXRequestID)
 		if id == "" || len(id) > 128 || nameProblem(id) != "" {
-			id = uuid.NewString()
+			id = traceIDOf(r.Context())
 		}
 		w.Header().Set(fiber.HeaderXRequestID, id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDCtxKey{}, id))
@@ -175,6 +177,7 @@ func (m *mcpService) authenticate(next http.Handler) http.Handler {
 					Detail: "the MCP transport refused the request: " + strings.TrimSpace(pw.text.String())})
 			}
 		}
+		m.s.endMCPRequest(r, span, sw.status, time.Since(start))
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(start).Milliseconds(), "via", "mcp", "request_id", id}
 		if p.KeyID != "" {
 			attrs = append(attrs, "key_id", p.KeyID)
@@ -277,13 +280,4 @@ func principalOfRequest(req mcp.Request) (access.Principal, bool) {
 	}
 	p, ok := extra.TokenInfo.Extra[principalExtra].(access.Principal)
 	return p, ok && p.KeyID != ""
-}
-
-// requestIDOfRequest is the id of the HTTP request an MCP request came in on.
-func requestIDOfRequest(req mcp.Request) string {
-	if extra := req.GetExtra(); extra != nil && extra.TokenInfo != nil {
-		id, _ := extra.TokenInfo.Extra[requestIDExtra].(string)
-		return id
-	}
-	return ""
 }

@@ -176,7 +176,7 @@ func (m *mcpService) ask(agent string) mcp.ToolHandler {
 		defer cancel()
 		stop := context.AfterFunc(m.s.base, cancel) // shutdown ends the turn, as for the native route
 		defer stop()
-		turn := agents.Turn{Agent: agent, SessionID: a.SessionID, Message: a.Message, Principal: p, TraceID: requestIDOfRequest(req)}
+		turn := agents.Turn{Agent: agent, SessionID: a.SessionID, Message: a.Message, Principal: p, TraceID: traceIDOf(ctx)}
 		res, err := m.s.deps.Runner.Run(ctx, turn, progress(ctx, req))
 		if err != nil {
 			pr := turnProblem(err)

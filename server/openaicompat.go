@@ -276,7 +276,7 @@ func (s *Server) chatCompletions(c *fiber.Ctx) error {
 	case err != nil:
 		return err
 	}
-	turn := agents.Turn{Agent: spec.Name, Message: cv.question, Principal: p, TraceID: requestID(c),
+	turn := agents.Turn{Agent: spec.Name, Message: cv.question, Principal: p, TraceID: traceID(c),
 		Instructions: strings.TrimSpace(cv.instructions + "\n\n" + hint), ClientTools: tools, ToolResults: cv.results}
 	if turn.SessionID, err = s.continues(p.KeyID, spec.Name, cv); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/knowledge"
 )
 
@@ -148,6 +149,9 @@ func (e *Embedder) once(ctx context.Context, body []byte, n int) (vs [][]float32
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+	if err == nil {
+		telemetry.Inject(ctx, req.Header) // W3C traceparent of the calling turn
+	}
 	if err != nil {
 		return nil, false, 0, err
 	}

@@ -17,6 +17,7 @@ import (
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/llm"
 )
 
@@ -89,6 +90,7 @@ func New(cfg Config) (*Model, error) {
 		option.WithAPIKey(cfg.APIKey),
 		option.WithHTTPClient(cfg.HTTPClient),
 		option.WithMaxRetries(0), // we retry ourselves, see Generate
+		option.WithMiddleware(traceparent),
 	)
 	return &Model{cfg: cfg, chat: chat, jitter: rand.Int64N}, nil
 }
@@ -298,4 +300,11 @@ func arguments(raw []byte) string {
 		return "{}"
 	}
 	return string(raw)
+}
+
+// traceparent sends the calling turn's W3C trace context to the model
+// server.
+func traceparent(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	telemetry.Inject(r.Context(), r.Header)
+	return next(r)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/tools"
 	"github.com/cityagent/cityagent/tools/outbound"
 )
@@ -395,7 +396,8 @@ func (t *Tool) call(ctx context.Context, args json.RawMessage) (tools.Result, er
 		if len(ex) > maxErrorBodyExcerpt {
 			ex = ex[:maxErrorBodyExcerpt] + "…"
 		}
-		return tools.Result{}, fmt.Errorf("httptool: %s: the endpoint answered %d %s: %s", t.def.Name, resp.StatusCode, http.StatusText(resp.StatusCode), ex)
+		err := fmt.Errorf("httptool: %s: the endpoint answered %d %s: %s", t.def.Name, resp.StatusCode, http.StatusText(resp.StatusCode), ex)
+		return tools.Result{}, telemetry.WithStatus(err, resp.StatusCode) // error.type is the status
 	}
 	content := json.RawMessage(bytes.TrimSpace(body))
 	if !json.Valid(content) {

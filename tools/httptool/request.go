@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/tools"
 )
 
@@ -243,6 +244,7 @@ func (t *Tool) request(ctx context.Context, vals map[string]any) (*http.Request,
 	for k, vs := range creds.header {
 		req.Header[k] = vs
 	}
+	telemetry.Inject(ctx, req.Header) // W3C traceparent of the calling turn
 	if c := append(cookies, creds.cookies...); len(c) > 0 {
 		parts := make([]string, len(c))
 		for i, pr := range c {

@@ -28,6 +28,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cityagent/cityagent/access"
+	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/tools"
 )
@@ -265,7 +266,9 @@ func (s *Source) transport() (mcp.Transport, error) {
 		c.Transport = headerTransport{rt: transportOf(hc), h: h}
 		hc = &c
 	}
-	return &mcp.StreamableClientTransport{Endpoint: s.cfg.URL, HTTPClient: hc, MaxRetries: 2}, nil
+	traced := *hc // requests carry the calling turn's W3C traceparent
+	traced.Transport = telemetry.Transport(transportOf(hc))
+	return &mcp.StreamableClientTransport{Endpoint: s.cfg.URL, HTTPClient: &traced, MaxRetries: 2}, nil
 }
 
 func transportOf(c *http.Client) http.RoundTripper {

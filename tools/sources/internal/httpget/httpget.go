@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/cityagent/cityagent/internal/telemetry"
 )
 
 // DefaultMaxBytes bounds a response body when the caller gives no limit.
@@ -54,6 +56,7 @@ func Get(ctx context.Context, c *http.Client, url string, headers http.Header, m
 			req.Header.Add(k, v)
 		}
 	}
+	telemetry.Inject(ctx, req.Header) // W3C traceparent of the calling turn
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, nil, err
