@@ -16,6 +16,7 @@ var instructionPatterns = []struct {
 	{"ignore previous instructions", regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|system)\b.{0,20}\b(instructions?|rules?|prompts?|messages?)`)},
 	{"忽略之前的指令", regexp.MustCompile(`(忽略|无视|忘记|不要理会|覆盖).{0,12}(之前|以上|上述|先前|所有|系统).{0,8}(指令|指示|规则|提示|要求|设定)`)},
 	{"fake system or developer message", regexp.MustCompile(`(?i)(^|\n|\[|<|\|)\s*(system|developer|assistant)\s*(message|prompt)?\s*[:：\]>|]`)},
+	{"claims system authority", regexp.MustCompile(`(?i)\b(system|developer|admin(istrator)?)\s+(override|instructions?|command|directive)\b|\bpre-?approved\b`)},
 	{"伪造的系统消息", regexp.MustCompile(`(系统消息|系统提示|系统指令|管理员指令|开发者消息)\s*[:：】\]]`)},
 	{"asks to approve or execute", regexp.MustCompile(`(?i)\b(approve|execute|auto-?approve|authori[sz]e)\b.{0,30}\b(proposal|action|request|plan|prop_[a-z0-9]+)`)},
 	{"要求批准或执行", regexp.MustCompile(`(批准|审批通过|自动执行|立即执行|直接执行).{0,12}(提议|提案|方案|操作|请求|工单)`)},

@@ -40,7 +40,10 @@ func (tr *turnRun) commitAudit(ctx context.Context, question string, res ChatRes
 	turn := map[string]any{"agent": tr.spec.Name, "agent_version": tr.spec.Version, "model": tr.res.Model, "turn": tr.turn,
 		"trace_id": tr.t.TraceID, "role": p.Role, "clearance": p.Clearance, "question_sha256": sha(question),
 		"question_chars": len([]rune(question)), "tool_calls": len(tr.res.ToolCalls), "proposals": proposals,
-		"degraded": tr.res.Degraded, "warnings": len(tr.res.Warnings), "evidence_clearance": tr.clearance}
+		"degraded": tr.res.Degraded, "warnings": len(tr.res.Warnings), "evidence_clearance": tr.clearance,
+		// For the operations report (reports/): latency from the turn's
+		// start to this record, citations given, tool calls that failed.
+		"duration_ms": now.Sub(tr.start).Milliseconds(), "citations": len(res.Citations), "tool_errors": toolErrors(tr.res.ToolCalls, tr.refused)}
 	if outcome != nil {
 		turn["error"] = shortErr(outcome)
 	} else {
@@ -51,4 +54,15 @@ func (tr *turnRun) commitAudit(ctx context.Context, question string, res ChatRes
 	}
 	entries = append(entries, audit.Entry{Actor: p.KeyID, Kind: audit.KindChatTurn, Subject: tr.t.SessionID, At: now, Payload: turn})
 	return a.Audit(ctx, entries...)
+}
+
+// toolErrors counts the calls that failed or were refused.
+func toolErrors(calls []ToolCallRecord, refused map[string]bool) int {
+	n := 0
+	for _, c := range calls {
+		if !c.OK || refused[c.ID] {
+			n++
+		}
+	}
+	return n
 }

@@ -96,6 +96,9 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry
 	if _, err := tx.ExecContext(ctx, db.q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), seq, prev); err != nil {
 		return nil, fmt.Errorf("move audit head: %w", err)
 	}
+	if err := db.writeOutbox(ctx, tx, recs); err != nil { // store/outbox.go: events commit with their records
+		return nil, err
+	}
 	return recs, nil
 }
 

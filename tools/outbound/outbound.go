@@ -56,6 +56,9 @@ type Config struct {
 	MaxResponseBytes int64
 	Timeout          time.Duration
 	MaxRedirects     int
+	// NoRedirects returns a 3xx as the response instead of following it
+	// (webhook deliveries: the registered URL is the only destination).
+	NoRedirects bool
 	// Dial opens the vetted connections (to an IP:port the guard has
 	// checked). Nil: a net.Dialer whose Control hook checks the address
 	// once more right before connect(2).
@@ -272,6 +275,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.http = &http.Client{Transport: &limited{rt: tr, max: cfg.MaxResponseBytes}, Timeout: cfg.Timeout,
 		CheckRedirect: checkRedirect(cfg.MaxRedirects)}
+	if cfg.NoRedirects {
+		c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
 	return c, nil
 }
 
