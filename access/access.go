@@ -17,12 +17,16 @@ const (
 	RoleOperator   Role = "operator"
 	RoleSupervisor Role = "supervisor"
 	RoleHotline    Role = "hotline"
+	// RoleDepartment is one department's hotline queue: a key of this role
+	// is bound to one department (Principal.Department) and reaches only
+	// the lifecycle routes of that department's tickets.
+	RoleDepartment Role = "department"
 	RoleDeveloper  Role = "developer"
 	RoleAdmin      Role = "admin"
 )
 
 // Roles lists every role in a stable order.
-var Roles = []Role{RoleOperator, RoleSupervisor, RoleHotline, RoleDeveloper, RoleAdmin}
+var Roles = []Role{RoleOperator, RoleSupervisor, RoleHotline, RoleDepartment, RoleDeveloper, RoleAdmin}
 
 // ErrUnknownRole is returned by ParseRole for a name that is not a role.
 var ErrUnknownRole = errors.New("access: unknown role")
@@ -34,7 +38,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("%w %q (want one of operator, supervisor, hotline, developer, admin)", ErrUnknownRole, s)
+	return "", fmt.Errorf("%w %q (want one of operator, supervisor, hotline, department, developer, admin)", ErrUnknownRole, s)
 }
 
 // Allows reports whether a key with role r may use a route that requires need.
@@ -47,8 +51,10 @@ func (r Role) Allows(need Role) bool {
 	switch need {
 	case RoleOperator:
 		return r == RoleSupervisor || r == RoleDeveloper
-	case RoleHotline:
-		// Hotline endpoints are also open to staff who supervise the hotline.
+	case RoleHotline, RoleDepartment:
+		// Hotline and department endpoints are also open to staff who
+		// supervise the hotline; which tickets a department key reaches is
+		// the hotline's decision (its own department's only).
 		return r == RoleSupervisor
 	}
 	return false
@@ -111,4 +117,6 @@ type Principal struct {
 	Name      string    `json:"name"`
 	Role      Role      `json:"role"`
 	Clearance Clearance `json:"clearance"`
+	// Department is the department a RoleDepartment key acts for.
+	Department string `json:"department,omitempty"`
 }

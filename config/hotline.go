@@ -19,6 +19,8 @@ type HotlineConfig struct {
 	// low_risk without a person; off by default (every dispatch waits for a
 	// supervisor).
 	AutoApprove bool `yaml:"auto_approve"`
+	// PersonalData is the key of callers' personal data (config/personal.go).
+	PersonalData PersonalDataConfig `yaml:",inline"`
 }
 
 // defaultHotline is the hotline's part of Default.
@@ -35,5 +37,5 @@ func (h HotlineConfig) problems() []string {
 	if h.IdempotencyTTL < 24*time.Hour {
 		p = append(p, fmt.Sprintf("hotline.idempotency_ttl: keys are kept at least 24h, got %s", h.IdempotencyTTL))
 	}
-	return p
+	return append(p, h.PersonalData.problems()...)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/internal/pii"
 	"github.com/cityagent/cityagent/llm"
 )
 
@@ -52,7 +53,7 @@ func evaluate(ctx context.Context, p planned, res agents.ChatResult, r *CaseResu
 }
 
 func (r *CaseResult) add(name string, ok bool, detail string) {
-	r.Checks = append(r.Checks, Check{Name: name, Passed: ok, Detail: detail})
+	r.Checks = append(r.Checks, Check{Name: name, Passed: ok, Detail: pii.Mask(detail)}) // reports show personal data masked
 }
 
 func (r *CaseResult) skip(name, detail string) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/internal/pii"
 	"github.com/cityagent/cityagent/llm"
 )
 
@@ -314,7 +315,7 @@ func orUnknown(s string) string {
 func (pl *Plan) newResult(p planned) *CaseResult {
 	info := pl.inv.Agents[p.agent]
 	r := &CaseResult{Suite: p.suite.Name, ID: p.c.ID, File: p.suite.File, Line: p.c.Line, Agent: p.agent, AgentVersion: info.Version,
-		Model: info.Model, Lang: Language(p.c.Input.Message), Tags: p.c.Tags, Message: p.c.Input.Message, Turns: len(p.c.Input.Turns) + 1,
+		Model: info.Model, Lang: Language(p.c.Input.Message), Tags: p.c.Tags, Message: pii.Mask(p.c.Input.Message), Turns: len(p.c.Input.Turns) + 1,
 		Role: string(p.c.Input.Role), Clearance: string(p.c.Input.Clearance)}
 	if p.model != "" {
 		r.Model = p.model
@@ -359,7 +360,8 @@ func (pl *Plan) runCase(ctx context.Context, p planned) *CaseResult {
 		pl.fail(r, cctx, ctx, timeout, err)
 		return r
 	}
-	r.SessionID, r.Answer, r.Degraded, r.Warnings = res.SessionID, res.Answer, res.Degraded, res.Warnings
+	// Reports show personal data masked; the checks read res itself.
+	r.SessionID, r.Answer, r.Degraded, r.Warnings = res.SessionID, pii.Mask(res.Answer), res.Degraded, res.Warnings
 	if res.AgentVersion != "" {
 		r.AgentVersion = res.AgentVersion
 	}

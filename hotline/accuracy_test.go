@@ -1,10 +1,8 @@
 package hotline
 
 import (
-	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -62,23 +60,11 @@ func TestTriageAccuracy(t *testing.T) {
 	if len(reqs) < 120 {
 		t.Fatalf("the test set has %d requests; want at least 120", len(reqs))
 	}
-	results := make([]Triage, len(reqs))
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				results[i] = r.triager.Triage(context.Background(), TriageRequest{Text: reqs[i].Text, Principal: hotlineKey})
-			}
-		}()
+	texts := make([]string, len(reqs))
+	for i, q := range reqs {
+		texts[i] = q.Text
 	}
-	for i := range reqs {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	results := triageAll(r, texts, 8)
 
 	pipeline := map[string]*score{"all": {}, "dev": {}, "holdout": {}, "zh": {}, "en": {}}
 	rules := map[string]*score{"all": {}, "dev": {}, "holdout": {}}

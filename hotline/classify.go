@@ -25,12 +25,17 @@ type Classification struct {
 	// Strong marks fields decided by explicit cues (a keyword of the type,
 	// a keyword of the category) rather than by defaults or similarity.
 	TypeStrong, CategoryStrong bool `json:"-"`
-	// Via says how the category was found: "keywords", "similarity" or
+	// Via says how the category was found: "keywords", "paraphrase" (most
+	// of a keyword's character bigrams or words), "similarity" or
 	// "default" (nothing matched; the catch-all category).
 	Via string `json:"via"`
 	// Others are further categories the request also mentions (mixed issues).
 	Others []string `json:"others,omitempty"`
 	Lang   string   `json:"lang"`
+	// Instructions are the parts of the text that read like instructions
+	// to the triage (ignore previous…, 请派发给 X, type=…): left out of
+	// the classification and flagged.
+	Instructions []string `json:"instructions,omitempty"`
 
 	// What the text says for every value, for checking a model's choice:
 	// the cue weight of each type and category, and the urgencies that
@@ -38,6 +43,12 @@ type Classification struct {
 	typeEvidence    map[string]float64
 	catEvidence     map[string]float64
 	urgencyEvidence map[string]bool
+	// Hazards names the hazards to life or property the request describes.
+	Hazards []string `json:"hazards,omitempty"`
+
+	// capLifted: the type's urgency cap does not apply (a live outage or a
+	// hazard), for decide to keep.
+	capLifted bool
 }
 
 // Classifier is the deterministic triage: keyword rules from the taxonomy,
@@ -52,15 +63,31 @@ type Classifier struct {
 	emerg    []matcher // category emergency keywords, by Categories() order
 	depts    []matcher // department aliases, by taxonomy department order
 	index    simIndex
+	ngrams   ngramIndex
 	fallback *Category
+
+	live, planned     []matcher  // by taxonomy type order
+	openers           [][]string // by taxonomy type order, normalised
+	negated, reported matcher    // the taxonomy's mentions
+	focus             matcher
+	landmarkAfter     []string // normalised, for Chinese
+	landmarkBefore    []string // normalised, for English
+	nearMisses        []string // normalised
+	hazards           []compiledHazard
+	hazardDefs        []*Hazard
+	hazardUrgency     []string // the urgency of each hazard
 }
 
 // keyword is one compiled cue. A keyword written "a+b" matches when both
 // parts occur anywhere in the text.
 type keyword struct {
-	text   string // as written
-	norm   string // normalised for matching
-	cjk    bool   // matched on text without spaces
+	text   string      // as written
+	norm   string      // normalised for matching
+	cjk    bool        // matched on text without spaces
+	stem   string      // an English keyword's stem, matched with any inflection
+	gap    bool        // a Chinese keyword also matched with one character inserted
+	cuts   [][2]string // where a character may be inserted (gap)
+	last   string      // the keyword's last character (gap)
 	weight float64
 	all    []keyword // the parts of an "a+b" keyword
 }
@@ -75,6 +102,17 @@ const (
 	deptNamedBonus    = 0.75
 	// minSimilarity is the similarity a category needs when no keyword matched.
 	minSimilarity = 1.5
+	// minKeywordScore is the keyword score below which (a place, a word in
+	// a reported clause) similarity is tried before the keywords' choice.
+	minKeywordScore = 0.5
+	// hazardBonus is the category score a hazard adds to the item such a
+	// hazard is usually filed under.
+	hazardBonus = 2.0
+	// minGappedRunes is the length from which a Chinese keyword also
+	// matches with one character inserted.
+	minGappedRunes = 3
+	// hazardHelpBonus is the help type's score in a request with a hazard.
+	hazardHelpBonus = 2.0
 )
 
 // NewClassifier compiles the taxonomy's cues.
@@ -85,6 +123,29 @@ func NewClassifier(t *Taxonomy) *Classifier {
 		m = append(m, compile(ty.Keywords, typeKeywordWeight)...)
 		m = append(m, compile(ty.Hints, typeHintWeight)...)
 		c.types = append(c.types, m)
+		c.live = append(c.live, compile(ty.Live, 1))
+		c.planned = append(c.planned, compile(ty.Planned, 1))
+		var open []string
+		for _, o := range ty.Openers {
+			open = append(open, normalize(o))
+		}
+		c.openers = append(c.openers, open)
+	}
+	c.negated = compile(t.Mentions.Negated, 1)
+	c.reported = compile(t.Mentions.Reported, 1)
+	c.focus = compile(t.Mentions.Focus, 1)
+	for _, w := range t.Mentions.LandmarkAfter {
+		c.landmarkAfter = append(c.landmarkAfter, strings.Join(strings.Fields(normalize(w)), ""))
+	}
+	for _, w := range t.Mentions.NearMiss {
+		n := normalize(w)
+		if hasHan(n) {
+			n = strings.Join(strings.Fields(n), "")
+		}
+		c.nearMisses = append(c.nearMisses, n)
+	}
+	for _, w := range t.Mentions.LandmarkBefore {
+		c.landmarkBefore = append(c.landmarkBefore, normalize(w)+" ")
 	}
 	for _, cat := range t.Categories() {
 		c.cats = append(c.cats, compile(append([]string{cat.NameZh}, cat.Keywords...), 0))
@@ -92,11 +153,18 @@ func NewClassifier(t *Taxonomy) *Classifier {
 	}
 	for _, u := range t.Urgencies {
 		c.urgent = append(c.urgent, compile(u.Keywords, 1))
+		for i := range u.Hazards {
+			h := &u.Hazards[i]
+			c.hazards = append(c.hazards, compiledHazard{things: compile(h.Things, 1), signs: compile(h.Signs, 1)})
+			c.hazardDefs = append(c.hazardDefs, h)
+			c.hazardUrgency = append(c.hazardUrgency, u.ID)
+		}
 	}
 	for _, d := range t.Departments {
 		c.depts = append(c.depts, compile(append([]string{d.NameZh}, d.Aliases...), 1))
 	}
 	c.index = newSimIndex(t)
+	c.ngrams = newNgramIndex(t)
 	c.fallback = t.Categories()[len(t.Categories())-1]
 	for _, cat := range t.Categories() {
 		if cat.Department == "district_office" && strings.HasPrefix(cat.NameZh, "其他") {
@@ -127,6 +195,14 @@ func compile(words []string, weight float64) matcher {
 		k := keyword{text: w, norm: n, cjk: hasHan(n)}
 		if k.cjk {
 			k.norm = strings.Join(strings.Fields(n), "")
+			k.gap = utf8.RuneCountInString(k.norm) >= minGappedRunes
+			if k.gap {
+				k.cuts = gapCuts(k.norm)
+				_, size := utf8.DecodeLastRuneInString(k.norm)
+				k.last = k.norm[len(k.norm)-size:]
+			}
+		} else {
+			k.stem = englishVariants(n)
 		}
 		k.weight = weight
 		if weight == 0 {
@@ -224,7 +300,10 @@ func (k keyword) in(t text) bool {
 		return true
 	}
 	if k.cjk {
-		return strings.Contains(t.compact, k.norm)
+		return strings.Contains(t.compact, k.norm) || k.gap && gapped(t.compact, k)
+	}
+	if k.stem != "" && inflected(t.norm, k.stem) {
+		return true
 	}
 	s := t.norm
 	for from := 0; from < len(s); {
@@ -293,11 +372,15 @@ func Language(s string) string {
 // Classify triages text by the rules. It never fails: with no cue at all the
 // request is a request for help in the catch-all category.
 func (c *Classifier) Classify(s string) Classification {
-	t := prepare(s)
+	r := c.prepareRequest(s)
 	out := Classification{Lang: Language(s)}
-	c.classifyCategory(t, &out)
-	c.classifyType(t, &out)
-	c.classifyUrgency(t, &out)
+	_, out.Instructions = stripInstructions(s)
+	for _, h := range r.hazards {
+		out.Hazards = append(out.Hazards, h.Name)
+	}
+	c.classifyCategory(r, &out)
+	c.classifyType(r, &out)
+	c.classifyUrgency(r, &out)
 	return out
 }
 
@@ -314,28 +397,37 @@ const (
 	questionMarkBonus = 1.0
 )
 
-func (c *Classifier) classifyType(t text, out *Classification) {
+func (c *Classifier) classifyType(r *request, out *Classification) {
+	t := r.whole
 	scores := make([]float64, len(c.types))
 	cues := make([][]string, len(c.types))
 	strong := make([]bool, len(c.types))
 	for i, m := range c.types {
-		for _, k := range m {
-			if !k.in(t) {
-				continue
-			}
-			if k.weight >= typeKeywordWeight {
-				strong[i] = true
-			}
+		scores[i], cues[i], strong[i] = m.score(r, typeKeywordWeight, nil)
+	}
+	c.dropInnerTypeCues(r, scores, cues)
+	for i := range c.tax.Types {
+		if len(c.openers[i]) > 0 && asks(r, c.openers[i]) {
+			scores[i] += typeKeywordWeight
+			strong[i] = true
+			cues[i] = append(cues[i], "question")
 		}
-		scores[i], cues[i] = m.find(t)
 	}
 	out.typeEvidence = map[string]float64{}
 	for i, ty := range c.tax.Types {
 		out.typeEvidence[ty.ID] = scores[i]
 	}
 	prior := typeDefault
-	if cat, ok := c.tax.Category(out.Category); ok && cat.Type != "" && out.Via == "keywords" {
+	if cat, ok := c.tax.Category(out.Category); ok && cat.Type != "" && out.Via != "default" {
 		prior = cat.Type
+	}
+	if len(r.hazards) > 0 {
+		// A hazard to life or property asks for help, whatever else it says.
+		for i, ty := range c.tax.Types {
+			if ty.ID == typeDefault {
+				scores[i] += hazardHelpBonus
+			}
+		}
 	}
 	problem := false
 	inquiry := -1
@@ -362,6 +454,15 @@ func (c *Classifier) classifyType(t text, out *Classification) {
 	for i, ty := range c.tax.Types {
 		if ty.ID == "praise" && politeClosing(t) && !strong[i] {
 			scores[i] = 0
+		}
+		if ty.ID == "praise" && strong[i] {
+			// Praise tells of work done: its help words (抢修, 修好) are
+			// what the department did, not what the caller asks for.
+			for j, other := range c.tax.Types {
+				if other.ID == typeDefault {
+					scores[j] *= questionDiscount
+				}
+			}
 		}
 	}
 	best := -1
@@ -393,9 +494,16 @@ func politeClosing(t text) bool {
 	return false
 }
 
-func (c *Classifier) classifyCategory(t text, out *Classification) {
+func (c *Classifier) classifyCategory(r *request, out *Classification) {
+	t := r.whole
 	cats := c.tax.Categories()
-	named := c.namedDepartments(t)
+	named := c.namedDepartments(r)
+	bonus := map[string]float64{}
+	for _, h := range r.hazards {
+		if h.Category != "" {
+			bonus[h.Category] = hazardBonus
+		}
+	}
 	type scored struct {
 		i     int
 		score float64
@@ -403,8 +511,20 @@ func (c *Classifier) classifyCategory(t text, out *Classification) {
 	}
 	var found []scored
 	out.catEvidence = map[string]float64{}
+	clauseHits := c.categoryHits(r)
 	for i, m := range c.cats {
-		score, cues := m.find(t)
+		pre := make([][]keyword, len(r.clauses))
+		for ci := range r.clauses {
+			if clauseHits[ci] != nil {
+				pre[ci] = clauseHits[ci][i]
+			}
+		}
+		score, cues, _ := m.scoreHits(r, pre, 0, c.landmark)
+		score -= c.innerWeight(r, clauseHits, i)
+		if b := bonus[cats[i].Code]; b > 0 {
+			score += b
+			cues = append(cues, "hazard")
+		}
 		if score == 0 {
 			continue
 		}
@@ -416,6 +536,14 @@ func (c *Classifier) classifyCategory(t text, out *Classification) {
 	}
 	sort.SliceStable(found, func(a, b int) bool { return found[a].score > found[b].score })
 	var cat *Category
+	if len(found) > 0 && found[0].score < minKeywordScore {
+		// Only places and passing words matched: let similarity try first.
+		if i, _ := c.ngrams.best(t); i >= 0 {
+			found = nil
+		} else if i, score := c.index.best(t); i >= 0 && score >= minSimilarity {
+			found = nil
+		}
+	}
 	switch {
 	case len(found) > 0:
 		cat = cats[found[0].i]
@@ -428,7 +556,15 @@ func (c *Classifier) classifyCategory(t text, out *Classification) {
 			}
 		}
 	default:
-		if i, score := c.index.best(t); i >= 0 && score >= minSimilarity {
+		if i, _ := c.ngrams.best(t); i >= 0 {
+			cat = cats[i]
+			out.Via = "paraphrase"
+		} else if i := c.namedDepartmentCategory(t, named); i >= 0 {
+			// No keyword, but the request names who it is about (水务的师傅):
+			// that department's closest category, not a stranger's.
+			cat = cats[i]
+			out.Via = "similarity"
+		} else if i, score := c.index.best(t); i >= 0 && score >= minSimilarity {
 			cat = cats[i]
 			out.Via = "similarity"
 		} else {
@@ -445,33 +581,69 @@ func (c *Classifier) classifyCategory(t text, out *Classification) {
 	}
 }
 
-// namedDepartments are the departments the text names.
-func (c *Classifier) namedDepartments(t text) map[string]bool {
+// namedDepartmentCategory is, when the request names exactly one
+// department, the category it leads that is most like the text (its first
+// when none is), else -1.
+func (c *Classifier) namedDepartmentCategory(t text, named map[string]bool) int {
+	if len(named) != 1 {
+		return -1
+	}
+	cats := c.tax.Categories()
+	leads := func(i int) bool { return named[cats[i].Department] }
+	if i, score := c.index.bestWhere(t, leads); i >= 0 && score > 0 {
+		return i
+	}
+	for i := range cats {
+		if leads(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// namedDepartments are the departments the request names, in a clause
+// that counts fully and not as a place (社区门口 names a place).
+func (c *Classifier) namedDepartments(r *request) map[string]bool {
 	named := map[string]bool{}
 	for i, m := range c.depts {
-		if score, _ := m.find(t); score > 0 {
+		if score, _, _ := m.score(r, 0, c.landmark); score >= 1 {
 			named[c.tax.Departments[i].ID] = true
 		}
 	}
 	return named
 }
 
-func (c *Classifier) classifyUrgency(t text, out *Classification) {
+func (c *Classifier) classifyUrgency(r *request, out *Classification) {
 	cat, _ := c.tax.Category(out.Category)
 	urgency := cat.Urgency
-	out.urgencyEvidence = map[string]bool{cat.Urgency: true}
+	if out.Via != "keywords" && urgency == UrgencyEmergency {
+		// A category found by similarity alone is a guess: its emergency
+		// needs the text's cues (hazards, urgency keywords) to apply.
+		urgency = UrgencyNormal
+	}
+	out.urgencyEvidence = map[string]bool{urgency: true}
 	for i, cs := range c.tax.Categories() {
 		if cs.Code != cat.Code {
 			continue
 		}
-		if score, cues := c.emerg[i].find(t); score > 0 {
+		if score, cues, _ := c.emerg[i].score(r, 0, nil); score > 0 {
 			urgency = c.tax.moreUrgent(urgency, UrgencyEmergency)
 			out.UrgencyCues = append(out.UrgencyCues, cues...)
 			out.urgencyEvidence[UrgencyEmergency] = true
 		}
 	}
+	for i, h := range c.hazardDefs {
+		if slices.Contains(r.hazards, h) {
+			u := c.hazardUrgency[i]
+			out.urgencyEvidence[u] = true
+			if more := c.tax.moreUrgent(urgency, u); more != urgency {
+				urgency = more
+			}
+			out.UrgencyCues = append(out.UrgencyCues, "hazard: "+h.Name)
+		}
+	}
 	for i, u := range c.tax.Urgencies {
-		if score, cues := c.urgent[i].find(t); score > 0 {
+		if score, cues, _ := c.urgent[i].score(r, 0, nil); score > 0 {
 			out.urgencyEvidence[u.ID] = true
 			if more := c.tax.moreUrgent(urgency, u.ID); more != urgency {
 				urgency = more
@@ -479,7 +651,13 @@ func (c *Classifier) classifyUrgency(t text, out *Classification) {
 			}
 		}
 	}
-	if ty, ok := c.tax.Type(out.Type); ok && ty.MaxUrgency != "" && c.tax.moreUrgent(urgency, ty.MaxUrgency) == urgency && urgency != ty.MaxUrgency {
+	out.capLifted = false
+	for i, ty := range c.tax.Types {
+		if ty.ID == out.Type {
+			out.capLifted = c.capLifted(r, i, urgency == UrgencyEmergency)
+		}
+	}
+	if ty, ok := c.tax.Type(out.Type); ok && !out.capLifted && ty.MaxUrgency != "" && c.tax.moreUrgent(urgency, ty.MaxUrgency) == urgency && urgency != ty.MaxUrgency {
 		urgency = ty.MaxUrgency
 		out.UrgencyCues = nil
 	}
@@ -517,13 +695,19 @@ func newSimIndex(t *Taxonomy) simIndex {
 }
 
 // best returns the most similar category's index and its score (-1 if none).
-func (ix simIndex) best(t text) (int, float64) {
+func (ix simIndex) best(t text) (int, float64) { return ix.bestWhere(t, nil) }
+
+// bestWhere is best among the categories ok admits (nil: all).
+func (ix simIndex) bestWhere(t text, ok func(int) bool) (int, float64) {
 	q := map[string]bool{}
 	for _, term := range simTerms(t.norm) {
 		q[term] = true
 	}
 	best, bestScore := -1, 0.0
 	for i, d := range ix.docs {
+		if ok != nil && !ok(i) {
+			continue
+		}
 		score := 0.0
 		for term := range q {
 			if d[term] {
@@ -542,7 +726,24 @@ func (ix simIndex) best(t text) (int, float64) {
 var stopWords = map[string]bool{"the": true, "and": true, "for": true, "are": true, "was": true, "were": true, "with": true,
 	"this": true, "that": true, "there": true, "have": true, "has": true, "been": true, "from": true, "our": true, "you": true,
 	"your": true, "not": true, "but": true, "they": true, "their": true, "them": true, "can": true, "will": true, "would": true,
-	"please": true, "since": true, "into": true, "out": true, "all": true, "any": true, "its": true, "who": true, "what": true}
+	"please": true, "since": true, "into": true, "out": true, "all": true, "any": true, "its": true, "who": true, "what": true,
+	"every": true, "day": true, "had": true, "also": true, "just": true, "still": true, "some": true, "more": true, "very": true,
+	"too": true, "one": true, "two": true, "then": true, "now": true, "when": true, "where": true, "how": true, "why": true,
+	"which": true, "could": true, "should": true, "someone": true, "get": true, "got": true, "keep": true, "like": true,
+	"make": true, "near": true, "next": true, "outside": true, "over": true, "after": true, "before": true, "about": true,
+	"around": true, "here": true, "him": true, "her": true, "his": true, "she": true, "does": true, "did": true, "put": true,
+	"way": true, "week": true, "weeks": true, "month": true, "months": true, "morning": true, "evening": true, "today": true,
+	"yesterday": true, "again": true, "well": true, "even": true, "than": true, "these": true, "those": true, "because": true}
+
+// simStem strips an English word's inflection for similarity.
+func simStem(w string) string {
+	for _, suf := range []string{"ing", "ed", "es", "s"} {
+		if strings.HasSuffix(w, suf) && len(w) > len(suf)+2 {
+			return strings.TrimSuffix(w, suf)
+		}
+	}
+	return w
+}
 
 // simTerms splits s into Chinese character bigrams and English words.
 func simTerms(s string) []string {
@@ -556,7 +757,7 @@ func simTerms(s string) []string {
 	}
 	flushWord := func() {
 		if w := string(word); len(word) > 2 && !stopWords[w] {
-			out = append(out, strings.TrimSuffix(w, "s"))
+			out = append(out, simStem(w))
 		}
 		word = word[:0]
 	}

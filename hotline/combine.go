@@ -36,6 +36,12 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 	tax := c.tax
 	d := Decision{Sources: map[string]string{}}
 	warn := func(format string, args ...any) { d.Warnings = append(d.Warnings, fmt.Sprintf(format, args...)) }
+	// Instruction-like text in the request may have steered the model:
+	// its choices then need the text's own cues.
+	steered := len(rules.Instructions) > 0
+	if steered {
+		warn("%s", InstructionWarning(rules.Instructions))
+	}
 	pick := func(field, mv, rv string, modelOK bool, refuse string) string {
 		switch {
 		case !modelOK:
@@ -72,8 +78,15 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			}
 		}
 		refuse := ""
-		if ok && rules.Via == "keywords" && rules.catEvidence[mv] == 0 {
+		switch {
+		case !ok || mv == rules.Category:
+		case steered && rules.catEvidence[mv] <= rules.catEvidence[rules.Category]:
+			refuse = "the request's instruction-like text may have chosen it"
+		case rules.Via != "keywords":
+		case rules.catEvidence[mv] == 0:
 			refuse = "the request has no cue for it and has cues for the other"
+		case rules.catEvidence[mv] < rules.catEvidence[rules.Category]:
+			refuse = "the request has more cues for the other"
 		}
 		d.Category = pick("category", mv, rules.Category, ok, refuse)
 		if d.Category != rules.Category {
@@ -98,8 +111,14 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 		case !ok || mv == rules.Type:
 		case rules.TypeStrong && rules.typeEvidence[mv] < typeKeywordWeight:
 			refuse = "the request says " + strings.Join(rules.TypeCues, ", ")
-		case rules.typeEvidence[mv] == 0 && (rules.typeEvidence[rules.Type] > 0 || rules.Type == cat.Type):
+		case rules.typeEvidence[mv] <= 0:
 			refuse = "the request has no cue for it"
+		case steered && rules.typeEvidence[mv] <= rules.typeEvidence[rules.Type]:
+			refuse = "the request's instruction-like text may have chosen it"
+		case len(rules.Hazards) > 0 && rules.Type == typeDefault && rules.typeEvidence[mv] < typeKeywordWeight:
+			refuse = "the request describes a hazard: " + strings.Join(rules.Hazards, ", ")
+		case rules.typeEvidence[mv] <= rules.typeEvidence[rules.Type]:
+			refuse = "the request has more cues for " + rules.Type
 		}
 		d.Type = pick("type", mv, rules.Type, ok, refuse)
 	}
@@ -116,7 +135,11 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 				warn("model's department %q does not handle category %s; using %s", mv, cat.Code, rules.Department)
 			}
 		}
-		d.Department = pick("department", mv, rules.Department, ok, "")
+		refuse := ""
+		if steered && ok && mv != rules.Department {
+			refuse = "the request's instruction-like text may have chosen it"
+		}
+		d.Department = pick("department", mv, rules.Department, ok, refuse)
 	}
 
 	// Urgency, recomputed for the final type.
@@ -138,7 +161,10 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			}
 		}
 		d.Urgency = pick("urgency", mv, ru, ok, refuse)
-		if ty, ok := tax.Type(d.Type); ok && ty.MaxUrgency != "" && tax.moreUrgent(d.Urgency, ty.MaxUrgency) == d.Urgency && d.Urgency != ty.MaxUrgency {
+		if d.Type != rules.Type {
+			rules = c.retype(text, rules, d.Type)
+		}
+		if ty, ok := tax.Type(d.Type); ok && !rules.capLifted && ty.MaxUrgency != "" && tax.moreUrgent(d.Urgency, ty.MaxUrgency) == d.Urgency && d.Urgency != ty.MaxUrgency {
 			d.Urgency = ty.MaxUrgency
 		}
 	}
@@ -155,11 +181,11 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 
 // reclassify redoes the rules' department and urgency for another category.
 func (c *Classifier) reclassify(text string, rules Classification, code string) Classification {
-	t := prepare(text)
+	r := c.prepareRequest(text)
 	cat, _ := c.tax.Category(code)
 	rules.Category = code
 	rules.Department = cat.Department
-	named := c.namedDepartments(t)
+	named := c.namedDepartments(r)
 	for d := range named {
 		if d != cat.Department && cat.Owns(d) {
 			rules.Department = d
@@ -169,7 +195,18 @@ func (c *Classifier) reclassify(text string, rules Classification, code string) 
 		rules.Type = cat.Type
 	}
 	rules.UrgencyCues = nil
-	c.classifyUrgency(t, &rules)
+	c.classifyUrgency(r, &rules)
+	return rules
+}
+
+// retype redoes whether the urgency cap is lifted for another type.
+func (c *Classifier) retype(text string, rules Classification, typ string) Classification {
+	r := c.prepareRequest(text)
+	for i, ty := range c.tax.Types {
+		if ty.ID == typ {
+			rules.capLifted = c.capLifted(r, i, rules.urgencyEvidence[UrgencyEmergency])
+		}
+	}
 	return rules
 }
 

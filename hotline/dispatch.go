@@ -165,7 +165,8 @@ const (
 )
 
 // Statuses lists every ticket status.
-var Statuses = []string{StatusTriaged, StatusPendingApproval, StatusDispatched, StatusDispatchRejected, StatusDispatchExpired, StatusDispatchFailed, StatusClosed}
+var Statuses = []string{StatusTriaged, StatusPendingApproval, StatusDispatched, StatusDispatchRejected, StatusDispatchExpired, StatusDispatchFailed,
+	StatusAccepted, StatusInProgress, StatusReplied, StatusReturned, StatusReopened, StatusMerged, StatusClosed}
 
 // statusOfProposal maps a dispatch proposal's status to the ticket's.
 func statusOfProposal(s string) string {

@@ -1,6 +1,7 @@
 package hotline
 
 import (
+	"encoding/xml"
 	"fmt"
 	"net/url"
 	"slices"
@@ -15,66 +16,73 @@ import (
 
 // Open311Service is one entry of services.json.
 type Open311Service struct {
-	ServiceCode string `json:"service_code"`
-	ServiceName string `json:"service_name"`
-	Description string `json:"description"`
-	Metadata    bool   `json:"metadata"`
-	Type        string `json:"type"`
-	Keywords    string `json:"keywords"`
-	Group       string `json:"group"`
+	ServiceCode string `json:"service_code" xml:"service_code"`
+	ServiceName string `json:"service_name" xml:"service_name"`
+	Description string `json:"description" xml:"description"`
+	Metadata    bool   `json:"metadata" xml:"metadata"`
+	Type        string `json:"type" xml:"type"`
+	Keywords    string `json:"keywords" xml:"keywords"`
+	Group       string `json:"group" xml:"group"`
 }
 
 // Open311Definition is services/{code}.json.
 type Open311Definition struct {
-	ServiceCode string             `json:"service_code"`
-	Attributes  []Open311Attribute `json:"attributes"`
+	XMLName     xml.Name           `json:"-" xml:"service_definition"`
+	ServiceCode string             `json:"service_code" xml:"service_code"`
+	Attributes  []Open311Attribute `json:"attributes" xml:"attributes>attribute"`
 }
 
 // Open311Attribute is one attribute of a service definition.
 type Open311Attribute struct {
-	Variable            bool             `json:"variable"`
-	Code                string           `json:"code"`
-	Datatype            string           `json:"datatype"`
-	Required            bool             `json:"required"`
-	DatatypeDescription string           `json:"datatype_description"`
-	Order               int              `json:"order"`
-	Description         string           `json:"description"`
-	Values              []AttributeValue `json:"values,omitempty"`
+	Variable            bool           `json:"variable" xml:"variable"`
+	Code                string         `json:"code" xml:"code"`
+	Datatype            string         `json:"datatype" xml:"datatype"`
+	Required            bool           `json:"required" xml:"required"`
+	DatatypeDescription string         `json:"datatype_description" xml:"datatype_description"`
+	Order               int            `json:"order" xml:"order"`
+	Description         string         `json:"description" xml:"description"`
+	Values              []Open311Value `json:"values,omitempty" xml:"values>value"`
+}
+
+// Open311Value is one listed value of an attribute.
+type Open311Value struct {
+	Key  string `json:"key" xml:"key"`
+	Name string `json:"name" xml:"name"`
 }
 
 // Open311Request is one service request of requests.json.
 type Open311Request struct {
-	ServiceRequestID  string   `json:"service_request_id"`
-	Status            string   `json:"status"` // open or closed
-	StatusNotes       string   `json:"status_notes"`
-	ServiceName       string   `json:"service_name"`
-	ServiceCode       string   `json:"service_code"`
-	Description       string   `json:"description"`
-	AgencyResponsible string   `json:"agency_responsible"`
-	ServiceNotice     string   `json:"service_notice"`
-	RequestedDatetime string   `json:"requested_datetime"`
-	UpdatedDatetime   string   `json:"updated_datetime"`
-	ExpectedDatetime  string   `json:"expected_datetime"`
-	Address           string   `json:"address"`
-	AddressID         string   `json:"address_id"`
-	Zipcode           string   `json:"zipcode"`
-	Lat               *float64 `json:"lat"`
-	Long              *float64 `json:"long"`
-	MediaURL          string   `json:"media_url"`
+	ServiceRequestID  string   `json:"service_request_id" xml:"service_request_id"`
+	Status            string   `json:"status" xml:"status"` // open or closed
+	StatusNotes       string   `json:"status_notes" xml:"status_notes"`
+	ServiceName       string   `json:"service_name" xml:"service_name"`
+	ServiceCode       string   `json:"service_code" xml:"service_code"`
+	Description       string   `json:"description" xml:"description"`
+	AgencyResponsible string   `json:"agency_responsible" xml:"agency_responsible"`
+	ServiceNotice     string   `json:"service_notice" xml:"service_notice"`
+	RequestedDatetime string   `json:"requested_datetime" xml:"requested_datetime"`
+	UpdatedDatetime   string   `json:"updated_datetime" xml:"updated_datetime"`
+	ExpectedDatetime  string   `json:"expected_datetime" xml:"expected_datetime"`
+	Address           string   `json:"address" xml:"address"`
+	AddressID         string   `json:"address_id" xml:"address_id"`
+	Zipcode           string   `json:"zipcode" xml:"zipcode"`
+	Lat               *float64 `json:"lat" xml:"lat"`
+	Long              *float64 `json:"long" xml:"long"`
+	MediaURL          string   `json:"media_url" xml:"media_url"`
 }
 
 // Open311Created is the answer to POST requests.json.
 type Open311Created struct {
-	ServiceRequestID string  `json:"service_request_id"`
-	Token            string  `json:"token"`
-	ServiceNotice    string  `json:"service_notice"`
-	AccountID        *string `json:"account_id"`
+	ServiceRequestID string  `json:"service_request_id" xml:"service_request_id"`
+	Token            string  `json:"token" xml:"token"`
+	ServiceNotice    string  `json:"service_notice" xml:"service_notice"`
+	AccountID        *string `json:"account_id" xml:"account_id"`
 }
 
 // Open311Token is the answer to tokens/{token}.json.
 type Open311Token struct {
-	ServiceRequestID string `json:"service_request_id"`
-	Token            string `json:"token"`
+	ServiceRequestID string `json:"service_request_id" xml:"service_request_id"`
+	Token            string `json:"token" xml:"token"`
 }
 
 // Open311Services lists the categories as services, in code order.
@@ -107,8 +115,12 @@ func (t *Taxonomy) Open311Definition(code string) (Open311Definition, bool) {
 	}
 	d := Open311Definition{ServiceCode: c.Code, Attributes: []Open311Attribute{}}
 	for i, a := range c.Attributes {
+		var vals []Open311Value
+		for _, v := range a.Values {
+			vals = append(vals, Open311Value(v))
+		}
 		d.Attributes = append(d.Attributes, Open311Attribute{Variable: true, Code: a.Code, Datatype: a.Datatype, Required: a.Required,
-			DatatypeDescription: datatypeDescription(a.Datatype), Order: i + 1, Description: a.Description, Values: a.Values})
+			DatatypeDescription: datatypeDescription(a.Datatype), Order: i + 1, Description: a.Description, Values: vals})
 	}
 	return d, true
 }
@@ -191,8 +203,9 @@ func (t Ticket) Open311(loc *time.Location) Open311Request {
 		ServiceNotice:     t.ServiceNotice(loc),
 		RequestedDatetime: t.ReceivedAt.In(loc).Format(Open311DateLayout), UpdatedDatetime: t.UpdatedAt.In(loc).Format(Open311DateLayout),
 		ExpectedDatetime: t.Deadline.In(loc).Format(Open311DateLayout), MediaURL: t.Attributes["media_url"], AddressID: t.Attributes["address_id"]}
-	if !t.Open() {
-		r.Status = "closed"
+	r.Status = Open311Status(t.Status)
+	if r.Status == "closed" && t.ClosedAt != nil {
+		r.UpdatedDatetime = t.ClosedAt.In(loc).Format(Open311DateLayout)
 	}
 	if t.Location != nil {
 		r.Address, r.Lat, r.Long = t.Location.Address, t.Location.Lat, t.Location.Lon
@@ -206,20 +219,43 @@ func (t Ticket) ServiceNotice(loc *time.Location) string {
 	return fmt.Sprintf("已转%s，%s前办结。Sent to the %s; due by %s.", t.DepartmentName.Zh, formatTime(d, LangZh), t.DepartmentName.En, formatTime(d, LangEn))
 }
 
+// statusNotes explains a ticket's status to the citizen (GeoReport
+// status_notes), in both languages: where it is in the lifecycle, the
+// department's reply once there is one, and supervision of overdue work.
 func statusNotes(t Ticket) string {
+	var lc LifecycleView
+	if t.Lifecycle != nil {
+		lc = *t.Lifecycle
+	}
+	note := ""
 	switch t.Status {
 	case StatusTriaged:
-		return "已受理，待派单。Received; not yet dispatched."
+		note = "已受理，待派单。Received; not yet dispatched."
 	case StatusPendingApproval:
-		return "已受理，派单待审批。Received; dispatch awaiting approval."
+		note = "已受理，派单待审批。Received; dispatch awaiting approval."
 	case StatusDispatched:
-		return "已派单至承办单位。Dispatched to the department."
+		note = "已派单至承办单位。Dispatched to the department."
 	case StatusDispatchRejected, StatusDispatchExpired, StatusDispatchFailed:
-		return "派单未完成，热线中心将重新派单。Dispatch did not go through; the hotline centre will reassign it."
+		note = "派单未完成，热线中心将重新派单。Dispatch did not go through; the hotline centre will reassign it."
+	case StatusAccepted:
+		note = "承办单位已签收。Accepted by the department."
+	case StatusInProgress:
+		note = "承办单位正在办理。Being handled by the department."
+	case StatusReturned:
+		note = "承办单位退回，热线中心将重新派单。Returned by the department; the hotline centre will reassign it."
+	case StatusReplied:
+		return "承办单位已答复，待回访。Replied; a return visit follows. " + t.Resolution
+	case StatusReopened:
+		note = "回访未满意，已重新办理。Reopened after the return visit."
+	case StatusMerged:
+		return "重复诉求，已并入" + lc.MergedInto + "。Duplicate request; merged into " + lc.MergedInto + "."
 	case StatusClosed:
 		return "已办结：" + t.Resolution
 	}
-	return ""
+	if lc.Overdue {
+		note += " 已超期，已督办。Overdue; escalated to the supervisor."
+	}
+	return note
 }
 
 // Open311Post is a POST requests.json form, decoded.

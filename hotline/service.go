@@ -18,6 +18,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/internal/pii"
 	"github.com/cityagent/cityagent/internal/sweep"
 	"github.com/cityagent/cityagent/internal/usererr"
 	"github.com/cityagent/cityagent/store"
@@ -82,6 +83,9 @@ type Config struct {
 	Location *time.Location
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Keyring seals callers' personal data (personal.go); nil: a random
+	// key held in memory, so what is sealed cannot be revealed after a restart.
+	Keyring *pii.Keyring
 }
 
 // Service is the hotline: triage, tickets, idempotency, dispatch and KPIs.
@@ -97,6 +101,7 @@ type Service struct {
 	loc        *time.Location
 	now        func() time.Time
 	log        *slog.Logger
+	keys       *pii.Keyring
 
 	mu      sync.Mutex
 	flights map[string]chan struct{} // in-process flights by scope and key, closed when done
@@ -109,6 +114,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	s := &Service{tax: cfg.Taxonomy, store: cfg.Store, triager: cfg.Triager, dispatcher: cfg.Dispatcher, deadline: cfg.Deadline,
 		ttl: cfg.IdempotencyTTL, auto: cfg.AutoApprove, loc: cfg.Location, now: cfg.Now, log: cfg.Log, flights: map[string]chan struct{}{}}
+	if s.keys = cfg.Keyring; s.keys == nil {
+		s.keys = ephemeralKeyring()
+	}
 	if s.deadline <= 0 {
 		s.deadline = DefaultDeadline
 	}
@@ -315,6 +323,9 @@ func newID(prefix string, n int) string {
 // create triages and stores one ticket, proposes its dispatch and, with
 // idem, stores the response under the key.
 func (s *Service) create(ctx context.Context, start time.Time, req CreateRequest, opt CreateOptions, idem *store.Idempotency) (Ticket, json.RawMessage, error) {
+	// From here on the request holds masked personal data only; the
+	// originals are sealed into the ticket's write.
+	req, orig := protect(req)
 	treq := TriageRequest{Text: req.Text, Channel: req.Channel, Principal: opt.Principal, Category: opt.Category}
 	if req.Location != nil {
 		treq.Address = req.Location.Address
@@ -351,9 +362,13 @@ func (s *Service) create(ctx context.Context, start time.Time, req CreateRequest
 		"type": t.Type, "category": t.Category, "department": t.Department, "urgency": t.Urgency, "deadline": t.Deadline,
 		"degraded": t.Degraded, "channel": t.Channel, "sources": t.Triage.Sources, "session_id": t.Triage.SessionID,
 		"text_sha256": sha(t.Text), "idempotency_key_sha256": idemHash(idem)}}
+	if st.Personal, err = s.seal(t.ID, orig, t.CreatedAt); err != nil {
+		return Ticket{}, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	if err := s.store.CreateTicket(wctx, st, ref, entry); err != nil {
 		return Ticket{}, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	t = s.markDuplicate(wctx, t)
 	return s.dispatch(wctx, t, opt.Principal, idem)
 }
 
@@ -379,6 +394,11 @@ func (s *Service) dispatch(ctx context.Context, t Ticket, p access.Principal, id
 			Version: t.Triage.AgentVersion, Model: t.Triage.Model, SessionID: t.Triage.SessionID, TraceID: t.Triage.TraceID,
 			Rationale: fmt.Sprintf("Hotline ticket %s triaged as %s / %s %s (%s), %s, due %s; triage sources %v.",
 				t.ID, t.Type, t.Category, cat.Name, t.Department, t.Urgency, t.Deadline.Format(time.RFC3339), t.Triage.Sources)}
+		if parts := t.Triage.Rules.Instructions; len(parts) > 0 {
+			// Flag it for the person deciding, and never approve it unseen.
+			d.Rationale += " Flag: " + InstructionWarning(parts) + "."
+			d.AutoApprove = false
+		}
 		if t.Location != nil {
 			d.Location = t.Location.Address
 		}
@@ -409,7 +429,7 @@ func (s *Service) dispatch(ctx context.Context, t Ticket, p access.Principal, id
 	if idem != nil {
 		resp = &store.IdempotencyResponse{Scope: idem.Scope, Key: idem.Key, Status: 201, Response: data}
 	}
-	if _, err := s.store.UpdateTicket(ctx, u, resp); err != nil {
+	if err := s.storeDispatch(ctx, u, resp); err != nil { // hotline/lifecycle.go
 		return Ticket{}, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return t, data, nil
@@ -504,6 +524,7 @@ func (s *Service) fromStore(st store.Ticket) (Ticket, error) {
 		return Ticket{}, fmt.Errorf("hotline: stored ticket %s: %w", st.ID, err)
 	}
 	t.Status, t.UpdatedAt, t.ClosedAt, t.Resolution = st.Status, st.UpdatedAt, st.ClosedAt, st.Resolution
+	s.applyLifecycle(&t, st) // hotline/lifecycle.go
 	if st.ProposalID != "" {
 		if t.Dispatch == nil {
 			t.Dispatch = &DispatchInfo{}
@@ -528,7 +549,11 @@ func (s *Service) Get(ctx context.Context, id string) (Ticket, error) {
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return s.follow(ctx, st)
+	t, err := s.follow(ctx, st)
+	if err != nil {
+		return Ticket{}, err
+	}
+	return s.withDuplicates(ctx, t), nil
 }
 
 // GetByToken returns the ticket an Open311 token names.
@@ -564,7 +589,7 @@ func (s *Service) sync(ctx context.Context, st store.Ticket) store.Ticket {
 	if next == st.Status {
 		return st
 	}
-	up, err := s.store.UpdateTicket(ctx, store.TicketUpdate{ID: st.ID, FromStatus: st.Status, Status: next, At: s.now().UTC()}, nil)
+	up, err := s.followProposal(ctx, st, next) // a recorded transition (hotline/lifecycle.go)
 	if err != nil {
 		if !errors.Is(err, store.ErrTicketChanged) {
 			s.log.Warn("hotline: updating a ticket's dispatch status failed", "ticket", st.ID, "err", err)
@@ -642,7 +667,7 @@ func (s *Service) Close(ctx context.Context, id, resolution string, by access.Pr
 		return Ticket{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	st = s.sync(ctx, st)
-	if st.Status == StatusClosed {
+	if Finished(st.Status) {
 		return Ticket{}, ErrClosed
 	}
 	now := s.now().UTC()

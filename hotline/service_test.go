@@ -70,9 +70,10 @@ func TestCreateTicket(t *testing.T) {
 	if p.Action != DispatchAction || args["department"] != "water" || args["urgency"] != "urgent" || p.ProposedBy != hotlineKey.KeyID {
 		t.Errorf("proposal = %s %v by %s", p.Action, args, p.ProposedBy)
 	}
-	// The stored ticket keeps the caller unmasked for the department.
+	// The stored ticket keeps the caller masked; the original is in the
+	// encrypted personal-data store (personal_test.go), for a sensitive+ key.
 	st, err := r.db.GetTicket(ctx, tk.ID)
-	if err != nil || !bytes.Contains(st.Caller, []byte("13812345678")) {
+	if err != nil || bytes.Contains(st.Caller, []byte("13812345678")) || !bytes.Contains(st.Caller, []byte("138****5678")) {
 		t.Errorf("stored caller = %s, %v", st.Caller, err)
 	}
 	got, err := r.svc.Get(ctx, tk.ID)
@@ -454,4 +455,20 @@ func TestCloseAndStats(t *testing.T) {
 	if empty.OnTimeRate != nil || empty.DegradedShare != nil || empty.Total != 0 {
 		t.Errorf("stats of nothing = %+v", empty)
 	}
+}
+
+// A triage degraded because the model missed its deadline says so in its
+// warnings, whichever way the fallback answered.
+func TestDegradedTriageWarns(t *testing.T) {
+	hang := scripted.New("hang", scripted.Hang()).RepeatLast()
+	r := newRig(t, rigOptions{model: hang, deadline: time.Second})
+	out, err := r.svc.Create(context.Background(), waterOutage, CreateOptions{Principal: hotlineKey, Scope: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := out.Ticket
+	if !tk.Degraded || !slicesAny(tk.Warnings, "degraded") && !slicesAny(tk.Warnings, "triage by rules") {
+		t.Errorf("degraded=%v warnings %v", tk.Degraded, tk.Warnings)
+	}
+	t.Logf("warnings %v", tk.Warnings)
 }

@@ -27,6 +27,15 @@ type Type struct {
 	// MaxUrgency caps the urgency of tickets of this type (an inquiry
 	// about a planned outage is not itself an outage); empty: no cap.
 	MaxUrgency string `yaml:"max_urgency" json:"max_urgency,omitempty"`
+	// Live cues say a problem is happening now ("现在", "right now"):
+	// MaxUrgency does not cap a request with a live cue and no Planned cue
+	// (an inquiry about a live outage is as urgent as the outage).
+	Live    []string `yaml:"live" json:"-"`
+	Planned []string `yaml:"planned" json:"-"`
+	// Openers are how a question of this type opens ("how do", "请问"): a
+	// sentence that opens with one and ends with a question mark is a
+	// strong cue.
+	Openers []string `yaml:"openers" json:"-"`
 }
 
 // Text is a string in both languages.
@@ -50,6 +59,39 @@ type Urgency struct {
 	NameZh      string   `yaml:"name_zh" json:"name_zh"`
 	Description string   `yaml:"description" json:"description"`
 	Keywords    []string `yaml:"keywords" json:"-"`
+	// Hazards recognise this urgency by meaning: a thing at risk and a
+	// sign of danger in the same sentence, in any words the lists hold.
+	Hazards []Hazard `yaml:"hazards" json:"-"`
+}
+
+// Hazard is a danger to life or property described in a request: one of
+// Things (gas, a power line, the road surface, a lift, a person) with one
+// of Signs (a smell, sparks, sinking, trapped, bleeding) in one sentence.
+// Category, when set, is the item such a hazard is usually filed under.
+type Hazard struct {
+	Name     string   `yaml:"name"`
+	Category string   `yaml:"category"`
+	Things   []string `yaml:"things"`
+	Signs    []string `yaml:"signs"`
+}
+
+// Mentions mark clauses whose words should not decide a request's type or
+// category: Negated clauses say what the request is not about ("不是投诉",
+// "this isn't a complaint"), Reported clauses pass on what someone else
+// said or did ("物业说", "the property manager says").
+type Mentions struct {
+	Negated  []string `yaml:"negated"`
+	Reported []string `yaml:"reported"`
+	// A category word followed by LandmarkAfter (旁边, 门口) or preceded by
+	// LandmarkBefore ("next to the") names a place, not the problem.
+	LandmarkAfter  []string `yaml:"landmark_after"`
+	LandmarkBefore []string `yaml:"landmark_before"`
+	// Focus marks the clause that says what the request is about
+	// ("就想问", "I want to know"): its words count 1.5 times.
+	Focus []string `yaml:"focus"`
+	// NearMiss words right before a hazard's sign ("差点", "almost") say it
+	// did not happen: no hazard.
+	NearMiss []string `yaml:"near_miss"`
 }
 
 // DeadlineRule sets the deadline of the tickets it matches. Empty fields
@@ -63,6 +105,10 @@ type DeadlineRule struct {
 	Complex  *bool         `yaml:"complex" json:"complex,omitempty"`
 	Within   time.Duration `yaml:"within" json:"-"`
 	WithinHr float64       `yaml:"-" json:"within_hours"`
+	// PauseForCitizen lets the clock of the rule's tickets pause while the
+	// department waits for the citizen (documents, access to the home);
+	// the pause is recorded and moves the deadline (hotline/lifecycle.go).
+	PauseForCitizen bool `yaml:"pause_for_citizen" json:"pause_for_citizen,omitempty"`
 }
 
 func (r DeadlineRule) matches(typ string, c *Category, urgency string) bool {
@@ -160,6 +206,7 @@ type Taxonomy struct {
 	Deadlines   []DeadlineRule `yaml:"deadlines"`
 	Departments []Department   `yaml:"departments"`
 	Domains     []Domain       `yaml:"domains"`
+	Mentions    Mentions       `yaml:"mentions"`
 
 	// Origin says where it was loaded from.
 	Origin string `yaml:"-"`
@@ -244,6 +291,7 @@ func (t *Taxonomy) index() error {
 	t.indexUrgencies(&p)
 	t.indexDepartments(&p)
 	t.indexCategories(&p)
+	t.checkHazards(&p)
 	if len(t.Types) == 0 || len(t.categories) == 0 || len(t.Departments) == 0 {
 		p.bad("types, departments and categories must not be empty")
 	}
@@ -280,6 +328,11 @@ func (t *Taxonomy) indexUrgencies(p *problems) {
 			p.bad("urgencies[%d]: id %q must be a unique lower-case identifier", i, u.ID)
 		}
 		t.urgencies[u.ID] = u
+		for j, h := range u.Hazards {
+			if len(h.Things) == 0 || len(h.Signs) == 0 {
+				p.bad("urgency %s: hazards[%d] (%s) needs things and signs", u.ID, j, h.Name)
+			}
+		}
 	}
 	for _, need := range []string{UrgencyNormal, UrgencyEmergency} {
 		if t.urgencies[need] == nil {
@@ -325,6 +378,17 @@ func (t *Taxonomy) indexCategories(p *problems) {
 				c.PathEn = dom.Name + " › " + g.Name + " › " + c.Name
 				t.byCode[c.Code] = c
 				t.categories = append(t.categories, c)
+			}
+		}
+	}
+}
+
+// checkHazards checks that hazards name known categories.
+func (t *Taxonomy) checkHazards(p *problems) {
+	for _, u := range t.Urgencies {
+		for _, h := range u.Hazards {
+			if h.Category != "" && t.byCode[h.Category] == nil {
+				p.bad("urgency %s: hazard %s: unknown category %q", u.ID, h.Name, h.Category)
 			}
 		}
 	}

@@ -119,7 +119,7 @@ func TestParseTaxonomyProblems(t *testing.T) {
 		"duplicate category": {func(s string) string { return strings.Replace(s, `code: "030102"`, `code: "030101"`, 1) }, "defined twice"},
 		"bad deadline":       {func(s string) string { return strings.Replace(s, "within: 2h", "within: 0s", 1) }, "within must be"},
 		"conditional last": {func(s string) string {
-			return strings.Replace(s, "{name: general, name_zh: 一般诉求, within: 168h}", "{name: general, urgency: normal, within: 168h}", 1)
+			return strings.Replace(s, "{name: general, name_zh: 一般诉求, within: 168h, pause_for_citizen: true}", "{name: general, urgency: normal, within: 168h}", 1)
 		}, "last rule"},
 		"unknown type in rule": {func(s string) string { return strings.Replace(s, "types: [inquiry]", "types: [question]", 1) }, "question"},
 		"no reply template":    {func(s string) string { return strings.Replace(s, "    reply:\n      zh:", "    reply:\n      xx:", 1) }, "field xx not found"},

@@ -22,8 +22,8 @@ type CreateRequest struct {
 	ReceivedAt *time.Time `json:"received_at,omitempty"`
 }
 
-// Caller is who made the request. It is personal data: stored for the
-// department, shown masked in every answer.
+// Caller is who made the request. It is personal data: sealed apart from
+// the ticket and shown masked everywhere else (personal.go).
 type Caller struct {
 	Name      string `json:"name,omitempty"`
 	Phone     string `json:"phone,omitempty"`
@@ -231,10 +231,13 @@ type Ticket struct {
 	UpdatedAt      time.Time         `json:"updated_at"`
 	ClosedAt       *time.Time        `json:"closed_at,omitempty"`
 	Resolution     string            `json:"resolution,omitempty"`
+	DuplicateOf    string            `json:"duplicate_of,omitempty"` // the open ticket this one likely repeats (duplicates.go)
+	Duplicates     int               `json:"duplicates"`             // tickets linked as duplicates of this one
+	Lifecycle      *LifecycleView    `json:"lifecycle,omitempty"`    // hotline/lifecycle.go
 }
 
-// Open reports whether the ticket is not closed.
-func (t Ticket) Open() bool { return t.Status != StatusClosed }
+// Open reports whether the ticket is not finished (closed or merged).
+func (t Ticket) Open() bool { return !Finished(t.Status) }
 
 // TriageInfo is how a ticket was triaged.
 type TriageInfo struct {
@@ -254,32 +257,4 @@ type TriageInfo struct {
 type DispatchInfo struct {
 	DispatchOutcome
 	Error string `json:"error,omitempty"`
-}
-
-// mask hides most of a caller's personal data (rule 15 of the hotline
-// rules: personal information is desensitised wherever it is shown).
-func (c *Caller) mask() *Caller {
-	if c == nil {
-		return nil
-	}
-	m := &Caller{AccountID: maskMiddle(c.AccountID, 2, 2)}
-	if r := []rune(c.Name); len(r) > 0 {
-		m.Name = string(r[0]) + strings.Repeat("*", max(1, len(r)-1))
-	}
-	m.Phone = maskMiddle(c.Phone, 3, 4)
-	if user, domain, ok := strings.Cut(c.Email, "@"); ok && user != "" {
-		m.Email = user[:1] + "***@" + domain
-	}
-	return m
-}
-
-func maskMiddle(s string, head, tail int) string {
-	r := []rune(s)
-	if len(r) == 0 {
-		return ""
-	}
-	if len(r) <= head+tail {
-		return strings.Repeat("*", len(r))
-	}
-	return string(r[:head]) + strings.Repeat("*", len(r)-head-tail) + string(r[len(r)-tail:])
 }

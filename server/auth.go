@@ -50,7 +50,7 @@ func (s *Server) principalFor(ctx context.Context, h string) (access.Principal, 
 	if !k.Active(s.deps.Now()) {
 		return access.Principal{}, unauthorized("the API key is revoked or expired")
 	}
-	return access.Principal{KeyID: k.ID, Name: k.Name, Role: k.Role, Clearance: k.Clearance}, nil
+	return access.Principal{KeyID: k.ID, Name: k.Name, Role: k.Role, Clearance: k.Clearance, Department: k.Department}, nil
 }
 
 // require admits only principals whose role allows need.

@@ -37,7 +37,6 @@ func (s *Server) hotlineRoutes(v1 fiber.Router) {
 	h.Get("/tickets", s.listTickets)
 	h.Get("/tickets/:id", s.getTicket)
 	h.Post("/tickets/:id/close", s.closeTicket)
-	h.Get("/stats", s.hotlineStats)
 	h.Get("/taxonomy", s.hotlineTaxonomy)
 }
 
@@ -92,6 +91,9 @@ func (s *Server) getTicket(c *fiber.Ctx) error {
 	svc, err := s.hotline()
 	if err != nil {
 		return err
+	}
+	if c.Query("reveal") != "" {
+		return s.revealTicket(c, svc) // server/hotline_personal.go
 	}
 	t, err := svc.Get(c.UserContext(), c.Params("id"))
 	if err != nil {
@@ -210,25 +212,6 @@ func (s *Server) closeTicket(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(t)
-}
-
-// hotlineStats returns the KPIs over the filtered tickets: volume by type,
-// category, department and status, on-time rate, open past deadline and
-// degraded share.
-func (s *Server) hotlineStats(c *fiber.Ctx) error {
-	svc, err := s.hotline()
-	if err != nil {
-		return err
-	}
-	f, errs := s.ticketFilter(c, svc.Taxonomy())
-	if len(errs) > 0 {
-		return badRequest("invalid query", errs...)
-	}
-	st, err := svc.Stats(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(st)
 }
 
 // hotlineTaxonomy shows the rules the hotline triages by.

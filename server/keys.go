@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 // NewKey mints an API key. The secret is returned once and never stored; the
 // store keeps only its hash.
+// A department key's department is set on the returned key by the caller.
 func NewKey(name string, role access.Role, clearance access.Clearance, expires *time.Time, createdBy string, now time.Time) (store.Key, string) {
 	secret := access.NewKeySecret()
 	id := "key_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
@@ -33,7 +35,16 @@ func IssueKey(ctx context.Context, ks KeyStore, req KeyRequest, createdBy string
 	}
 	role, err := access.ParseRole(req.Role)
 	if err != nil {
-		errs = append(errs, FieldError{"role", "must be one of operator, supervisor, hotline, developer, admin"})
+		errs = append(errs, FieldError{"role", "must be one of operator, supervisor, hotline, department, developer, admin"})
+	}
+	dept := strings.TrimSpace(req.Department)
+	switch {
+	case role == access.RoleDepartment && dept == "":
+		errs = append(errs, FieldError{"department", "is required for a department key: the department whose queue it serves, e.g. water"})
+	case role != access.RoleDepartment && dept != "":
+		errs = append(errs, FieldError{"department", "only a key of role department is bound to a department"})
+	case dept != "" && !departmentIDRE.MatchString(dept):
+		errs = append(errs, FieldError{"department", "must be a department id of the hotline taxonomy, e.g. water"})
 	}
 	cl, err := access.ParseClearance(req.Clearance)
 	if err != nil {
@@ -53,10 +64,31 @@ func IssueKey(ctx context.Context, ks KeyStore, req KeyRequest, createdBy string
 		return store.Key{}, "", badRequest("the key request is invalid", errs...)
 	}
 	k, secret := NewKey(name, role, cl, expires, createdBy, now)
+	k.Department = dept
 	if err := ks.CreateKey(ctx, k); err != nil {
 		return store.Key{}, "", fmt.Errorf("server: create key: %w", err)
 	}
 	return k, secret, nil
+}
+
+// departmentIDRE is the shape of a taxonomy department id; whether the
+// taxonomy has it is checked by knownDepartment.
+var departmentIDRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// knownDepartment refuses a department key for a department the hotline
+// taxonomy does not have (or when the hotline is off, so there is none).
+func (s *Server) knownDepartment(req KeyRequest) error {
+	dept := strings.TrimSpace(req.Department)
+	if dept == "" || !departmentIDRE.MatchString(dept) {
+		return nil // IssueKey's 400 says what is wrong
+	}
+	if s.deps.Hotline == nil {
+		return badRequest("the key request is invalid", FieldError{"department", "the hotline is not enabled on this server, so it has no departments"})
+	}
+	if _, ok := s.deps.Hotline.Taxonomy().Department(dept); !ok {
+		return badRequest("the key request is invalid", FieldError{"department", fmt.Sprintf("%q is not a department of the hotline taxonomy", dept)})
+	}
+	return nil
 }
 
 // KeyRequest is the body of POST /v1/keys.
@@ -65,24 +97,28 @@ type KeyRequest struct {
 	Role      string `json:"role"`
 	Clearance string `json:"clearance"`
 	ExpiresIn string `json:"expires_in,omitempty"` // e.g. "720h"; empty = never
+	// Department binds a department key to one department of the hotline
+	// taxonomy; required for role department, refused for the others.
+	Department string `json:"department,omitempty"`
 }
 
 type keyView struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Clearance string     `json:"clearance"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	CreatedBy string     `json:"created_by,omitempty"`
-	Active    bool       `json:"active"`
-	Key       string     `json:"key,omitempty"` // only in the response that created it
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	Clearance  string     `json:"clearance"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	CreatedBy  string     `json:"created_by,omitempty"`
+	Department string     `json:"department,omitempty"`
+	Active     bool       `json:"active"`
+	Key        string     `json:"key,omitempty"` // only in the response that created it
 }
 
 func keyViewOf(k store.Key, now time.Time) keyView {
 	return keyView{ID: k.ID, Name: k.Name, Role: string(k.Role), Clearance: string(k.Clearance), CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, CreatedBy: k.CreatedBy, Active: k.Active(now)}
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, CreatedBy: k.CreatedBy, Department: k.Department, Active: k.Active(now)}
 }
 
 func (s *Server) createKey(c *fiber.Ctx) error {
@@ -91,6 +127,9 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 		return err
 	}
 	if err := mayGrant(mustPrincipal(c), req); err != nil {
+		return err
+	}
+	if err := s.knownDepartment(req); err != nil {
 		return err
 	}
 	k, secret, err := IssueKey(c.UserContext(), s.deps.Keys, req, mustPrincipal(c).KeyID, s.deps.Now())
@@ -169,5 +208,5 @@ func (s *Server) revokeKey(c *fiber.Ctx) error {
 // KeyAudit is the audit entry of a key change (never the secret or its hash).
 func KeyAudit(kind, actor string, k store.Key) audit.Entry {
 	return audit.Entry{Actor: actor, Kind: kind, Subject: k.ID, Payload: map[string]any{
-		"name": k.Name, "role": k.Role, "clearance": k.Clearance, "expires_at": k.ExpiresAt}}
+		"name": k.Name, "role": k.Role, "clearance": k.Clearance, "expires_at": k.ExpiresAt, "department": k.Department}}
 }

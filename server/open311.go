@@ -20,8 +20,8 @@ const open311Prefix = "/open311/v2"
 
 // open311Error is one entry of a GeoReport error array.
 type open311Error struct {
-	Code        int    `json:"code"`
-	Description string `json:"description"`
+	Code        int    `json:"code" xml:"code"`
+	Description string `json:"description" xml:"description"`
 }
 
 // open311Routes registers the facade. services are public; posting and
@@ -35,12 +35,6 @@ func (s *Server) open311Routes(app *fiber.App) {
 	g.Get("/requests.:format", s.open311List)
 	g.Get("/requests/:id.:format", s.open311Get)
 	g.Get("/tokens/:token.:format", s.open311Token)
-}
-
-// open311Fail writes a GeoReport error array with status.
-func open311Fail(c *fiber.Ctx, status int, description string) error {
-	c.Status(status)
-	return c.JSON([]open311Error{{Code: status, Description: description}})
 }
 
 // open311Problem writes err as a GeoReport error array with the status and
@@ -65,8 +59,8 @@ func (s *Server) open311Hotline(c *fiber.Ctx) (HotlineService, bool, error) {
 	if s.deps.Hotline == nil {
 		return nil, false, open311Fail(c, fiber.StatusServiceUnavailable, "the hotline is not enabled on this server")
 	}
-	if f := c.Params("format"); f != "json" {
-		return nil, false, open311Fail(c, fiber.StatusBadRequest, fmt.Sprintf("format %q is not supported; use .json", f))
+	if ok, err := checkOpen311Format(c); !ok {
+		return nil, false, err
 	}
 	return s.deps.Hotline, true, nil
 }
@@ -98,7 +92,8 @@ func (s *Server) open311Services(c *fiber.Ctx) error {
 	if !ok {
 		return err
 	}
-	return c.JSON(svc.Taxonomy().Open311Services())
+	list := svc.Taxonomy().Open311Services()
+	return open311Write(c, list, xmlServices{Services: list})
 }
 
 func (s *Server) open311Definition(c *fiber.Ctx) error {
@@ -110,7 +105,7 @@ func (s *Server) open311Definition(c *fiber.Ctx) error {
 	if !found {
 		return open311Fail(c, fiber.StatusNotFound, fmt.Sprintf("unknown service_code %q", c.Params("code")))
 	}
-	return c.JSON(d)
+	return open311Write(c, d, d)
 }
 
 // open311Form reads a form-encoded (or multipart) body strictly: a body
@@ -176,7 +171,8 @@ func (s *Server) open311Post(c *fiber.Ctx) error {
 	}
 	t := out.Ticket
 	c.Status(fiber.StatusCreated)
-	return c.JSON([]hotline.Open311Created{{ServiceRequestID: t.ID, Token: t.Token, ServiceNotice: t.ServiceNotice(s.hotlineLocation())}})
+	list := []hotline.Open311Created{{ServiceRequestID: t.ID, Token: t.Token, ServiceNotice: t.ServiceNotice(s.hotlineLocation())}}
+	return open311Write(c, list, xmlServiceRequests[hotline.Open311Created]{Requests: list})
 }
 
 func (s *Server) hotlineLocation() *time.Location {
@@ -235,14 +231,13 @@ func (s *Server) open311List(c *fiber.Ctx) error {
 		}
 		for _, st := range split(c.Query("status")) {
 			switch st {
-			case "open":
+			case "open", "closed":
+				// Merged tickets are finished: Open311 "closed".
 				for _, x := range hotline.Statuses {
-					if x != hotline.StatusClosed {
+					if hotline.Open311Status(x) == st {
 						f.Statuses = append(f.Statuses, x)
 					}
 				}
-			case "closed":
-				f.Statuses = append(f.Statuses, hotline.StatusClosed)
 			default:
 				return open311Fail(c, fiber.StatusBadRequest, "status: must be open or closed")
 			}
@@ -279,7 +274,7 @@ func (s *Server) open311List(c *fiber.Ctx) error {
 	for _, t := range list {
 		out = append(out, t.Open311(loc))
 	}
-	return c.JSON(out)
+	return open311Write(c, out, xmlServiceRequests[hotline.Open311Request]{Requests: out})
 }
 
 func (s *Server) open311Get(c *fiber.Ctx) error {
@@ -294,7 +289,8 @@ func (s *Server) open311Get(c *fiber.Ctx) error {
 	if err != nil {
 		return s.open311Problem(c, err)
 	}
-	return c.JSON([]hotline.Open311Request{t.Open311(s.hotlineLocation())})
+	list := []hotline.Open311Request{t.Open311(s.hotlineLocation())}
+	return open311Write(c, list, xmlServiceRequests[hotline.Open311Request]{Requests: list})
 }
 
 func (s *Server) open311Token(c *fiber.Ctx) error {
@@ -309,7 +305,8 @@ func (s *Server) open311Token(c *fiber.Ctx) error {
 	if err != nil {
 		return s.open311Problem(c, err)
 	}
-	return c.JSON([]hotline.Open311Token{{ServiceRequestID: t.ID, Token: t.Token}})
+	list := []hotline.Open311Token{{ServiceRequestID: t.ID, Token: t.Token}}
+	return open311Write(c, list, xmlServiceRequests[hotline.Open311Token]{Requests: list})
 }
 
 // isOpen311Path reports a path of the facade, whose errors — those raised

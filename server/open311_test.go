@@ -297,7 +297,7 @@ func TestOpen311Errors(t *testing.T) {
 		"body_too_large": {func() (*http.Response, []byte) {
 			return post(form, water+"&api_key="+key+"&description="+strings.Repeat("x", 70<<10))
 		}, 413},
-		"xml_format":         {func() (*http.Response, []byte) { return get("/open311/v2/services.xml") }, 400},
+		"csv_format":         {func() (*http.Response, []byte) { return get("/open311/v2/services.csv") }, 400},
 		"unknown_definition": {func() (*http.Response, []byte) { return get("/open311/v2/services/999999.json") }, 404},
 		"get_without_key":    {func() (*http.Response, []byte) { return get("/open311/v2/requests.json") }, 400},
 		"unknown_request": {func() (*http.Response, []byte) {

@@ -40,6 +40,9 @@ type Problem struct {
 	Instance  string       `json:"instance,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldError `json:"errors,omitempty"`
+	// AllowedNext lists a ticket's possible next statuses on a 409 for an
+	// illegal lifecycle transition (server/hotline_lifecycle.go).
+	AllowedNext []string `json:"allowed_next,omitempty"`
 }
 
 // FieldError names one invalid field of a request.

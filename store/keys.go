@@ -22,6 +22,9 @@ type Key struct {
 	ExpiresAt *time.Time // nil: never expires
 	RevokedAt *time.Time // nil: not revoked
 	CreatedBy string     // id of the key that created it; empty for the bootstrap admin key
+	// Department binds a key of role department to one department of the
+	// hotline taxonomy; empty for every other role.
+	Department string
 }
 
 // Active reports whether k may authenticate at now: neither revoked nor
@@ -33,7 +36,7 @@ func (k Key) Active(now time.Time) bool {
 	return k.ExpiresAt == nil || now.Before(*k.ExpiresAt)
 }
 
-const keyColumns = "id, name, role, clearance, hash, created_at, expires_at, revoked_at, created_by"
+const keyColumns = "id, name, role, clearance, hash, created_at, expires_at, revoked_at, created_by, department"
 
 // CreateKey stores k. A zero CreatedAt means now. An id or hash that is
 // already stored gives ErrConflict.
@@ -47,13 +50,16 @@ func (db *DB) CreateKey(ctx context.Context, k Key) error {
 	if c, err := access.ParseClearance(string(k.Clearance)); err != nil || c != k.Clearance {
 		return fmt.Errorf("store: create key %s: clearance %q: %w", k.ID, k.Clearance, access.ErrUnknownClearance)
 	}
+	if (k.Role == access.RoleDepartment) != (k.Department != "") {
+		return fmt.Errorf("store: create key %s: a department key names its department, and only a department key does", k.ID)
+	}
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now()
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q("INSERT INTO api_keys ("+keyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		_, err := tx.ExecContext(ctx, db.q("INSERT INTO api_keys ("+keyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 			k.ID, k.Name, string(k.Role), string(k.Clearance), k.Hash,
-			nanos(k.CreatedAt), nullNanos(k.ExpiresAt), nullNanos(k.RevokedAt), k.CreatedBy)
+			nanos(k.CreatedAt), nullNanos(k.ExpiresAt), nullNanos(k.RevokedAt), k.CreatedBy, k.Department)
 		return err
 	})
 	if err != nil {
@@ -134,7 +140,7 @@ func scanKey(s scanner) (Key, error) {
 		created          int64
 		expires, revoked sql.NullInt64
 	)
-	err := s.Scan(&k.ID, &k.Name, &role, &clearance, &k.Hash, &created, &expires, &revoked, &k.CreatedBy)
+	err := s.Scan(&k.ID, &k.Name, &role, &clearance, &k.Hash, &created, &expires, &revoked, &k.CreatedBy, &k.Department)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Key{}, ErrNotFound
 	}

@@ -34,10 +34,22 @@ type Ticket struct {
 
 	ReceivedAt, CreatedAt, Deadline, UpdatedAt time.Time
 	ClosedAt                                   *time.Time
+
+	// Lifecycle holds the lifecycle columns (store/lifecycle.go); writes
+	// go through TransitionTicket, not CreateTicket or UpdateTicket.
+	Lifecycle TicketLifecycle
+
+	// Personal is the ticket's encrypted personal data (store/personal.go),
+	// written by CreateTicket in the ticket's transaction; reads leave it empty.
+	Personal []PersonalDatum
 }
 
 const ticketColumns = "id, token, owner_key_id, channel, text, caller, address, lat, lon, type, category, department, urgency, status, " +
 	"degraded, proposal_id, session_id, trace_id, data, resolution, received_at, created_at, deadline, updated_at, closed_at"
+
+// ticketSelect is what every read of a ticket selects: its columns and the
+// lifecycle columns.
+const ticketSelect = ticketColumns + ", " + lifecycleColumns
 
 // ErrTicketChanged is wrapped when a ticket or an idempotency key is not in
 // the state a conditional write starts from (another request changed it
@@ -82,6 +94,9 @@ func (db *DB) CreateTicket(ctx context.Context, t Ticket, idem *IdempotencyRef, 
 		if err != nil {
 			return db.classify(err)
 		}
+		if err := db.insertPersonal(ctx, tx, t.Personal); err != nil {
+			return err
+		}
 		if idem != nil {
 			res, err := tx.ExecContext(ctx, db.q("UPDATE idempotency_keys SET ticket_id = ? WHERE scope = ? AND idem_key = ? AND status = 0"), t.ID, idem.Scope, idem.Key)
 			if err != nil {
@@ -109,7 +124,7 @@ func boolInt(b bool) int64 {
 
 // GetTicket finds a ticket by id.
 func (db *DB) GetTicket(ctx context.Context, id string) (Ticket, error) {
-	t, err := scanTicket(db.sql.QueryRowContext(ctx, db.q("SELECT "+ticketColumns+" FROM hotline_tickets WHERE id = ?"), id))
+	t, err := scanTicket(db.sql.QueryRowContext(ctx, db.q("SELECT "+ticketSelect+" FROM hotline_tickets WHERE id = ?"), id))
 	if err != nil {
 		return Ticket{}, fmt.Errorf("store: get ticket %s: %w", id, err)
 	}
@@ -118,7 +133,7 @@ func (db *DB) GetTicket(ctx context.Context, id string) (Ticket, error) {
 
 // TicketByToken finds a ticket by its Open311 token.
 func (db *DB) TicketByToken(ctx context.Context, token string) (Ticket, error) {
-	t, err := scanTicket(db.sql.QueryRowContext(ctx, db.q("SELECT "+ticketColumns+" FROM hotline_tickets WHERE token = ?"), token))
+	t, err := scanTicket(db.sql.QueryRowContext(ctx, db.q("SELECT "+ticketSelect+" FROM hotline_tickets WHERE token = ?"), token))
 	if err != nil {
 		return Ticket{}, fmt.Errorf("store: ticket by token: %w", err)
 	}
@@ -182,7 +197,7 @@ func (db *DB) UpdateTicket(ctx context.Context, u TicketUpdate, idem *Idempotenc
 		if err != nil {
 			return err
 		}
-		out, err = scanTicket(tx.QueryRowContext(ctx, db.q("SELECT "+ticketColumns+" FROM hotline_tickets WHERE id = ?"), u.ID))
+		out, err = scanTicket(tx.QueryRowContext(ctx, db.q("SELECT "+ticketSelect+" FROM hotline_tickets WHERE id = ?"), u.ID))
 		if err != nil {
 			return err
 		}
@@ -243,7 +258,7 @@ func (db *DB) ListTickets(ctx context.Context, f TicketFilter) ([]Ticket, error)
 		}
 		args = append(args, created, created, f.Before)
 	}
-	q := "SELECT " + ticketColumns + " FROM hotline_tickets"
+	q := "SELECT " + ticketSelect + " FROM hotline_tickets"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -261,8 +276,12 @@ func (db *DB) ListTickets(ctx context.Context, f TicketFilter) ([]Ticket, error)
 }
 
 // TicketStatusClosed is the status of a finished ticket; every other status
-// is open.
+// but TicketStatusMerged is open.
 const TicketStatusClosed = "closed"
+
+// TicketStatusMerged is the status of a ticket merged into another: it is
+// finished too.
+const TicketStatusMerged = "merged"
 
 func ticketWhere(f TicketFilter) ([]string, []any) {
 	var where []string
@@ -305,8 +324,8 @@ func ticketWhere(f TicketFilter) ([]string, []any) {
 		args = append(args, nanos(f.To))
 	}
 	if !f.OverdueAt.IsZero() {
-		where = append(where, "status <> ? AND deadline < ?")
-		args = append(args, TicketStatusClosed, nanos(f.OverdueAt))
+		where = append(where, "status NOT IN (?, ?) AND deadline < ?")
+		args = append(args, TicketStatusClosed, TicketStatusMerged, nanos(f.OverdueAt))
 	}
 	return where, args
 }
@@ -376,9 +395,10 @@ func scanTicket(s scanner) (Ticket, error) {
 		received, created, deadline, updat int64
 		closed                             sql.NullInt64
 	)
-	err := s.Scan(&t.ID, &t.Token, &t.OwnerKeyID, &t.Channel, &t.Text, &caller, &t.Address, &lat, &lon, &t.Type, &t.Category,
+	var lc lifecycleScan
+	err := s.Scan(append([]any{&t.ID, &t.Token, &t.OwnerKeyID, &t.Channel, &t.Text, &caller, &t.Address, &lat, &lon, &t.Type, &t.Category,
 		&t.Department, &t.Urgency, &t.Status, &degraded, &t.ProposalID, &t.SessionID, &t.TraceID, &data, &t.Resolution,
-		&received, &created, &deadline, &updat, &closed)
+		&received, &created, &deadline, &updat, &closed}, lc.dests()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, ErrNotFound
 	}
@@ -395,6 +415,7 @@ func scanTicket(s scanner) (Ticket, error) {
 	t.Degraded = degraded != 0
 	t.ReceivedAt, t.CreatedAt, t.Deadline, t.UpdatedAt = fromNanos(received), fromNanos(created), fromNanos(deadline), fromNanos(updat)
 	t.ClosedAt = fromNullNanos(closed)
+	t.Lifecycle = lc.lifecycle()
 	return t, nil
 }
 

@@ -53,14 +53,24 @@ func buildHotline(ctx context.Context, in *installation, cfg config.Config, log 
 			disp = hotline.GovernedDispatcher{Gov: in.actions}
 		}
 	}
-	in.hotline, err = hotline.NewService(hotline.Config{Taxonomy: tax, Store: in.db, Triager: triager, Dispatcher: disp,
+	ring, err := personalKeyring(cfg, log) // cmd/cityagent/personal.go
+	if err != nil {
+		return err
+	}
+	in.hotline, err = hotline.NewService(hotline.Config{Taxonomy: tax, Store: in.db, Triager: triager, Dispatcher: disp, Keyring: ring,
 		Deadline: cfg.Hotline.Deadline, IdempotencyTTL: cfg.Hotline.IdempotencyTTL, AutoApprove: cfg.Hotline.AutoApprove,
 		Location: in.city.Location(), Log: log})
 	if err != nil {
 		return err
 	}
+	if err := maintainPersonal(ctx, in.hotline, log); err != nil {
+		return err
+	}
 	loop := sweep.Go(context.WithoutCancel(ctx), func(ctx context.Context) { in.hotline.Run(ctx, hotlineSweepInterval) })
-	in.closers = append(in.closers, func() error { loop.Stop(); return nil }, func() error {
+	// Deadline supervision (督办) runs on the replica holding its lease.
+	holder := replicaName() // cmd/cityagent/events.go
+	supervise := sweep.Go(context.WithoutCancel(ctx), func(ctx context.Context) { in.hotline.RunSupervision(ctx, hotlineSweepInterval, holder) })
+	in.closers = append(in.closers, func() error { loop.Stop(); supervise.Stop(); return nil }, func() error {
 		// Turns abandoned at their budget still write to the store: let them end first.
 		wctx, cancel := context.WithTimeout(context.Background(), triageDrainTimeout)
 		defer cancel()

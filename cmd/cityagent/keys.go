@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cityagent/cityagent/actions/audit"
+	"github.com/cityagent/cityagent/hotline"
 	"github.com/cityagent/cityagent/server"
 	"github.com/cityagent/cityagent/store"
 )
@@ -21,6 +22,9 @@ func keysCmd(g *globalFlags) *cobra.Command {
 		Example: "  cityagent keys create --name ops-desk --role operator --clearance internal\n" +
 			"  cityagent keys create --name hotline-gw --role hotline --clearance public --expires-in 2160h",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkKeyDepartment(g, req.Department); err != nil {
+				return err
+			}
 			db, err := openStore(cmd, g)
 			if err != nil {
 				return err
@@ -39,7 +43,8 @@ func keysCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&req.Name, "name", "", "who or what uses the key (required)")
-	create.Flags().StringVar(&req.Role, "role", "operator", "operator, supervisor, hotline, developer or admin")
+	create.Flags().StringVar(&req.Role, "role", "operator", "operator, supervisor, hotline, department, developer or admin")
+	create.Flags().StringVar(&req.Department, "department", "", "the hotline department a department key serves (required for role department), e.g. water")
 	create.Flags().StringVar(&req.Clearance, "clearance", "internal", "public, internal, sensitive or restricted")
 	create.Flags().StringVar(&req.ExpiresIn, "expires-in", "", "lifetime such as 720h (default: never expires)")
 
@@ -98,6 +103,26 @@ func keysCmd(g *globalFlags) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// checkKeyDepartment refuses a department the configured hotline taxonomy
+// does not have (the server's POST /v1/keys checks the same).
+func checkKeyDepartment(g *globalFlags, dept string) error {
+	if dept == "" {
+		return nil
+	}
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	tax, err := hotline.LoadTaxonomy(cfg.Hotline.Taxonomy)
+	if err != nil {
+		return err
+	}
+	if _, ok := tax.Department(dept); !ok {
+		return fmt.Errorf("department %q is not a department of the hotline taxonomy %s", dept, tax.Origin)
+	}
+	return nil
 }
 
 func openStore(cmd *cobra.Command, g *globalFlags) (*store.DB, error) {

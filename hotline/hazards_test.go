@@ -1,0 +1,68 @@
+package hotline
+
+import "testing"
+
+// Emergencies recognised by meaning: a person's medical emergency, water
+// reaching electrics, a burning smell at electrics — in words of the
+// trial and in other wordings.
+func TestHazardsByMeaning(t *testing.T) {
+	c := NewClassifier(DefaultTaxonomy())
+	for _, tc := range []struct {
+		text, hazard, notCategory string
+	}{
+		{"我家老爷子突然说话不清楚，嘴巴歪了，叫不醒，救护车怎么还不来", "medical emergency", "030101"},
+		{"我妈在家突然胸口疼得厉害，满头大汗，站都站不起来", "medical emergency", ""},
+		{"隔壁大爷倒在楼道里口吐白沫，一直抽搐", "medical emergency", ""},
+		{"A man collapsed at the bus stop on Luoyu Road, he is not breathing properly and people are just standing around", "person trapped or in danger", "020103"},
+		{"My husband's face is drooping on one side and his speech is slurred", "medical emergency", ""},
+		{"楼上的水一直往我家漏，天花板都鼓起来了，灯也在滴水", "water on electrics", "010101"},
+		{"卫生间天花板渗水，水顺着吸顶灯往下滴", "water on electrics", ""},
+		{"Water is dripping out of the ceiling light in our kitchen after the flat upstairs flooded", "water on electrics", ""},
+		{"My neighbour's basement is filling up with water and there is a smell of something burning near the fuse box", "burning smell at electrics", "040201"},
+		{"楼道的电表箱里有一股烧焦的味道，还在冒烟", "burning smell at electrics", ""},
+	} {
+		got := c.Classify(tc.text)
+		if got.Urgency != UrgencyEmergency || !contains(got.Hazards, tc.hazard) || (tc.notCategory != "" && got.Category == tc.notCategory) {
+			t.Errorf("%q: %s %s %s hazards %v", tc.text, got.Category, got.Department, got.Urgency, got.Hazards)
+		}
+	}
+	// Near misses stay normal.
+	for _, text := range []string{"打了好几次电话都没人接，我的诉求一直没有回复", "楼道的灯坏了，晚上很黑", "The gym's changing room is always wet and dirty", "我反映的问题处理得不清楚"} {
+		if got := c.Classify(text); got.Urgency == UrgencyEmergency {
+			t.Errorf("%q: false emergency, hazards %v", text, got.Hazards)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Requests that similarity used to misfile (the trial's and new wordings):
+// the main issue decides the category, a live outage keeps its urgency.
+func TestMainIssueOverSimilarity(t *testing.T) {
+	c := NewClassifier(DefaultTaxonomy())
+	for _, tc := range []struct{ text, typ, category, urgency string }{
+		{"你好，我们小区3号楼那边从昨天晚上到现在一滴水都没有，老人小孩都没法洗漱，能不能催一下", "", "030101", "urgent"},
+		{"家里水龙头拧开一滴水也没有，从中午到现在了", "", "030101", "urgent"},
+		{"Power has been out for our whole block since 6am, the food in the fridge is going bad", "", "030201", "urgent"},
+		{"We have had no electricity on the whole street since last night", "", "030201", "urgent"},
+		{"Someone keeps dumping construction debris on the empty lot behind the market, licence plate ABC1234 on the truck", "report", "050101", UrgencyNormal},
+		{"Suggestion: please extend the opening hours of the public library on weekends", "suggestion", "090102", UrgencyNormal},
+		{"我想表扬一下你们水务的师傅，昨天半夜过来抢修，弄到凌晨三点，很辛苦，谢谢他们", "praise", "", UrgencyNormal},
+		{"Is the water going to be off again tomorrow in Wuchang? It's off right now and nobody tells us anything", "inquiry", "030101", "urgent"},
+		{"The traffic light at Jiefang Ave and Zhongshan Rd has been stuck on red in all directions for twenty minutes, cars are running it", "", "010101", UrgencyEmergency},
+		{"十字路口的信号灯四个方向都是红灯，车都在闯", "", "010101", UrgencyEmergency},
+	} {
+		got := c.Classify(tc.text)
+		if tc.typ != "" && got.Type != tc.typ || tc.category != "" && got.Category != tc.category || got.Urgency != tc.urgency ||
+			tc.category == "" && got.Category == "040101" {
+			t.Errorf("%q: %s %s %s (via %s, cues %v)", tc.text, got.Type, got.Category, got.Urgency, got.Via, got.CategoryCues)
+		}
+	}
+}

@@ -1,0 +1,604 @@
+package hotline
+
+import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// request is a citizen's text prepared for the rules: the whole text, its
+// clauses weighted by how much their words may decide the type and the
+// category, its sentences, and the hazards they describe.
+type request struct {
+	whole     text
+	clauses   []clause
+	sentences []text
+	questions []text // the sentences that end with a question mark
+	hazards   []*Hazard
+}
+
+// clause is a part of a request between punctuation marks.
+type clause struct {
+	t      text
+	weight float64
+}
+
+// Weights of clauses: what the request says it is not about counts for
+// nothing, what someone else said (物业说…) counts for little.
+const (
+	negatedWeight  = 0
+	reportedWeight = 0.3
+	focusWeight    = 1.5
+)
+
+// clauseBreaks end a clause; sentenceBreaks end a sentence too.
+const (
+	clauseBreaks   = "，,；;：:\n"
+	sentenceBreaks = "。！？!?"
+)
+
+// prepareRequest splits s into weighted clauses and sentences and finds its
+// hazards.
+func (c *Classifier) prepareRequest(s string) *request {
+	s, _ = stripInstructions(s) // instructions in the text decide nothing
+	r := &request{whole: prepare(s)}
+	var sentence, part strings.Builder
+	flushClause := func() {
+		if t := prepare(part.String()); strings.TrimSpace(t.norm) != "" {
+			r.clauses = append(r.clauses, clause{t: t, weight: c.clauseWeight(t)})
+		}
+		part.Reset()
+	}
+	flushSentence := func(question bool) {
+		flushClause()
+		if t := prepare(strings.TrimSpace(sentence.String())); strings.TrimSpace(t.norm) != "" {
+			r.sentences = append(r.sentences, t)
+			if question {
+				r.questions = append(r.questions, t)
+			}
+		}
+		sentence.Reset()
+	}
+	rs := []rune(s)
+	for i, ch := range rs {
+		// "." ends an English sentence, not a decimal number.
+		if ch == '.' && (i+1 == len(rs) || rs[i+1] == ' ' || rs[i+1] == '\n') {
+			flushSentence(false)
+			continue
+		}
+		// A dash between spaces ("not about X - I want …") ends a clause.
+		dash := (ch == '-' || ch == '—' || ch == '–') && i > 0 && rs[i-1] == ' '
+		switch {
+		case dash:
+			sentence.WriteRune(' ')
+			flushClause()
+		case strings.ContainsRune(sentenceBreaks, ch):
+			flushSentence(ch == '?' || ch == '？')
+		case strings.ContainsRune(clauseBreaks, ch):
+			sentence.WriteRune(' ')
+			flushClause()
+		default:
+			sentence.WriteRune(ch)
+			part.WriteRune(ch)
+		}
+	}
+	flushSentence(false)
+	r.hazards = c.findHazards(r.sentences)
+	return r
+}
+
+// clauseWeight is how much a clause's words count.
+func (c *Classifier) clauseWeight(t text) float64 {
+	// "是不是…" asks a question; it does not negate.
+	neg := prepare(strings.ReplaceAll(t.norm, "是不是", ""))
+	switch {
+	case len(c.negated.hits(neg)) > 0:
+		return negatedWeight
+	case len(c.reported.hits(t)) > 0:
+		return reportedWeight
+	case len(c.focus.hits(t)) > 0:
+		return focusWeight
+	}
+	return 1
+}
+
+// hits are the keywords of m found in t.
+func (m matcher) hits(t text) []keyword {
+	var out []keyword
+	for _, k := range m {
+		if k.in(t) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// score is the weighted cue score of m over the request's clauses: each
+// clause's keywords count with its weight; "a+b" keywords are matched on the
+// whole text of the clauses that count. strong reports a keyword of at
+// least strongWeight in a clause that counts fully.
+func (m matcher) score(r *request, strongWeight float64, landmark func(text, keyword) bool) (total float64, cues []string, strong bool) {
+	return m.scoreHits(r, nil, strongWeight, landmark)
+}
+
+// hasCompound reports whether m has an "a+b" keyword.
+func (m matcher) hasCompound() bool {
+	return slices.ContainsFunc(m, func(k keyword) bool { return len(k.all) > 0 })
+}
+
+// scoreHits is score with the simple keywords of each clause already found
+// (pre[clause]; nil: find them).
+func (m matcher) scoreHits(r *request, pre [][]keyword, strongWeight float64, landmark func(text, keyword) bool) (total float64, cues []string, strong bool) {
+	compound := false
+	var seen map[string]bool
+	for ci, cl := range r.clauses {
+		if cl.weight == 0 {
+			continue
+		}
+		var hits []keyword
+		if pre != nil {
+			hits = pre[ci]
+			compound = compound || m.hasCompound()
+		} else {
+			for _, k := range m {
+				switch {
+				case len(k.all) > 0:
+					compound = true
+				case k.in(cl.t):
+					hits = append(hits, k)
+				}
+			}
+		}
+		for _, k := range outermost(hits) {
+			w := k.weight * cl.weight
+			if landmark != nil && landmark(cl.t, k) {
+				w *= landmarkWeight
+			}
+			total += w
+			if strongWeight > 0 && k.weight >= strongWeight && cl.weight >= 1 {
+				strong = true
+			}
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			if !seen[k.text] {
+				seen[k.text] = true
+				cues = append(cues, k.text)
+			}
+		}
+	}
+	if compound {
+		var counted []string
+		for _, cl := range r.clauses {
+			if cl.weight > 0 {
+				counted = append(counted, cl.t.norm)
+			}
+		}
+		var parts matcher
+		for _, k := range m {
+			if len(k.all) > 0 {
+				parts = append(parts, k)
+			}
+		}
+		s, cs := parts.find(prepare(strings.Join(counted, " ")))
+		total += s
+		cues = append(cues, cs...)
+	}
+	return total, cues, strong
+}
+
+// root is what inflections of an English keyword share.
+func (k keyword) root() string {
+	if k.stem != "" {
+		return k.stem
+	}
+	for _, suf := range []string{"ing", "ed", "es", "s"} {
+		if !k.cjk && strings.HasSuffix(k.norm, suf) && len(k.norm) > len(suf)+2 {
+			return strings.TrimSuffix(k.norm, suf)
+		}
+	}
+	return k.norm
+}
+
+// landmarkWeight is what a category word naming a place counts.
+const landmarkWeight = 0.3
+
+// outermost drops the keywords inside a longer keyword of hits.
+func outermost(hits []keyword) []keyword {
+	var out []keyword
+	roots := map[string]bool{}
+	for i, k := range hits {
+		inner := false
+		for j, o := range hits {
+			if i != j && len(o.norm) > len(k.norm) && strings.Contains(o.norm, k.norm) {
+				inner = true
+				break
+			}
+		}
+		// "overcharged" and "overcharging" are one word said twice.
+		if root := k.root(); !inner && !roots[root] {
+			roots[root] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// landmark reports whether every occurrence of k in t names a place: a
+// Chinese word followed by a place word (公交站旁边), an English one after a
+// place preposition ("next to the bus stop").
+func (c *Classifier) landmark(t text, k keyword) bool {
+	if k.cjk {
+		s := t.compact
+		found := false
+		for from := 0; ; {
+			at := strings.Index(s[from:], k.norm)
+			if at < 0 {
+				return found
+			}
+			at += from
+			rest := strings.TrimPrefix(s[at+len(k.norm):], "的")
+			if !c.placeWord(rest) {
+				// one more character of the name first (路灯杆下面)
+				if _, n := utf8.DecodeRuneInString(rest); n == 0 || !c.placeWord(strings.TrimPrefix(rest[n:], "的")) {
+					return false
+				}
+			}
+			found = true
+			from = at + len(k.norm)
+		}
+	}
+	s := t.norm
+	found := false
+	for from := 0; ; {
+		at := strings.Index(s[from:], k.norm)
+		if at < 0 {
+			return found
+		}
+		at += from
+		before := s[:at]
+		if !slices.ContainsFunc(c.landmarkBefore, func(w string) bool { return strings.HasSuffix(before, w) }) {
+			return false
+		}
+		found = true
+		from = at + len(k.norm)
+	}
+}
+
+// placeWord reports whether s starts with a place word (旁边, 门口).
+func (c *Classifier) placeWord(s string) bool {
+	return slices.ContainsFunc(c.landmarkAfter, func(w string) bool { return strings.HasPrefix(s, w) })
+}
+
+// gapped reports whether the Chinese keyword k occurs in s with one
+// character inserted between two of its characters (没来过水 for 没来水,
+// 冒黑烟 for 冒烟): the same words said a little differently.
+func gapped(s string, k keyword) bool {
+	if len(k.cuts) == 0 || !strings.Contains(s, k.cuts[0][0]) || !strings.Contains(s, k.last) {
+		return false
+	}
+	for _, cut := range k.cuts {
+		head, tail := cut[0], cut[1]
+		for from := 0; from < len(s); {
+			at := strings.Index(s[from:], head)
+			if at < 0 {
+				break
+			}
+			at += from + len(head)
+			if _, n := utf8.DecodeRuneInString(s[at:]); n > 0 && strings.HasPrefix(s[at+n:], tail) {
+				return true
+			}
+			from = at
+		}
+	}
+	return false
+}
+
+// gapCuts splits a keyword at each place a character may be inserted.
+func gapCuts(kw string) [][2]string {
+	var cuts [][2]string
+	for i := range kw {
+		if i > 0 {
+			cuts = append(cuts, [2]string{kw[:i], kw[i:]})
+		}
+	}
+	return cuts
+}
+
+// findHazards returns the hazards some sentence describes: one of a
+// hazard's things and one of its signs in the same sentence.
+func (c *Classifier) findHazards(sentences []text) []*Hazard {
+	var out []*Hazard
+	for i, h := range c.hazards {
+		for _, s := range sentences {
+			if len(h.things.hits(s)) > 0 && slices.ContainsFunc(h.signs.hits(s), func(k keyword) bool { return !c.nearMiss(s, k) && !c.signTaken(i, s, k) }) {
+				out = append(out, c.hazardDefs[i])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// signTaken reports whether sign k of hazard i belongs to another hazard in
+// s: one with the same sign whose thing stands nearer before it ("a man
+// collapsed … on Luoyu Road" is a person, not the road).
+func (c *Classifier) signTaken(i int, s text, k keyword) bool {
+	mine := c.hazards[i].things.nearestBefore(s, k)
+	for j, o := range c.hazards {
+		if j == i || !slices.ContainsFunc(o.signs, func(x keyword) bool { return sameSign(x, k) }) {
+			continue
+		}
+		if d := o.things.nearestBefore(s, k); d >= 0 && (mine < 0 || d < mine) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameSign reports whether two signs are one word (English inflections:
+// collapse, collapsed).
+func sameSign(a, b keyword) bool {
+	if a.norm == b.norm {
+		return true
+	}
+	return !a.cjk && !b.cjk && (strings.HasPrefix(a.norm, b.norm) || strings.HasPrefix(b.norm, a.norm))
+}
+
+// nearestBefore is how far before sign k's first occurrence in s the
+// nearest of m's keywords ends (bytes), or -1 when none precedes it.
+func (m matcher) nearestBefore(s text, k keyword) int {
+	src := s.norm
+	if k.cjk {
+		src = s.compact
+	}
+	at := strings.Index(src, k.norm)
+	if at < 0 {
+		return -1
+	}
+	best := -1
+	for _, t := range m {
+		if t.cjk != k.cjk || len(t.all) > 0 {
+			continue
+		}
+		if p := strings.LastIndex(src[:at], t.norm); p >= 0 {
+			if d := at - (p + len(t.norm)); best < 0 || d < best {
+				best = d
+			}
+		}
+	}
+	return best
+}
+
+// nearMiss reports whether every occurrence of sign k in s is a near miss
+// or a fear ("差点撞了", "怕哪天塌了", "almost hit"): no hazard now.
+func (c *Classifier) nearMiss(s text, k keyword) bool {
+	src, kw := s.norm, k.norm
+	if k.cjk {
+		src = s.compact
+	}
+	found := false
+	for from := 0; ; {
+		at := strings.Index(src[from:], kw)
+		if at < 0 {
+			return found
+		}
+		at += from
+		before := strings.TrimRight(src[:at], " ")
+		if !slices.ContainsFunc(c.nearMisses, func(w string) bool { return strings.HasSuffix(before, w) }) {
+			return false
+		}
+		found = true
+		from = at + len(kw)
+	}
+}
+
+// compiledHazard is a Hazard's lists compiled for matching.
+type compiledHazard struct {
+	things, signs matcher
+}
+
+// asks reports whether the request has a question that opens with one of
+// openers ("how do", "what time", "请问"): a strong cue of an inquiry.
+func asks(r *request, openers []string) bool {
+	for _, q := range r.questions {
+		for _, o := range openers {
+			if strings.HasPrefix(q.norm, o) || strings.HasPrefix(q.compact, o) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// capLifted reports whether the urgency cap of type i does not apply: the
+// type has live cues, and the request describes a hazard, or has a live cue
+// and no planned cue ("停水了，请问几点来水？" is as urgent as the outage).
+func (c *Classifier) capLifted(r *request, i int, emergency bool) bool {
+	if len(c.live[i]) == 0 {
+		return false
+	}
+	if emergency || len(r.hazards) > 0 {
+		return true
+	}
+	if len(c.planned[i].hits(r.whole)) == 0 {
+		return len(c.live[i].hits(r.whole)) > 0
+	}
+	// Planned and live both: a sentence that tells of the outage now, with
+	// no plan in it ("Is it off again tomorrow? It's off right now").
+	for _, s := range r.sentences {
+		if len(c.live[i].hits(s)) > 0 && len(c.planned[i].hits(s)) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// englishVariants lets an English keyword ending in an inflection match the
+// other inflections of its stem ("flooding" also matches "flooded"): it
+// returns the stem, or "" when the keyword has no inflection to strip.
+func englishVariants(norm string) string {
+	for _, suf := range []string{"ing", "ed"} {
+		if strings.HasSuffix(norm, suf) && utf8.RuneCountInString(norm) > len(suf)+2 {
+			return strings.TrimSuffix(norm, suf)
+		}
+	}
+	return ""
+}
+
+// inflected reports whether s holds stem followed by an inflection
+// (ed, ing, s, es, e, es, d) as a whole word.
+func inflected(s, stem string) bool {
+	for from := 0; from < len(s); {
+		at := strings.Index(s[from:], stem)
+		if at < 0 {
+			return false
+		}
+		at += from
+		end := at + len(stem)
+		if (at == 0 || !isWordByte(s[at-1])) && end < len(s) {
+			rest := s[end:]
+			for _, suf := range []string{"ing", "ed", "es", "e", "s", "d"} {
+				if strings.HasPrefix(rest, suf) && (len(rest) == len(suf) || !isWordByte(rest[len(suf)])) {
+					return true
+				}
+			}
+		}
+		from = at + 1
+	}
+	return false
+}
+
+// ngramIndex finds the category whose keyword the request says in other
+// words: the share of a keyword's character bigrams (Chinese) or stemmed
+// words (English phrases) that the request holds, times the keyword's
+// specificity ("陷下去" shares 陷 with "地陷", "水是黄的" shares 水黄's characters).
+type ngramIndex struct {
+	keys []ngramKey
+}
+
+type ngramKey struct {
+	cat    int      // index in Categories()
+	grams  []string // bigrams or stemmed words
+	weight float64
+}
+
+// Least share of a keyword's n-grams, and least score, for a paraphrase match.
+const (
+	minNgramShare = 0.6
+	minNgramScore = 0.8
+)
+
+func newNgramIndex(t *Taxonomy) ngramIndex {
+	var ix ngramIndex
+	for i, c := range t.Categories() {
+		for _, k := range compile(c.Keywords, 0) {
+			if len(k.all) > 0 {
+				continue
+			}
+			grams := simTerms(k.norm)
+			if k.cjk && utf8.RuneCountInString(k.norm) < 3 || !k.cjk && len(grams) < 2 {
+				continue // too short to be said in other words
+			}
+			ix.keys = append(ix.keys, ngramKey{cat: i, grams: grams, weight: k.weight})
+		}
+	}
+	return ix
+}
+
+// best returns the category of the best paraphrased keyword (-1 if none).
+func (ix ngramIndex) best(t text) (int, float64) {
+	have := map[string]bool{}
+	for _, g := range simTerms(t.norm) {
+		have[g] = true
+	}
+	best, bestScore := -1, 0.0
+	for _, k := range ix.keys {
+		n := 0
+		for _, g := range k.grams {
+			if have[g] {
+				n++
+			}
+		}
+		share := float64(n) / float64(len(k.grams))
+		if share < minNgramShare {
+			continue
+		}
+		if score := share * k.weight; score > bestScore {
+			best, bestScore = k.cat, score
+		}
+	}
+	if bestScore < minNgramScore {
+		return -1, 0
+	}
+	return best, bestScore
+}
+
+// categoryHits are the simple keywords of each category found in each
+// clause that counts: hits[clause][category].
+func (c *Classifier) categoryHits(r *request) [][][]keyword {
+	hits := make([][][]keyword, len(r.clauses))
+	for ci, cl := range r.clauses {
+		if cl.weight == 0 {
+			continue
+		}
+		hits[ci] = make([][]keyword, len(c.cats))
+		for i, m := range c.cats {
+			for _, k := range m.hits(cl.t) {
+				if len(k.all) == 0 {
+					hits[ci][i] = append(hits[ci][i], k)
+				}
+			}
+		}
+	}
+	return hits
+}
+
+// innerWeight is the weight of category i's keywords found only inside a
+// longer keyword of another category (灯全黑 in 红绿灯全黑).
+func (c *Classifier) innerWeight(r *request, hits [][][]keyword, i int) float64 {
+	w := 0.0
+	for ci, cl := range r.clauses {
+		if cl.weight == 0 || len(hits[ci][i]) == 0 {
+			continue
+		}
+		for _, k := range outermost(hits[ci][i]) {
+			for j, other := range hits[ci] {
+				if j != i && slices.ContainsFunc(other, func(x keyword) bool {
+					return len(x.norm) > len(k.norm) && strings.Contains(x.norm, k.norm)
+				}) {
+					w += k.weight * cl.weight
+					break
+				}
+			}
+		}
+	}
+	return w
+}
+
+// dropInnerTypeCues takes back the weight of a type's cue that is part of a
+// longer cue of another type ("help" in "it would help" is a suggestion).
+func (c *Classifier) dropInnerTypeCues(r *request, scores []float64, cues [][]string) {
+	for _, cl := range r.clauses {
+		if cl.weight == 0 {
+			continue
+		}
+		hits := make([][]keyword, len(c.types))
+		for i, m := range c.types {
+			hits[i] = outermost(m.hits(cl.t))
+		}
+		for i := range hits {
+			for _, k := range hits[i] {
+				for j := range hits {
+					if j != i && slices.ContainsFunc(hits[j], func(o keyword) bool {
+						return len(o.norm) > len(k.norm) && strings.Contains(o.norm, k.norm)
+					}) {
+						scores[i] -= k.weight * cl.weight
+						cues[i] = slices.DeleteFunc(cues[i], func(s string) bool { return s == k.text })
+						break
+					}
+				}
+			}
+		}
+	}
+}
