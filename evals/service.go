@@ -70,6 +70,9 @@ type RunStatus struct {
 	Done       int        `json:"done"`
 	Passed     *bool      `json:"passed,omitempty"` // every threshold held; set when done
 	Report     *Report    `json:"report,omitempty"`
+	// Summary is the report's counts and metrics, in lists that leave the
+	// report out.
+	Summary *Aggregate `json:"summary,omitempty"`
 }
 
 // MaxPendingRuns bounds the runs queued or running at once; more are refused.
@@ -254,6 +257,29 @@ func (s *Service) Get(id string, viewer access.Principal) (RunStatus, error) {
 		return RunStatus{}, usererr.Wrapf(ErrRunAboveClearance, "run %s acts with clearance %s; the key has %s", id, r.clearance, viewer.Clearance)
 	}
 	return r.status, nil
+}
+
+// List returns the runs the viewer is cleared to read, newest first,
+// without their reports (GET /v1/evals/runs/{id} has those). The summary
+// counts and metrics of a finished run stay in Summary.
+func (s *Service) List(viewer access.Principal) []RunStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []RunStatus{}
+	for i := len(s.order) - 1; i >= 0; i-- {
+		r, ok := s.runs[s.order[i]]
+		if !ok || !viewer.Clearance.Covers(r.clearance) {
+			continue
+		}
+		st := r.status
+		if st.Report != nil {
+			agg := st.Report.Aggregate
+			st.Summary = &agg
+		}
+		st.Report = nil
+		out = append(out, st)
+	}
+	return out
 }
 
 // Close cancels running evals and waits for them to stop.

@@ -82,6 +82,21 @@ func TestService(t *testing.T) {
 	if _, err := svc.Get("evr_nope", allCleared); !errors.Is(err, ErrUnknownRun) {
 		t.Errorf("Get(unknown) = %v", err)
 	}
+	list := svc.List(allCleared)
+	if len(list) != 2 || list[0].ID != st.ID || list[0].Report != nil || list[0].Summary == nil || list[0].Summary.Counts.Total == 0 {
+		t.Fatalf("List = %+v, want the two runs newest first, summaries without reports", list)
+	}
+	// A key lists exactly the runs it may read.
+	pub := access.Principal{KeyID: "key_pub", Role: access.RoleDeveloper, Clearance: access.Public}
+	readable := 0
+	for _, r := range list {
+		if _, err := svc.Get(r.ID, pub); err == nil {
+			readable++
+		}
+	}
+	if got := svc.List(pub); len(got) != readable {
+		t.Errorf("a public key lists %d runs, may read %d", len(got), readable)
+	}
 }
 
 func TestServiceCloseCancelsRuns(t *testing.T) {

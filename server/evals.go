@@ -15,17 +15,19 @@ import (
 type EvalService interface {
 	Start(ctx context.Context, req evals.RunRequest, caller access.Principal) (evals.RunStatus, error)
 	Get(id string, viewer access.Principal) (evals.RunStatus, error)
+	List(viewer access.Principal) []evals.RunStatus
 	Turn(ctx context.Context, req evals.TurnRequest, caller access.Principal) (evals.TurnResult, error)
 }
 
 var _ EvalService = (*evals.Service)(nil)
 
-// evalRoutes registers POST /v1/evals/runs, GET /v1/evals/runs/{id} and
+// evalRoutes registers POST and GET /v1/evals/runs, GET /v1/evals/runs/{id} and
 // POST /v1/evals/turns (one turn of a remote eval), for developers; without
 // an eval service they answer 503.
 func (s *Server) evalRoutes(v1 fiber.Router) {
 	g := v1.Group("/evals", s.require(access.RoleDeveloper))
 	g.Post("/runs", s.startEvalRun)
+	g.Get("/runs", s.listEvalRuns)
 	g.Get("/runs/:id", s.getEvalRun)
 	g.Post("/turns", s.evalTurn)
 }
@@ -57,6 +59,16 @@ func (s *Server) startEvalRun(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderLocation, "/v1/evals/runs/"+st.ID)
 	return c.Status(fiber.StatusAccepted).JSON(st)
+}
+
+// listEvalRuns lists the runs the key may read, newest first, each with its
+// summary metrics and without its cases.
+func (s *Server) listEvalRuns(c *fiber.Ctx) error {
+	svc, err := s.evalService()
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"runs": svc.List(mustPrincipal(c))})
 }
 
 func (s *Server) getEvalRun(c *fiber.Ctx) error {

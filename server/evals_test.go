@@ -28,6 +28,7 @@ func (f *fakeEvals) Start(_ context.Context, req evals.RunRequest, caller access
 	return f.start(req, caller.KeyID)
 }
 func (f *fakeEvals) Get(id string, _ access.Principal) (evals.RunStatus, error) { return f.get(id) }
+func (f *fakeEvals) List(access.Principal) []evals.RunStatus                    { return nil }
 func (f *fakeEvals) Turn(context.Context, evals.TurnRequest, access.Principal) (evals.TurnResult, error) {
 	return evals.TurnResult{}, nil
 }
