@@ -34,6 +34,8 @@ type Config struct {
 	Sources     SourcesConfig   `yaml:"sources"` // where the traffic, permits and energy tools read (config/sources.go)
 	City        CityConfig      `yaml:"city"`    // zone, currency, units and language of answers (config/city.go)
 	Hotline     HotlineConfig   `yaml:"hotline"` // hotline triage, deadlines, idempotency (config/hotline.go)
+	Events      EventsConfig    `yaml:"events"`  // event feed and webhook delivery (config/events.go)
+	Monitors    MonitorsConfig  `yaml:",inline"` // monitors_dir (config/monitors.go)
 
 	ToolSources ToolSourcesConfig `yaml:"tool_sources"` // limits of OpenAPI imports (config/sources.go)
 }
@@ -168,7 +170,7 @@ var Env = append([]EnvVar{
 		c.ToolSources.OpenAPI.MaxOperations = n
 		return err
 	}},
-}, cityEnv...)
+}, append(append(cityEnv, personalEnv...), monitorsEnv...)...)
 
 func setDuration(d *time.Duration, v string) error {
 	x, err := time.ParseDuration(v)

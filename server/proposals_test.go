@@ -58,7 +58,7 @@ func governanceServer(t *testing.T, p ProposalService) (*Server, map[access.Role
 	t.Cleanup(func() { db.Close() })
 	keys := map[access.Role]string{}
 	for _, r := range access.Roles {
-		_, secret, err := IssueKey(t.Context(), db, KeyRequest{Name: string(r), Role: string(r), Clearance: "internal"}, "test", time.Now())
+		_, secret, err := IssueKey(t.Context(), db, KeyRequest{Name: string(r), Role: string(r), Clearance: "internal", Department: testDepartment(r)}, "test", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/agents"
+	"github.com/cityagent/cityagent/events"
+	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/knowledge"
 	"github.com/cityagent/cityagent/store"
 	"github.com/cityagent/cityagent/tools"
@@ -73,6 +75,14 @@ type Deps struct {
 	Hotline HotlineService
 	// Knowledge serves /v1/collections (server/collections.go); nil answers 503.
 	Knowledge *knowledge.Base
+	// Monitors serves /v1/monitors, /v1/vital-signs and /v1/alerts (server/monitors.go); nil answers 503.
+	Monitors MonitorService
+	// Events serves /v1/events and /v1/webhooks (server/events.go); nil answers 503.
+	Events *events.Service
+	// Telemetry traces requests (server/tracing.go); nil: off.
+	Telemetry *telemetry.Provider
+	// Reports serves GET /v1/reports/operations (server/reports.go); nil answers 503.
+	Reports ReportService
 }
 
 // Options tune the server.
@@ -91,6 +101,9 @@ type Options struct {
 	// < 0: no queue. A turn refused gets 503 with Retry-After.
 	MaxTurns  int
 	TurnQueue int
+	// CityName and CityTimeZone (IANA) are what GET /v1/me tells the
+	// console, which shows times in the city's zone.
+	CityName, CityTimeZone string
 }
 
 // Server is the HTTP API.
@@ -134,7 +147,7 @@ func New(deps Deps, opts Options) *Server {
 	if deps.ModelName == nil {
 		deps.ModelName = func(m string) string { return m }
 	}
-	s := &Server{deps: deps, opts: opts, log: deps.Log, metrics: newMetrics()}
+	s := &Server{deps: deps, opts: opts, log: deps.Log, metrics: newMetrics(deps)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.turns = newAdmission(opts.MaxTurns, opts.TurnQueue)
 	s.app = fiber.New(fiber.Config{
@@ -152,6 +165,7 @@ func New(deps Deps, opts Options) *Server {
 		ErrorHandler:          s.handleError,
 	})
 	s.routes()
+	s.app.Server().Handler = s.guardMethods(s.app.Server().Handler) // server/tracing_methods.go: unknown methods
 	return s
 }
 
@@ -182,8 +196,9 @@ func (s *Server) routes() {
 	app := s.app
 	s.mcpRoutes(app) // first: /mcp hands its connection to net/http (server/mcp.go), which logs and authenticates
 	app.Use(s.recoverer)
-	app.Use(requestid.New(requestid.Config{Generator: func() string { return uuid.NewString() }}))
 	app.Use(s.requestContext) // server/reqctx.go
+	app.Use(s.traceRequests)  // server/tracing.go: before requestid, which takes the trace id as the default request id
+	app.Use(requestid.New(requestid.Config{Generator: func() string { return uuid.NewString() }}))
 	app.Use(s.logRequests)
 
 	app.Get("/healthz", s.healthz)
@@ -205,9 +220,15 @@ func (s *Server) routes() {
 	s.evalRoutes(v1)
 	s.governanceRoutes(v1)
 	s.toolRoutes(v1)
+	s.lifecycleRoutes(v1)     // first: department keys reach these /v1/hotline routes (server/hotline_lifecycle.go)
+	s.hotlineResultRoutes(v1) // before the hotline group too: /stats for department keys (server/hotline_stats.go)
 	s.hotlineRoutes(v1)
 	s.collectionRoutes(v1)
+	s.monitorRoutes(v1)
+	s.eventRoutes(v1)  // server/events.go
+	s.reportRoutes(v1) // server/reports.go
 	s.open311Routes(app)
+	s.consoleRoutes(app, v1) // server/console.go: /console and GET /v1/me
 
 	app.Use(func(c *fiber.Ctx) error {
 		return &Problem{Status: fiber.StatusNotFound, Title: "Not Found", Detail: fmt.Sprintf("no route %s %s", c.Method(), c.Path())}

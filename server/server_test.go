@@ -91,7 +91,7 @@ func newEnv(t *testing.T, tool string) *testEnv {
 	env.srv = New(Deps{Runner: runner, Catalog: cat, Tools: reg, Keys: db, Sessions: db,
 		Checks: []Check{{"state", db.Ping}}}, Options{BodyLimit: 4096, HeartbeatInterval: 100 * time.Millisecond})
 	for _, r := range access.Roles {
-		k, secret, err := IssueKey(ctx, db, KeyRequest{Name: string(r), Role: string(r), Clearance: "internal"}, "test", time.Now())
+		k, secret, err := IssueKey(ctx, db, KeyRequest{Name: string(r), Role: string(r), Clearance: "internal", Department: testDepartment(r)}, "test", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

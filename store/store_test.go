@@ -50,7 +50,7 @@ func TestConformance(t *testing.T) {
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			for _, c := range slices.Concat(conformance, governanceConformance, toolsConformance, leaseConformance) {
+			for _, c := range slices.Concat(conformance, governanceConformance, toolsConformance, leaseConformance, personalConformance, resultsConformance) {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
 					c.run(t, fresh(t))

@@ -46,5 +46,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(auditCmd(g))
 	root.AddCommand(toolsCmd(g))
 	root.AddCommand(ingestCmd(g)) // cmd/cityagent/ingest.go
+	root.AddCommand(reportCmd(g)) // cmd/cityagent/report.go
+	root.AddCommand(hotlineCmd(g))
 	return root
 }

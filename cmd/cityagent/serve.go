@@ -14,6 +14,7 @@ import (
 
 	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/config"
+	"github.com/cityagent/cityagent/internal/pii"
 	"github.com/cityagent/cityagent/server"
 )
 
@@ -49,6 +50,11 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 		return err
 	}
 	defer inst.Close()
+	monitorSvc, stopMonitors, err := startMonitors(ctx, inst, cfg, log) // cmd/cityagent/monitors.go; an invalid monitor file stops start-up here
+	if err != nil {
+		return err
+	}
+	defer stopMonitors()
 	if err := bootstrapAdmin(ctx, inst, cfg.DataDir, out); err != nil {
 		return err
 	}
@@ -58,6 +64,20 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 	}
 	evalSvc := newEvalService(ctx, inst, cfg)
 	defer evalSvc.Close()
+	eventSvc, stopEvents, err := startEvents(ctx, inst.db, cfg, log) // cmd/cityagent/events.go
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	reportSvc, err := newReportService(inst.db, cfg) // cmd/cityagent/report.go
+	if err != nil {
+		return err
+	}
+	tel, stopTelemetry, err := startTelemetry(log) // cmd/cityagent/telemetry.go
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry() // after srv.Shutdown below: the last spans are flushed
 	srv := server.New(server.Deps{
 		Runner: inst.runner, Catalog: inst.catalog, Tools: inst.tools, Keys: inst.db, Sessions: inst.db,
 		Checks: inst.checks, Log: log, ModelName: inst.modelName,
@@ -67,9 +87,14 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 		Hotline:  inst.hotline,  // cmd/cityagent/hotline.go
 		DevTools: inst.devtools, // cmd/cityagent/tools.go
 
-		Knowledge: inst.kb, // cmd/cityagent/knowledge.go
+		Knowledge: inst.kb,  // cmd/cityagent/knowledge.go
+		Events:    eventSvc, // cmd/cityagent/events.go
+		Reports:   reportSvc,
+		Monitors:  monitorSvc,
+		Telemetry: tel, // cmd/cityagent/telemetry.go
 	}, server.Options{BodyLimit: cfg.Server.BodyLimit, HeartbeatInterval: cfg.Server.HeartbeatInterval,
-		ReadTimeout: cfg.Server.ReadTimeout, RequestTimeout: cfg.Server.RequestTimeout, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue})
+		ReadTimeout: cfg.Server.ReadTimeout, RequestTimeout: cfg.Server.RequestTimeout, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue,
+		CityName: cfg.City.Name, CityTimeZone: cfg.City.TimeZone})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("cityagent is serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "state", inst.db.Backend(),
@@ -131,8 +156,9 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// Personal data that reaches a log line anyway is masked (internal/pii).
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(pii.NewLogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(pii.NewLogHandler(slog.NewTextHandler(w, opts)))
 }
