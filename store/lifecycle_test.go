@@ -6,26 +6,7 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/actions/audit"
-	"github.com/cityagent/cityagent/internal/pgtest"
 )
-
-// TestLifecycleConformance runs the ticket lifecycle writes against the
-// embedded SQLite file and a real PostgreSQL 15.
-func TestLifecycleConformance(t *testing.T) {
-	pgURL := pgtest.Start(t)
-	backends := map[string]func(t *testing.T) target{
-		BackendSQLite:   func(t *testing.T) target { return target{backend: BackendSQLite, dir: t.TempDir()} },
-		BackendPostgres: func(t *testing.T) target { return target{backend: BackendPostgres, url: pgtest.NewDatabase(t, pgURL)} },
-	}
-	for name, fresh := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			for _, c := range lifecycleConformance {
-				t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })
-			}
-		})
-	}
-}
 
 var lifecycleConformance = []struct {
 	name string

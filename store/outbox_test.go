@@ -13,28 +13,7 @@ import (
 	"github.com/cityagent/cityagent/access"
 	"github.com/cityagent/cityagent/actions/audit"
 	"github.com/cityagent/cityagent/events"
-	"github.com/cityagent/cityagent/internal/pgtest"
 )
-
-// TestOutboxConformance runs the outbox and webhook store on both backends.
-func TestOutboxConformance(t *testing.T) {
-	pgURL := pgtest.Start(t)
-	backends := map[string]func(t *testing.T) target{
-		BackendSQLite:   func(t *testing.T) target { return target{backend: BackendSQLite, dir: t.TempDir()} },
-		BackendPostgres: func(t *testing.T) target { return target{backend: BackendPostgres, url: pgtest.NewDatabase(t, pgURL)} },
-	}
-	for name, fresh := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			for _, c := range outboxConformance {
-				t.Run(c.name, func(t *testing.T) {
-					t.Parallel()
-					c.run(t, fresh(t))
-				})
-			}
-		})
-	}
-}
 
 func testProposal(id string, clr access.Clearance) Proposal {
 	return Proposal{ID: id, Action: "traffic.retime_signal", Arguments: json.RawMessage(`{"corridor":"renmin"}`), Risk: "medium",

@@ -33,7 +33,8 @@ func (tg target) open(t *testing.T) *DB {
 }
 
 // TestConformance runs every store behaviour against every backend: the
-// embedded SQLite file and a real PostgreSQL 15 (started by pgtest).
+// embedded SQLite file and a real PostgreSQL 15 (started by pgtest); each
+// case gets its own empty database.
 func TestConformance(t *testing.T) {
 	pgURL := pgtest.Start(t)
 	var sqliteTarget, postgresTarget func(t *testing.T) target
@@ -50,7 +51,7 @@ func TestConformance(t *testing.T) {
 	for name, fresh := range backends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			for _, c := range slices.Concat(conformance, governanceConformance, toolsConformance, leaseConformance, personalConformance, resultsConformance) {
+			for _, c := range slices.Concat(conformance, governanceConformance, toolsConformance, leaseConformance, personalConformance, resultsConformance, ticketConformance, lifecycleConformance, outboxConformance) {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
 					c.run(t, fresh(t))

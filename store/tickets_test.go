@@ -11,31 +11,7 @@ import (
 	"time"
 
 	"github.com/cityagent/cityagent/actions/audit"
-	"github.com/cityagent/cityagent/internal/pgtest"
 )
-
-// TestTicketConformance runs the hotline tickets and idempotency keys
-// against every backend: the embedded SQLite file and a real PostgreSQL 15.
-func TestTicketConformance(t *testing.T) {
-	pgURL := pgtest.Start(t)
-	backends := map[string]func(t *testing.T) target{
-		BackendSQLite: func(t *testing.T) target { return target{backend: BackendSQLite, dir: t.TempDir()} },
-		BackendPostgres: func(t *testing.T) target {
-			return target{backend: BackendPostgres, url: pgtest.NewDatabase(t, pgURL)}
-		},
-	}
-	for name, fresh := range backends {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			for _, c := range ticketConformance {
-				t.Run(c.name, func(t *testing.T) {
-					t.Parallel()
-					c.run(t, fresh(t))
-				})
-			}
-		})
-	}
-}
 
 func testTicket(id string, at time.Time) Ticket {
 	return Ticket{ID: id, Token: "tok_" + id, OwnerKeyID: "key_h", Channel: "phone", Text: "路灯坏了 street light out",
