@@ -146,7 +146,18 @@ function signOut() {
   location.hash = "#/signin";
 }
 
+// route renders the page of the current hash. Routes run one at a time: a
+// hash change while a page is still loading renders again afterwards, so a
+// slow page never overwrites the one the user moved on to.
+let routing = null, routeAgain = false;
 async function route() {
+  if (routing) { routeAgain = true; return routing; }
+  routing = (async () => {
+    do { routeAgain = false; await routeOnce(); } while (routeAgain);
+  })();
+  try { await routing; } finally { routing = null; }
+}
+async function routeOnce() {
   const [, page = "", ...rest] = (location.hash || "#/").split("/");
   if (!sessionStorage.getItem(KEY)) { shell("signin"); return signinView(); }
   if (!me) {
