@@ -6,25 +6,30 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 func TestAdmissionFIFO(t *testing.T) {
 	a := newAdmission(1, 2)
+	a.maxWait = time.Hour // no waiter may give up under load; the test's timeout is the hang guard
 	first, err := a.acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	order := make(chan int, 2)
+	var released sync.WaitGroup // each waiter's release has returned
 	for i := range 2 {
+		released.Add(1)
 		go func() {
+			defer released.Done()
 			rel, err := a.acquire(context.Background())
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			order <- i
+			order <- i // while holding the slot, so sends are in admission order
 			rel()
 		}()
 		// Queue them in a known order.
@@ -43,6 +48,7 @@ func TestAdmissionFIFO(t *testing.T) {
 	if x, y := <-order, <-order; x != 0 || y != 1 {
 		t.Fatalf("served %d then %d, want FIFO", x, y)
 	}
+	released.Wait() // the last waiter sends before it releases
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running != 0 || len(a.queue) != 0 {

@@ -268,72 +268,112 @@ func TestOpenAIClientToolRoundTrip(t *testing.T) {
 // cleanly with the answer in its extension.
 func TestStreamResetOnModelFailure(t *testing.T) {
 	const partial = "Zhongshan Road is flo"
-	for name, inner := range map[string]llm.Model{
-		"dies":   scripted.Dies("m", partial, errors.New("upstream connection lost")),
-		"stalls": scripted.New("m", scripted.Stall(partial)).RepeatLast(),
+	for name, tc := range map[string]struct {
+		inner   llm.Model
+		budgets []time.Duration
+	}{
+		// Nothing waits on the budget here: one far above a turn's time, a hang guard.
+		"dies": {scripted.Dies("m", partial, errors.New("upstream connection lost")), []time.Duration{time.Minute}},
+		// A stall ends only at the turn's deadline, and the partial must reach the
+		// client before it; under load it may not, so the budget doubles until it does.
+		"stalls": {scripted.New("m", scripted.Stall(partial)).RepeatLast(), []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			primary, err := openai.New(openai.Config{BaseURL: openaitest.New(inner).Start(t), Model: "m"})
+			primary, err := openai.New(openai.Config{BaseURL: openaitest.New(tc.inner).Start(t), Model: "m"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			env := newOAIEnv(t, map[string]llm.Model{"primary": primary}, time.Second)
-
-			// Native SSE: deltas, reset, the fallback's deltas; done's answer is what follows the reset.
-			req, _ := http.NewRequest("POST", env.base+"/v1/agents/traffic/chat", strings.NewReader(`{"message":"Is Zhongshan Road flowing?","stream":true}`))
-			req.Header.Set("Authorization", "Bearer "+env.keys[access.RoleOperator])
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			events, _ := readSSE(t, resp.Body)
-			resp.Body.Close()
-			var shown strings.Builder
-			var before string
-			var done agents.ChatResult
-			for _, e := range events {
-				switch e.name {
-				case "delta":
-					var d agents.DeltaData
-					json.Unmarshal([]byte(e.data), &d)
-					shown.WriteString(d.Text)
-				case "reset":
-					before = shown.String()
-					shown.Reset()
-				case "done":
-					json.Unmarshal([]byte(e.data), &done)
+			for proto, turn := range map[string]func(*testing.T, *oaiEnv) (before, after, answer string){
+				"native": nativeResetTurn, "openai": openAIResetTurn,
+			} {
+				shown := false
+				for _, budget := range tc.budgets {
+					before, after, answer := turn(t, newOAIEnv(t, map[string]llm.Model{"primary": primary}, budget))
+					if answer == "" || after != answer || !strings.HasPrefix(partial, before) {
+						t.Fatalf("%s, budget %v: before reset %q; after %q; answer %q", proto, budget, before, after, answer)
+					}
+					if shown = before == partial; shown {
+						break
+					}
+					t.Logf("%s, budget %v: the deadline came before the partial reached the client (%q shown); retrying", proto, budget, before)
 				}
-			}
-			if before != partial || done.Answer == "" || shown.String() != done.Answer || !done.Degraded {
-				t.Fatalf("before reset %q; after %q; done %q (degraded %v)", before, shown.String(), done.Answer, done.Degraded)
-			}
-
-			// OpenAI stream: the note, then the answer; the extension has the answer alone.
-			s := env.client(access.RoleOperator).Chat.Completions.NewStreaming(context.Background(), oai.ChatCompletionNewParams{Model: "traffic",
-				Messages: []oai.ChatCompletionMessageParamUnion{oai.UserMessage("Is Zhongshan Road flowing?")}})
-			var acc oai.ChatCompletionAccumulator
-			var last oai.ChatCompletionChunk
-			for s.Next() {
-				last = s.Current()
-				acc.AddChunk(last)
-			}
-			if err := s.Err(); err != nil {
-				t.Fatalf("the OpenAI stream did not end cleanly: %v", err)
-			}
-			var ext struct {
-				Cityagent struct {
-					Reset  bool   `json:"reset"`
-					Answer string `json:"answer"`
-				} `json:"cityagent"`
-			}
-			json.Unmarshal([]byte(last.RawJSON()), &ext)
-			content := acc.Choices[0].Message.Content
-			if !ext.Cityagent.Reset || ext.Cityagent.Answer == "" || content != partial+resetNote+ext.Cityagent.Answer || acc.Choices[0].FinishReason != "stop" {
-				t.Fatalf("content %q; extension %+v", content, ext.Cityagent)
+				if !shown {
+					t.Fatalf("%s: the partial never reached the client before the fallback", proto)
+				}
 			}
 		})
 	}
+}
+
+// nativeResetTurn streams a native chat and returns the text shown before
+// the reset (empty without one), the text after it and the done answer; a
+// done event that is not degraded fails the test.
+func nativeResetTurn(t *testing.T, env *oaiEnv) (before, after, answer string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", env.base+"/v1/agents/traffic/chat", strings.NewReader(`{"message":"Is Zhongshan Road flowing?","stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+env.keys[access.RoleOperator])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, _ := readSSE(t, resp.Body)
+	resp.Body.Close()
+	var shown strings.Builder
+	var done agents.ChatResult
+	for _, e := range events {
+		switch e.name {
+		case "delta":
+			var d agents.DeltaData
+			json.Unmarshal([]byte(e.data), &d)
+			shown.WriteString(d.Text)
+		case "reset":
+			before = shown.String()
+			shown.Reset()
+		case "done":
+			json.Unmarshal([]byte(e.data), &done)
+		}
+	}
+	if !done.Degraded {
+		t.Fatalf("native: done %+v is not degraded", done)
+	}
+	return before, shown.String(), done.Answer
+}
+
+// openAIResetTurn does the same over the OpenAI stream: the content is the
+// partial, the note and the answer; the extension has the answer alone.
+func openAIResetTurn(t *testing.T, env *oaiEnv) (before, after, answer string) {
+	t.Helper()
+	s := env.client(access.RoleOperator).Chat.Completions.NewStreaming(context.Background(), oai.ChatCompletionNewParams{Model: "traffic",
+		Messages: []oai.ChatCompletionMessageParamUnion{oai.UserMessage("Is Zhongshan Road flowing?")}})
+	var acc oai.ChatCompletionAccumulator
+	var last oai.ChatCompletionChunk
+	for s.Next() {
+		last = s.Current()
+		acc.AddChunk(last)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("the OpenAI stream did not end cleanly: %v", err)
+	}
+	var ext struct {
+		Cityagent struct {
+			Reset  bool   `json:"reset"`
+			Answer string `json:"answer"`
+		} `json:"cityagent"`
+	}
+	json.Unmarshal([]byte(last.RawJSON()), &ext)
+	if len(acc.Choices) != 1 || acc.Choices[0].FinishReason != "stop" {
+		t.Fatalf("openai: choices %+v", acc.Choices)
+	}
+	content := acc.Choices[0].Message.Content
+	before, after, found := strings.Cut(content, resetNote)
+	if found != ext.Cityagent.Reset {
+		t.Fatalf("openai: content %q; extension %+v: the note and the reset flag disagree", content, ext.Cityagent)
+	}
+	if !found { // no reset, so no extension: the content is the fallback's answer alone
+		return "", content, content
+	}
+	return before, after, ext.Cityagent.Answer
 }
 
 // TestOpenAIToolChoice: "none" withholds the client's tools; a named
