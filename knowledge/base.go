@@ -92,6 +92,9 @@ type Base struct {
 	chunker Chunker
 	batch   int
 	now     func() time.Time
+
+	reranker    Reranker // nil: none
+	rerankDepth int
 }
 
 // Option configures a Base.
@@ -373,7 +376,10 @@ func (b *Base) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knowledge: search %s: %w", q.Collection, err)
 	}
-	return dedupByDocument(hits, k), nil
+	if hits, err = b.rerank(ctx, q.Text, hits); err != nil {
+		return nil, fmt.Errorf("knowledge: search %s: %w", q.Collection, err)
+	}
+	return dedupByDocument(OrderByEvidence(q.Text, hits), k), nil
 }
 
 // dedupByDocument keeps the first (best) hit of each document, up to k.

@@ -57,3 +57,83 @@ func FuseRRF(k int, lists ...[]Hit) []Hit {
 	}
 	return hits
 }
+
+// Fusion weights of Fuse. Equal: with the score scaling and the tie-break
+// they measured best on the labelled set (docs/knowledge.md); exact
+// identifier and phrase matches are ranked first by OrderByEvidence, not by
+// weighting.
+const (
+	FuseDenseWeight   = 1.0
+	FuseLexicalWeight = 1.0
+)
+
+// Fuse is the hybrid fusion every store applies to its dense (cosine) and
+// lexical (BM25) rankings. It is reciprocal-rank fusion made score-aware: a
+// hit earns w/(k+rank) from each list it is in (k = DefaultRRFK), scaled by
+// (1+s/top)/2 where s is its score in that list and top the list's best, so
+// that a hit far behind its list's leader earns less than the rank alone
+// says. Ties go to the better lexical rank, then to the better dense rank,
+// then to the id, never to whichever list happened to come first. Scores
+// must be ≥ 0 (a list whose best score is not positive counts by rank only).
+// Hits are the same when collection, document and chunk id are; the dense
+// occurrence's fields are kept.
+func Fuse(dense, lexical []Hit) []Hit {
+	type key struct{ collection, doc, chunk string }
+	type fused struct {
+		hit        Hit
+		lex, dense int // rank from 0; len+1 when absent
+	}
+	const absent = 1 << 30
+	index := make(map[key]int, len(dense)+len(lexical))
+	out := make([]fused, 0, len(dense)+len(lexical))
+	add := func(list []Hit, w float64, isLex bool) {
+		top := 0.0
+		if len(list) > 0 {
+			top = list[0].Score
+			for _, h := range list {
+				top = max(top, h.Score)
+			}
+		}
+		for rank, h := range list {
+			f := 1.0
+			if top > 0 {
+				f = (1 + max(h.Score, 0)/top) / 2
+			}
+			s := w * f / float64(DefaultRRFK+rank+1)
+			id := key{h.Collection, h.DocID, h.ID}
+			i, ok := index[id]
+			if !ok {
+				i = len(out)
+				index[id] = i
+				h.Score = 0
+				out = append(out, fused{hit: h, lex: absent, dense: absent})
+			}
+			out[i].hit.Score += s
+			if isLex {
+				out[i].lex = rank
+			} else {
+				out[i].dense = rank
+			}
+		}
+	}
+	add(dense, FuseDenseWeight, false)
+	add(lexical, FuseLexicalWeight, true)
+	slices.SortFunc(out, func(a, b fused) int {
+		if c := cmp.Compare(b.hit.Score, a.hit.Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.lex, b.lex); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.dense, b.dense); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.hit.Collection, b.hit.Collection),
+			cmp.Compare(a.hit.DocID, b.hit.DocID), cmp.Compare(a.hit.ID, b.hit.ID))
+	})
+	hits := make([]Hit, len(out))
+	for i, f := range out {
+		hits[i] = f.hit
+	}
+	return hits
+}

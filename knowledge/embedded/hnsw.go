@@ -687,3 +687,66 @@ func (h *nodeHeap) down(i int) {
 		i = best
 	}
 }
+
+// rescore returns the similarity of v to each of nodes that allow accepts
+// (linked or pending; tombstones and removed vectors are left out), by the
+// same int8 kernel as search.
+func (g *graph) rescore(v []float32, nodes []int32, allow func(slot, node int32) bool) []scored {
+	if len(nodes) == 0 {
+		return nil
+	}
+	q := g.newQuery(v)
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]scored, 0, len(nodes))
+	linked := int32(len(g.slotOf))
+	var late []int32
+	for _, node := range nodes {
+		if node < 0 {
+			continue
+		}
+		if node >= linked {
+			late = append(late, node)
+			continue
+		}
+		if s := g.slotOf[node]; s >= 0 && (allow == nil || allow(s, node)) {
+			out = append(out, scored{s, float64(g.sim(q, node))})
+		}
+	}
+	if len(late) > 0 {
+		g.pmu.Lock()
+		for _, node := range late {
+			i := int(node - g.admit)
+			if i < 0 || i >= len(g.pend) {
+				continue
+			}
+			p := g.pend[i]
+			if p.slot < 0 || (allow != nil && !allow(p.slot, node)) {
+				continue
+			}
+			out = append(out, scored{p.slot, float64(q.scale * p.scale * float32(dot8(q.codes, p.codes)))})
+		}
+		g.pmu.Unlock()
+	}
+	return out
+}
+
+// mergeDense adds to the graph's ranking the exactly scored candidates it
+// missed, keeping the n best with similarity > 0: the dense ranking of
+// every lexical candidate is then exact, however the graph walk went.
+func mergeDense(dense, extra []scored, n int) []scored {
+	if len(extra) == 0 {
+		return dense
+	}
+	top := topN{n: n}
+	seen := make(map[int32]bool, len(dense)+len(extra))
+	for _, list := range [][]scored{dense, extra} {
+		for _, x := range list {
+			if !seen[x.slot] {
+				seen[x.slot] = true
+				top.offer(x.slot, x.score)
+			}
+		}
+	}
+	return positive(top.sorted())
+}

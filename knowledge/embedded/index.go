@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"cmp"
 	"container/heap"
 	"math"
 	"slices"
@@ -307,8 +308,25 @@ func (x *lexIndex) add(s int32, level int8, t chunkTerms) {
 			x.terms[term] = pl
 		}
 		pl.df[level]++
-		pl.posts = append(pl.posts, posting(s, t.freqs[i]))
+		p := posting(s, t.freqs[i])
+		if n := len(pl.posts); n == 0 || pl.posts[n-1]>>8 < uint32(s) {
+			pl.posts = append(pl.posts, p)
+			continue
+		}
+		// A reused slot: keep the list sorted by slot, which search's
+		// probing relies on.
+		j, _ := slices.BinarySearchFunc(pl.posts, uint32(s), func(e, slot uint32) int { return cmp.Compare(e>>8, slot) })
+		pl.posts = slices.Insert(pl.posts, j, p)
 	}
+}
+
+// sortPosts sorts a posting list by slot (lists of snapshots written before
+// lists were kept sorted may not be).
+func sortPosts(ps []uint32) []uint32 {
+	if !slices.IsSortedFunc(ps, func(a, b uint32) int { return cmp.Compare(a>>8, b>>8) }) {
+		slices.SortFunc(ps, func(a, b uint32) int { return cmp.Compare(a>>8, b>>8) })
+	}
+	return ps
 }
 
 // remove drops slot s, indexed with terms (repeats are harmless).
@@ -321,14 +339,9 @@ func (x *lexIndex) remove(s int32, level int8, terms []string) {
 		if pl == nil {
 			continue
 		}
-		for i, p := range pl.posts {
-			if int32(p>>8) == s {
-				last := len(pl.posts) - 1
-				pl.posts[i] = pl.posts[last]
-				pl.posts = pl.posts[:last]
-				pl.df[level]--
-				break
-			}
+		if i, ok := slices.BinarySearchFunc(pl.posts, uint32(s), func(e, slot uint32) int { return cmp.Compare(e>>8, slot) }); ok {
+			pl.posts = slices.Delete(pl.posts, i, i+1)
+			pl.df[level]--
 		}
 		if len(pl.posts) == 0 {
 			delete(x.terms, term)
@@ -343,8 +356,17 @@ const (
 )
 
 // search returns the n best allowed slots for the query terms, with
-// statistics over the levels up to and including maxLevel. Every slot
-// holding a term is scored; allow decides only among the best.
+// statistics over the levels up to and including maxLevel. allow decides
+// only among the best.
+//
+// Terms are scored one at a time, rarest (highest possible contribution)
+// first, into an accumulator per slot — the MaxScore strategy: once the
+// terms left could not lift a slot not yet seen above the n-th best allowed
+// score so far, no new slot can enter the result, and each remaining term
+// only probes its (slot-sorted) posting list for the candidates that can
+// still make it, instead of walking a list that may hold most of the
+// collection (common Chinese characters). The result is the same as
+// scoring every posting.
 func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32) bool) []scored {
 	var docs int
 	var total int64
@@ -352,18 +374,16 @@ func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32)
 		docs += x.n[l]
 		total += x.total[l]
 	}
-	if docs == 0 {
+	if docs == 0 || n <= 0 {
 		return nil
 	}
 	avg := float64(total) / float64(docs)
-	sp, _ := x.scores.Get().(*[]float64)
-	if sp == nil || len(*sp) < len(x.length) {
-		s := make([]float64, len(x.length)+len(x.length)/4)
-		sp = &s
+	type qterm struct {
+		pl       *postingList
+		idf, max float64
 	}
-	scores := *sp
-	var touched []int32
-	seen := map[string]bool{}
+	var qts []qterm
+	seen := make(map[string]bool, len(terms))
 	for _, t := range terms {
 		if seen[t] {
 			continue
@@ -381,14 +401,75 @@ func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32)
 			continue
 		}
 		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
-		for _, p := range pl.posts {
+		qts = append(qts, qterm{pl, idf, idf * (bm25K1 + 1)})
+	}
+	if len(qts) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(qts, func(a, b qterm) int { return cmp.Compare(b.max, a.max) })
+	// rest[i] bounds what terms i… can add to any slot.
+	rest := make([]float64, len(qts)+1)
+	for i := len(qts) - 1; i >= 0; i-- {
+		rest[i] = rest[i+1] + qts[i].max
+	}
+	sp, _ := x.scores.Get().(*[]float64)
+	if sp == nil || len(*sp) < len(x.length) {
+		s := make([]float64, len(x.length)+len(x.length)/4)
+		sp = &s
+	}
+	scores := *sp
+	contrib := func(p uint32) float64 {
+		tf := float64(p & 0xff)
+		norm := 1 - bm25B + bm25B*float64(x.length[p>>8])/avg
+		return tf * (bm25K1 + 1) / (tf + bm25K1*norm)
+	}
+	var touched []int32
+	best := 0.0 // the best score so far, a cheap bound of the threshold
+	i := 0
+	// Phase 1: walk the lists, admitting new slots, while a new slot could
+	// still make the top n.
+	for ; i < len(qts); i++ {
+		if len(touched) >= n && rest[i]*(1+1e-9) < best {
+			if theta := x.threshold(touched, scores, n, allow); theta > 0 && rest[i]*(1+1e-9) < theta {
+				break
+			}
+		}
+		idf := qts[i].idf
+		for _, p := range qts[i].pl.posts {
 			s := int32(p >> 8)
-			tf := float64(p & 0xff)
-			norm := 1 - bm25B + bm25B*float64(x.length[s])/avg
 			if scores[s] == 0 {
 				touched = append(touched, s)
 			}
-			scores[s] += idf * tf * (bm25K1 + 1) / (tf + bm25K1*norm)
+			scores[s] += idf * contrib(p)
+			best = max(best, scores[s])
+		}
+	}
+	// Phase 2: only slots already seen can make it; drop those that cannot
+	// reach the threshold even with every remaining term, and probe the
+	// remaining lists for the others.
+	if i < len(qts) {
+		theta := x.threshold(touched, scores, n, allow)
+		slices.Sort(touched)
+		for ; i < len(qts); i++ {
+			kept := touched[:0]
+			for _, s := range touched {
+				if (scores[s]+rest[i])*(1+1e-9) < theta {
+					scores[s] = 0
+					continue
+				}
+				kept = append(kept, s)
+			}
+			touched = kept
+			idf, posts, at := qts[i].idf, qts[i].pl.posts, 0
+			for _, s := range touched {
+				at = gallop(posts, at, s)
+				if at == len(posts) {
+					break
+				}
+				if int32(posts[at]>>8) == s {
+					scores[s] += idf * contrib(posts[at])
+				}
+			}
 		}
 	}
 	// allow is asked only about slots that would enter the top n: it
@@ -403,6 +484,43 @@ func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32)
 	}
 	x.scores.Put(sp)
 	return top.sorted()
+}
+
+// threshold is the n-th best score among the allowed slots of touched (0 if
+// fewer than n are allowed): a lower bound of the final n-th best, since
+// scores only grow.
+func (x *lexIndex) threshold(touched []int32, scores []float64, n int, allow func(int32) bool) float64 {
+	top := topN{n: n}
+	for _, s := range touched {
+		if top.admits(s, scores[s]) && allow(s) {
+			top.offer(s, scores[s])
+		}
+	}
+	if len(top.h) < n {
+		return 0
+	}
+	return top.h[0].score
+}
+
+// gallop returns the first index ≥ from of posts whose slot is ≥ s.
+func gallop(posts []uint32, from int, s int32) int {
+	step := 1
+	lo, hi := from, from
+	for hi < len(posts) && int32(posts[hi]>>8) < s {
+		lo = hi + 1
+		hi += step
+		step *= 2
+	}
+	hi = min(hi, len(posts))
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if int32(posts[mid]>>8) < s {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // topN keeps the n highest scores seen; ties go to the lower slot so that

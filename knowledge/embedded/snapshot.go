@@ -362,7 +362,7 @@ func (r *snapReader) collection(dim int, intern *internTable) *collection {
 		for l := range levels {
 			pl.df[l] = r.i32()
 		}
-		pl.posts = r.u32s()
+		pl.posts = sortPosts(r.u32s())
 		x.terms[term] = pl
 	}
 	if r.u8() == 0 {

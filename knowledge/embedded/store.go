@@ -4,7 +4,7 @@
 // acknowledged. In memory a collection keeps a BM25 inverted index and an
 // approximate nearest-neighbour index (HNSW over int8-quantised vectors);
 // chunk texts stay in the log and are read back for the hits returned. A
-// search fuses dense and lexical ranking by reciprocal-rank fusion.
+// search fuses dense and lexical ranking with knowledge.Fuse.
 //
 // A background indexer links new vectors into the graph (searches scan the
 // few not linked yet exactly) and from time to time writes a snapshot of the
@@ -430,7 +430,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // metadata filter and validity at q.At, zero meaning now) by similarity to
 // vector in the approximate nearest-neighbour index and by BM25 over
 // knowledge.Tokens of q.Text, and fuses the two rankings with
-// knowledge.FuseRRF. Chunks q does not allow are skipped while ranking, so
+// knowledge.Fuse. Chunks q does not allow are skipped while ranking, so
 // they cannot displace readable ones. Dense candidates sharing nothing with
 // the query (cosine ≤ 0) are left out. An empty vector searches lexically
 // only.
@@ -489,6 +489,19 @@ func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32)
 		})
 	}
 	lex := col.lex.search(terms, n, maxLevel, allow)
+	if qv != nil && col.dense != nil && len(lex) > 0 {
+		// The lexical candidates' similarities, exactly: the graph's
+		// recall is lowest on the hashed embedder's vectors, which are
+		// lexical themselves, so the chunks that share the query's words
+		// are where it matters.
+		nodes := make([]int32, len(lex))
+		for i, r := range lex {
+			nodes[i] = col.slots[r.slot].node
+		}
+		dense = mergeDense(dense, col.dense.rescore(qv, nodes, func(slot, node int32) bool {
+			return col.slots[slot].node == node
+		}), n)
+	}
 	// Fuse on bare keys, then read the texts of only the hits kept.
 	bySlot := map[string]int32{}
 	keys := func(ranked []scored) []knowledge.Hit {
@@ -501,7 +514,7 @@ func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32)
 		}
 		return out
 	}
-	hits := knowledge.FuseRRF(knowledge.DefaultRRFK, keys(dense), keys(lex))
+	hits := knowledge.Fuse(keys(dense), keys(lex))
 	if len(hits) > k {
 		hits = hits[:k]
 	}

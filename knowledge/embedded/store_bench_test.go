@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,6 +171,7 @@ type childReport struct {
 	Terms       int     `json:"terms"`
 	Postings    int64   `json:"postings"`
 	Vectors     int     `json:"vectors"`
+	CPUUS       float64 `json:"cpu_us_per_search"`
 }
 
 func child(b *testing.B, dir string, n int) {
@@ -189,8 +191,8 @@ func child(b *testing.B, dir string, n int) {
 		}
 	}
 	b.Logf("fresh process: open %.0f ms (snapshot %v, %d records replayed) for %d chunks", rep.OpenMS, rep.Snapshot, rep.Replayed, rep.Chunks)
-	b.Logf("hybrid search (Base.Search, k=5, hashed embedder): p50 %.2f ms, p99 %.2f ms, %.0f queries/s on %d goroutines",
-		rep.P50MS, rep.P99MS, rep.QPS, rep.Concurrency)
+	b.Logf("hybrid search (Base.Search, k=5, hashed embedder): p50 %.2f ms, p99 %.2f ms, %.0f queries/s on %d goroutines, %.0f µs CPU per search (machine shared with other work)",
+		rep.P50MS, rep.P99MS, rep.QPS, rep.Concurrency, rep.CPUUS)
 	b.Logf("memory after open and 2,000 searches: RSS %.0f MB, peak RSS %.0f MB; live Go heap after a GC %.0f MB", rep.RSSMB, rep.HWMMB, rep.HeapMB)
 	b.Logf("index: %d vectors (int8 codes %.0f MB, layer-0 links %.0f MB), %d distinct terms, %d postings (%.0f MB)",
 		rep.Vectors, float64(rep.Vectors)*388/(1<<20), float64(rep.Vectors)*(32*4+4)/(1<<20), rep.Terms, rep.Postings, float64(rep.Postings)*4/(1<<20))
@@ -198,6 +200,9 @@ func child(b *testing.B, dir string, n int) {
 	b.ReportMetric(rep.RSSMB, "rss_MB")
 	b.ReportMetric(rep.HWMMB, "peak_rss_MB")
 	b.ReportMetric(rep.P50MS, "search_p50_ms")
+	b.ReportMetric(rep.P99MS, "search_p99_ms")
+	b.ReportMetric(rep.QPS, "searches/s")
+	b.ReportMetric(rep.CPUUS, "cpu_us/search")
 }
 
 // TestStoreBenchChild is BenchmarkStore's fresh process; it does nothing in
@@ -223,8 +228,10 @@ func TestStoreBenchChild(t *testing.T) {
 		q := []rune(ss[r.IntN(len(ss))])
 		queries[i] = string(q[:min(len(q), 12)])
 	}
-	conc := runtime.GOMAXPROCS(0)
+	conc := envInt("KB_CONC", 16)
 	lat := make([]time.Duration, len(queries))
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start = time.Now()
 	next := make(chan int)
 	done := make(chan struct{})
@@ -248,6 +255,9 @@ func TestStoreBenchChild(t *testing.T) {
 		<-done
 	}
 	elapsed := time.Since(start)
+	var ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := float64(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) / 1e9
 	slices.Sort(lat)
 	rss, hwm := procStatus("VmRSS"), procStatus("VmHWM")
 	runtime.GC()
@@ -257,7 +267,7 @@ func TestStoreBenchChild(t *testing.T) {
 	rep := childReport{OpenMS: float64(open.Microseconds()) / 1000, Snapshot: ist.SnapshotLoaded, Replayed: ist.Replayed, Chunks: st.Chunks,
 		P50MS: float64(lat[len(lat)/2].Microseconds()) / 1000, P99MS: float64(lat[len(lat)*99/100].Microseconds()) / 1000,
 		QPS: float64(len(queries)) / elapsed.Seconds(), RSSMB: rss, HWMMB: hwm, HeapMB: float64(ms.HeapAlloc) / (1 << 20), Concurrency: conc,
-		Terms: ist.Terms, Postings: ist.Postings, Vectors: ist.Vectors}
+		Terms: ist.Terms, Postings: ist.Postings, Vectors: ist.Vectors, CPUUS: cpu * 1e6 / float64(len(queries))}
 	js, _ := json.Marshal(rep)
 	fmt.Println("REPORT " + string(js))
 }

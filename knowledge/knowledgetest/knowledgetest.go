@@ -67,6 +67,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Catalog", func(t *testing.T) { testCatalog(t, open) })
 	t.Run("EmptyCollection", func(t *testing.T) { testEmptyCollection(t, open) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open) })
+	t.Run("ExactMatch", func(t *testing.T) { testExactMatch(t, open) })
 }
 
 // Loaded returns a base over a new store holding Docs.

@@ -92,8 +92,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgvector: %w", err)
 	}
-	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
-	pc.MaxConns = cfg.MaxConns
+	// What the URL says (connect_timeout, pool_max_conns) wins over the defaults.
+	if !strings.Contains(cfg.URL, "connect_timeout=") {
+		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	}
+	if !strings.Contains(cfg.URL, "pool_max_conns=") {
+		pc.MaxConns = cfg.MaxConns
+	}
 	// The extension must exist before the vector type can be registered on
 	// each new connection.
 	if err := createExtension(ctx, pc.ConnConfig.Copy()); err != nil {
@@ -421,7 +426,7 @@ const filterClause = `c.collection = $1 AND c.clearance <= $2
 	AND c.metadata @> $4::jsonb`
 
 // Search fuses HNSW cosine ranking with BM25 over the term table by
-// knowledge.FuseRRF; chunks the query does not allow are filtered in SQL,
+// knowledge.Fuse (as every store does); chunks the query does not allow are filtered in SQL,
 // so they cannot displace readable ones. Dense candidates with cosine ≤ 0
 // are left out, as in the embedded store.
 func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32) ([]knowledge.Hit, error) {
@@ -481,7 +486,7 @@ func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32)
 	for i := range lex {
 		lex[i].Collection = q.Collection
 	}
-	hits := knowledge.FuseRRF(knowledge.DefaultRRFK, dense, lex)
+	hits := knowledge.Fuse(dense, lex)
 	if len(hits) > k {
 		hits = hits[:k]
 	}

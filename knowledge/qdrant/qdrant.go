@@ -6,10 +6,9 @@
 // modifier supplying the inverse document frequencies. Qdrant's own text
 // analysis does not segment Chinese; the shared tokens do.
 //
-// A search is one Query API call: a dense and a sparse prefetch, both
+// A search is one QueryBatch call: a dense and a sparse query, both
 // filtered by clearance, validity and metadata (with payload indexes on
-// those fields), fused server-side by reciprocal-rank fusion with k = 60,
-// the constant the other stores use.
+// those fields), fused client-side by knowledge.Fuse as in the other stores.
 package qdrant
 
 import (
@@ -47,7 +46,6 @@ const (
 	// BM25's length normalisation: Qdrant keeps no such statistic, and the
 	// sparse weights are fixed when a chunk is written.
 	avgLength = 256
-	rrfK      = knowledge.DefaultRRFK
 	// Validity bounds for chunks that have none, in Unix seconds.
 	alwaysFrom  = -1e15
 	neverUntil  = 1e15
@@ -453,8 +451,10 @@ func filter(q knowledge.Query, at time.Time) *qc.Filter {
 	return f
 }
 
-// Search is one Query API call: dense and lexical prefetches under the same
-// filter, fused by RRF.
+// Search is one QueryBatch call: a dense and a sparse query under the same
+// filter, fused client-side by knowledge.Fuse — the fusion every store
+// applies — rather than by Qdrant's RRF, so that the three backends rank
+// alike.
 func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32) ([]knowledge.Hit, error) {
 	c, err := access.ParseClearance(string(q.Clearance))
 	if err != nil {
@@ -464,41 +464,53 @@ func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32)
 	if q.At.IsZero() {
 		q.At = time.Now()
 	}
-	k := uint64(min(cmp.Or(max(q.K, 0), knowledge.DefaultK), 1000))
-	n := max(2*k, 20)
+	k := min(cmp.Or(max(q.K, 0), knowledge.DefaultK), 1000)
+	n := uint64(max(2*k, 20))
 	f := filter(q, q.At)
-	var prefetch []*qc.PrefetchQuery
+	name := s.name(q.Collection)
+	var queries []*qc.QueryPoints
+	var isDense []bool
 	if len(vector) > 0 {
 		if len(vector) != s.cfg.Dim {
 			return nil, fmt.Errorf("qdrant: search %s: query vector of %d dimensions, want %d: %w", q.Collection, len(vector), s.cfg.Dim, knowledge.ErrInvalid)
 		}
-		prefetch = append(prefetch, &qc.PrefetchQuery{Query: qc.NewQueryDense(vector), Using: qc.PtrOf(denseName),
-			Filter: f, Limit: qc.PtrOf(n), ScoreThreshold: qc.PtrOf(float32(0))})
+		queries = append(queries, &qc.QueryPoints{CollectionName: name, Query: qc.NewQueryDense(vector), Using: qc.PtrOf(denseName),
+			Filter: f, Limit: qc.PtrOf(n), ScoreThreshold: qc.PtrOf(float32(0)), WithPayload: qc.NewWithPayload(true)})
+		isDense = append(isDense, true)
 	}
 	if idx, vals := querySparse(knowledge.Tokens(q.Text)); len(idx) > 0 {
-		prefetch = append(prefetch, &qc.PrefetchQuery{Query: qc.NewQuerySparse(idx, vals), Using: qc.PtrOf(lexicalName),
-			Filter: f, Limit: qc.PtrOf(n)})
+		queries = append(queries, &qc.QueryPoints{CollectionName: name, Query: qc.NewQuerySparse(idx, vals), Using: qc.PtrOf(lexicalName),
+			Filter: f, Limit: qc.PtrOf(n), WithPayload: qc.NewWithPayload(true)})
+		isDense = append(isDense, false)
 	}
-	if len(prefetch) == 0 {
+	if len(queries) == 0 {
 		return nil, nil
 	}
-	res, err := s.client.Query(ctx, &qc.QueryPoints{
-		CollectionName: s.name(q.Collection),
-		Prefetch:       prefetch,
-		Query:          qc.NewQueryRRF(&qc.Rrf{K: qc.PtrOf(uint32(rrfK))}),
-		Limit:          qc.PtrOf(k),
-		WithPayload:    qc.NewWithPayload(true),
-	})
+	res, err := s.client.QueryBatch(ctx, &qc.QueryBatchPoints{CollectionName: name, QueryPoints: queries})
 	if err != nil {
 		return nil, fmt.Errorf("qdrant: search %q: %w", q.Collection, classify(err, true))
 	}
-	hits := make([]knowledge.Hit, 0, len(res))
-	for _, p := range res {
-		ch, ok := chunkOf(q.Collection, p.GetPayload())
-		if !ok || !c.Covers(ch.Clearance) {
-			continue // defence in depth: the filter already excludes it
+	var dense, lex []knowledge.Hit
+	for i, r := range res {
+		if i >= len(isDense) {
+			break
 		}
-		hits = append(hits, knowledge.Hit{Chunk: ch, Score: float64(p.GetScore())})
+		for _, p := range r.GetResult() {
+			ch, ok := chunkOf(q.Collection, p.GetPayload())
+			if !ok || !c.Covers(ch.Clearance) {
+				continue // defence in depth: the filter already excludes it
+			}
+			h := knowledge.Hit{Chunk: ch, Score: float64(p.GetScore())}
+			if isDense[i] {
+				dense = append(dense, h)
+			} else {
+				lex = append(lex, h)
+			}
+		}
+	}
+	hits := knowledge.Fuse(dense, lex)
+	if len(hits) > k {
+		hits = hits[:k]
 	}
 	return hits, nil
 }

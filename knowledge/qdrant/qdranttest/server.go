@@ -443,6 +443,25 @@ func (s pointsService) Query(_ context.Context, r *qc.QueryPoints) (*qc.QueryRes
 	return out, nil
 }
 
+// QueryBatch runs several queries of one collection in one call, as Qdrant
+// does: each as Query would, in order.
+func (s pointsService) QueryBatch(ctx context.Context, r *qc.QueryBatchPoints) (*qc.QueryBatchResponse, error) {
+	start := time.Now()
+	out := &qc.QueryBatchResponse{}
+	for _, q := range r.GetQueryPoints() {
+		if q.GetCollectionName() == "" {
+			q.CollectionName = r.GetCollectionName()
+		}
+		res, err := s.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out.Result = append(out.Result, &qc.BatchResult{Result: res.GetResult()})
+	}
+	out.Time = time.Since(start).Seconds()
+	return out, nil
+}
+
 type scoredPoint struct {
 	p     *point
 	score float32
