@@ -64,7 +64,7 @@ func TestTriageAccuracy(t *testing.T) {
 	for i, q := range reqs {
 		texts[i] = q.Text
 	}
-	results := triageAll(r, texts, 8)
+	results := triageShipped(r, texts)
 
 	pipeline := map[string]*score{"all": {}, "dev": {}, "holdout": {}, "zh": {}, "en": {}}
 	rules := map[string]*score{"all": {}, "dev": {}, "holdout": {}}

@@ -49,6 +49,8 @@ type Classification struct {
 	// capLifted: the type's urgency cap does not apply (a live outage or a
 	// hazard), for decide to keep.
 	capLifted bool
+	// hazardCats are the categories the request's hazards are filed under.
+	hazardCats []string
 }
 
 // Classifier is the deterministic triage: keyword rules from the taxonomy,
@@ -73,6 +75,8 @@ type Classifier struct {
 	landmarkAfter     []string // normalised, for Chinese
 	landmarkBefore    []string // normalised, for English
 	nearMisses        []string // normalised
+	pastAfter         []string // normalised
+	past, now         matcher
 	hazards           []compiledHazard
 	hazardDefs        []*Hazard
 	hazardUrgency     []string // the urgency of each hazard
@@ -132,8 +136,10 @@ func NewClassifier(t *Taxonomy) *Classifier {
 		c.openers = append(c.openers, open)
 	}
 	c.negated = compile(t.Mentions.Negated, 1)
-	c.reported = compile(t.Mentions.Reported, 1)
+	c.reported = compile(append(slices.Clone(t.Mentions.Reported), t.Mentions.Setting...), 1)
 	c.focus = compile(t.Mentions.Focus, 1)
+	c.past = compile(t.Mentions.Past, 1)
+	c.now = compile(t.Mentions.Now, 1)
 	for _, w := range t.Mentions.LandmarkAfter {
 		c.landmarkAfter = append(c.landmarkAfter, strings.Join(strings.Fields(normalize(w)), ""))
 	}
@@ -143,6 +149,9 @@ func NewClassifier(t *Taxonomy) *Classifier {
 			n = strings.Join(strings.Fields(n), "")
 		}
 		c.nearMisses = append(c.nearMisses, n)
+	}
+	for _, w := range t.Mentions.PastAfter {
+		c.pastAfter = append(c.pastAfter, strings.Join(strings.Fields(normalize(w)), ""))
 	}
 	for _, w := range t.Mentions.LandmarkBefore {
 		c.landmarkBefore = append(c.landmarkBefore, normalize(w)+" ")
@@ -377,6 +386,9 @@ func (c *Classifier) Classify(s string) Classification {
 	_, out.Instructions = stripInstructions(s)
 	for _, h := range r.hazards {
 		out.Hazards = append(out.Hazards, h.Name)
+		if h.Category != "" {
+			out.hazardCats = append(out.hazardCats, h.Category)
+		}
 	}
 	c.classifyCategory(r, &out)
 	c.classifyType(r, &out)
@@ -535,6 +547,7 @@ func (c *Classifier) classifyCategory(r *request, out *Classification) {
 		found = append(found, scored{i, score, cues})
 	}
 	sort.SliceStable(found, func(a, b int) bool { return found[a].score > found[b].score })
+	c.hazardFirst(r, len(found), func(i int) int { return found[i].i }, func(a, b int) { found[a], found[b] = found[b], found[a] })
 	var cat *Category
 	if len(found) > 0 && found[0].score < minKeywordScore {
 		// Only places and passing words matched: let similarity try first.
@@ -577,6 +590,36 @@ func (c *Classifier) classifyCategory(r *request, out *Classification) {
 	for d := range named {
 		if d != cat.Department && cat.Owns(d) {
 			out.Department = d
+		}
+	}
+}
+
+// hazardFirst moves to the front the best-scored category a hazard of the
+// request is filed under, unless the leading category is itself such a
+// category or has an emergency cue of its own: a hazard to life or property
+// is the main issue of the request, whatever else it mentions in passing
+// (the bus stop beside a collapsed road, the car park a child is locked in).
+func (c *Classifier) hazardFirst(r *request, n int, cat func(int) int, swap func(a, b int)) {
+	if len(r.hazards) == 0 || n == 0 {
+		return
+	}
+	cats := c.tax.Categories()
+	hazardCat := func(i int) bool {
+		code := cats[cat(i)].Code
+		return slices.ContainsFunc(r.hazards, func(h *Hazard) bool { return h.Category == code })
+	}
+	if hazardCat(0) {
+		return
+	}
+	if score, _, _ := c.emerg[cat(0)].score(r, 0, nil); score > 0 {
+		return
+	}
+	for i := 1; i < n; i++ {
+		if hazardCat(i) {
+			for j := i; j > 0; j-- {
+				swap(j, j-1)
+			}
+			return
 		}
 	}
 }
@@ -651,9 +694,11 @@ func (c *Classifier) classifyUrgency(r *request, out *Classification) {
 			}
 		}
 	}
-	out.capLifted = false
+	// A hazard to life or property is never capped by the request's type:
+	// a suggestion or a thank-you that tells of one is as urgent as it.
+	out.capLifted = len(r.hazards) > 0
 	for i, ty := range c.tax.Types {
-		if ty.ID == out.Type {
+		if ty.ID == out.Type && !out.capLifted {
 			out.capLifted = c.capLifted(r, i, urgency == UrgencyEmergency)
 		}
 	}

@@ -3,6 +3,7 @@ package hotline
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -82,6 +83,8 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 		case !ok || mv == rules.Category:
 		case steered && rules.catEvidence[mv] <= rules.catEvidence[rules.Category]:
 			refuse = "the request's instruction-like text may have chosen it"
+		case slices.Contains(rules.hazardCats, rules.Category) && !slices.Contains(rules.hazardCats, mv):
+			refuse = "the request describes a hazard (" + strings.Join(rules.Hazards, ", ") + ") filed under the other"
 		case rules.Via != "keywords":
 		case rules.catEvidence[mv] == 0:
 			refuse = "the request has no cue for it and has cues for the other"
@@ -204,7 +207,7 @@ func (c *Classifier) retype(text string, rules Classification, typ string) Class
 	r := c.prepareRequest(text)
 	for i, ty := range c.tax.Types {
 		if ty.ID == typ {
-			rules.capLifted = c.capLifted(r, i, rules.urgencyEvidence[UrgencyEmergency])
+			rules.capLifted = len(r.hazards) > 0 || c.capLifted(r, i, rules.urgencyEvidence[UrgencyEmergency])
 		}
 	}
 	return rules

@@ -28,6 +28,7 @@ var actionRoles = map[Action][]access.Role{
 	ActionReply:    {access.RoleDepartment, access.RoleSupervisor},
 	ActionVisit:    {access.RoleHotline, access.RoleSupervisor},
 	ActionMerge:    {access.RoleDepartment, access.RoleSupervisor},
+	ActionClose:    {access.RoleHotline, access.RoleSupervisor},
 }
 
 // mayAct refuses an action the principal's role does not take.

@@ -41,6 +41,11 @@ const (
 	ActionReply    Action = "reply"
 	ActionVisit    Action = "visit"
 	ActionMerge    Action = "merge"
+	// ActionClose is the hotline centre closing a ticket itself (the older
+	// POST …/close): one it answered without a department (直接办结), or
+	// one replied to that closes without a return visit (the citizen could
+	// not be reached). A department's open work is never closed this way.
+	ActionClose Action = "close"
 )
 
 // edge is one legal transition.
@@ -78,6 +83,12 @@ var lifecycle = []edge{
 	{StatusReopened, ActionAccept, StatusAccepted},
 	{StatusReopened, ActionProgress, StatusInProgress},
 	{StatusReopened, ActionReply, StatusReplied},
+	{StatusTriaged, ActionClose, StatusClosed},
+	{StatusDispatchRejected, ActionClose, StatusClosed},
+	{StatusDispatchExpired, ActionClose, StatusClosed},
+	{StatusDispatchFailed, ActionClose, StatusClosed},
+	{StatusReturned, ActionClose, StatusClosed},
+	{StatusReplied, ActionClose, StatusClosed},
 }
 
 // mergeable: every status but the finished ones (and replied, which waits
@@ -141,8 +152,14 @@ func (e *TransitionError) Error() string {
 	return fmt.Sprintf("hotline: ticket %s is %s: %s does not apply (next: %s)", e.TicketID, e.Status, e.Action, strings.Join(e.Allowed, ", "))
 }
 
-// Unwrap makes errors.Is(err, ErrIllegalTransition) hold.
-func (e *TransitionError) Unwrap() error { return ErrIllegalTransition }
+// Unwrap makes errors.Is(err, ErrIllegalTransition) hold, and
+// errors.Is(err, ErrClosed) for a ticket that is finished.
+func (e *TransitionError) Unwrap() []error {
+	if Finished(e.Status) {
+		return []error{ErrIllegalTransition, ErrClosed}
+	}
+	return []error{ErrIllegalTransition}
+}
 
 func illegal(st store.Ticket, a Action) error {
 	return &TransitionError{TicketID: st.ID, Status: st.Status, Action: a, Allowed: NextStatuses(st.Status), Actions: NextActions(st.Status)}

@@ -97,9 +97,14 @@ func closeAudits(u store.TransitionUpdate, st store.Ticket) []audit.Entry {
 	if u.To != StatusClosed {
 		return nil
 	}
+	resolution, answered := st.Resolution, st.Lifecycle.RepliedAt
+	if u.Resolution != "" {
+		// Closed with its own resolution (ActionClose): answered now.
+		resolution, answered = u.Resolution, &u.At
+	}
 	return []audit.Entry{{Actor: u.Actor, Kind: KindTicketClose, Subject: u.ID, At: u.At, Payload: map[string]any{
-		"from_status": u.From, "on_time": st.Lifecycle.RepliedAt != nil && !st.Lifecycle.RepliedAt.After(st.Deadline),
-		"satisfaction": u.Satisfaction, "resolution_sha256": sha(st.Resolution)}}}
+		"from_status": u.From, "on_time": answered != nil && !answered.After(st.Deadline),
+		"satisfaction": u.Satisfaction, "resolution_sha256": sha(resolution)}}}
 }
 
 // checkAct checks and trims the request's fields for its action.
@@ -143,6 +148,10 @@ func (s *Service) checkAct(req ActRequest) (ActRequest, error) {
 		if _, ok := s.tax.Department(req.Department); !ok {
 			return req, &InputError{"department", "must be a department of the taxonomy"}
 		}
+	case ActionClose:
+		if req.Note == "" {
+			return req, &InputError{"resolution", "is required: how the request was resolved"}
+		}
 	case ActionAccept, ActionReply:
 	default:
 		return req, &InputError{"action", fmt.Sprintf("unknown action %q", req.Action)}
@@ -156,6 +165,8 @@ func noteField(a Action) string {
 		return "reason"
 	case ActionReply:
 		return "text"
+	case ActionClose:
+		return "resolution"
 	}
 	return "note"
 }
@@ -193,6 +204,14 @@ func (s *Service) plan(ctx context.Context, st store.Ticket, by access.Principal
 			u.To, u.IncReopened, u.Stamp = StatusReopened, true, []string{"visited_at"}
 		}
 		extra["satisfaction"], extra["solved"] = req.Satisfaction, *req.Solved
+	case ActionClose:
+		u.To, u.Stamp = StatusClosed, []string{"closed_at"}
+		if st.Status != StatusReplied {
+			// Answered by the hotline centre itself: the resolution is the
+			// answer; a replied ticket keeps the department's reply.
+			u.Resolution = req.Note
+		}
+		extra["resolution_sha256"] = sha(req.Note)
 	case ActionMerge:
 		u.To, u.MergedInto = StatusMerged, req.Into
 		if err := s.checkMergeTarget(ctx, st, by, req.Into); err != nil {

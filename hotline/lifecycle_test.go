@@ -165,7 +165,7 @@ func (c *lockedClock) Add(d time.Duration) {
 // flags overdue tickets once and gives the lease up when it stops.
 func TestSupervisionLease(t *testing.T) {
 	ctx := t.Context()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,15 @@ func (c *Classifier) prepareRequest(s string) *request {
 		}
 	}
 	flushSentence(false)
+	// A request told wholly as a setting or as what others said still
+	// says what it is about: its words count fully then.
+	if !slices.ContainsFunc(r.clauses, func(cl clause) bool { return cl.weight >= 1 }) {
+		for i := range r.clauses {
+			if r.clauses[i].weight == reportedWeight {
+				r.clauses[i].weight = 1
+			}
+		}
+	}
 	r.hazards = c.findHazards(r.sentences)
 	return r
 }
@@ -311,6 +320,9 @@ func (c *Classifier) findHazards(sentences []text) []*Hazard {
 	var out []*Hazard
 	for i, h := range c.hazards {
 		for _, s := range sentences {
+			if c.over(s) {
+				continue
+			}
 			if len(h.things.hits(s)) > 0 && slices.ContainsFunc(h.signs.hits(s), func(k keyword) bool { return !c.nearMiss(s, k) && !c.signTaken(i, s, k) }) {
 				out = append(out, c.hazardDefs[i])
 				break
@@ -320,13 +332,21 @@ func (c *Classifier) findHazards(sentences []text) []*Hazard {
 	return out
 }
 
+// over reports whether sentence s tells of the past only (a Past word and
+// no Now word): the hazard it names is not happening.
+func (c *Classifier) over(s text) bool {
+	return len(c.past.hits(s)) > 0 && len(c.now.hits(s)) == 0
+}
+
 // signTaken reports whether sign k of hazard i belongs to another hazard in
 // s: one with the same sign whose thing stands nearer before it ("a man
 // collapsed … on Luoyu Road" is a person, not the road).
 func (c *Classifier) signTaken(i int, s text, k keyword) bool {
 	mine := c.hazards[i].things.nearestBefore(s, k)
 	for j, o := range c.hazards {
-		if j == i || !slices.ContainsFunc(o.signs, func(x keyword) bool { return sameSign(x, k) }) {
+		// The other hazard takes the sign only with a sign of its own that
+		// the sentence holds ("falling off" does not take a bare "fall").
+		if j == i || !slices.ContainsFunc(o.signs, func(x keyword) bool { return sameSign(x, k) && x.in(s) }) {
 			continue
 		}
 		if d := o.things.nearestBefore(s, k); d >= 0 && (mine < 0 || d < mine) {
@@ -370,8 +390,9 @@ func (m matcher) nearestBefore(s text, k keyword) int {
 	return best
 }
 
-// nearMiss reports whether every occurrence of sign k in s is a near miss
-// or a fear ("差点撞了", "怕哪天塌了", "almost hit"): no hazard now.
+// nearMiss reports whether every occurrence of sign k in s is a near miss,
+// a fear or a negation ("差点撞了", "怕哪天塌了", "打不着火", "almost hit"), or
+// in the past ("困过人"): no hazard now.
 func (c *Classifier) nearMiss(s text, k keyword) bool {
 	src, kw := s.norm, k.norm
 	if k.cjk {
@@ -385,7 +406,9 @@ func (c *Classifier) nearMiss(s text, k keyword) bool {
 		}
 		at += from
 		before := strings.TrimRight(src[:at], " ")
-		if !slices.ContainsFunc(c.nearMisses, func(w string) bool { return strings.HasSuffix(before, w) }) {
+		after := src[at+len(kw):]
+		past := k.cjk && slices.ContainsFunc(c.pastAfter, func(w string) bool { return strings.HasPrefix(after, w) })
+		if !past && !slices.ContainsFunc(c.nearMisses, func(w string) bool { return strings.HasSuffix(before, w) }) {
 			return false
 		}
 		found = true

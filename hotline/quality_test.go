@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +30,7 @@ const (
 // Floors on the held-out set: what the classifier reaches, so that a change
 // that loses generalisation fails here (the targets are in
 // docs/hotline.md beside the measured numbers).
-var heldoutFloors = qualityFloors{typ: 0.75, cat: 0.78, dept: 0.83, emergencyRecall: 0.90, langGap: 0.10}
+var heldoutFloors = qualityFloors{typ: 0.77, cat: 0.80, dept: 0.85, emergencyRecall: 0.93, langGap: 0.10}
 
 type qualityFloors struct {
 	typ, cat, dept, emergencyRecall, langGap float64
@@ -112,8 +113,8 @@ func (q quality) row(set, slice string) string {
 	if q.emerg > 0 {
 		recall = fmt.Sprintf("%.3f (%d/%d)", qratio(q.emergFound, q.emerg), q.emergFound, q.emerg)
 	}
-	return fmt.Sprintf("| %s | %s | %d | %.3f | %.3f | %.3f | %.3f | %s | %d |", set, slice, q.n,
-		qratio(q.typ, q.n), qratio(q.cat, q.n), qratio(q.dept, q.n), qratio(q.urg, q.n), recall, q.fals)
+	return fmt.Sprintf("| %s | %s | %d | %.3f | %.3f | %.3f | %.3f | %s | %d (%.1f %%) |", set, slice, q.n,
+		qratio(q.typ, q.n), qratio(q.cat, q.n), qratio(q.dept, q.n), qratio(q.urg, q.n), recall, q.fals, 100*qratio(q.fals, q.n-q.emerg))
 }
 
 // qualityRun is one set triaged two ways: the whole pipeline (offline
@@ -124,13 +125,18 @@ type qualityRun struct {
 	misses          []string
 }
 
-func runQualitySet(t *testing.T, r *rig, reqs []qualityRequest, listMisses bool) qualityRun {
+func runQualitySet(t *testing.T, r *rig, reqs []qualityRequest, path string, listMisses bool) qualityRun {
 	t.Helper()
 	texts := make([]string, len(reqs))
 	for i, q := range reqs {
 		texts[i] = q.Text
 	}
-	results := triageAll(r, texts, 4)
+	var results []Triage
+	if path == shippedSetPath {
+		results = triageShipped(r, texts)
+	} else {
+		results = triageAll(r, texts, 4)
+	}
 	run := qualityRun{pipeline: map[string]*quality{}, rules: map[string]*quality{}, tags: map[string]*quality{}}
 	for _, k := range []string{"all", LangZh, LangEn} {
 		run.pipeline[k], run.rules[k] = &quality{}, &quality{}
@@ -150,13 +156,35 @@ func runQualitySet(t *testing.T, r *rig, reqs []qualityRequest, listMisses bool)
 			}
 			run.tags[tag].add(q, tri.Type, tri.Category, tri.Department, tri.Urgency)
 		}
-		if listMisses && (tri.Type != q.Type || tri.Category != q.Category || tri.Department != q.Department || tri.Urgency != q.Urgency) {
+		// The shipped set's holdout split is never listed either.
+		if listMisses && q.Split != "holdout" && (tri.Type != q.Type || tri.Category != q.Category || tri.Department != q.Department || tri.Urgency != q.Urgency) {
 			run.misses = append(run.misses, fmt.Sprintf("%s: type %s→%s category %s→%s department %s→%s urgency %s→%s (rules %s %s)",
 				q.ID, q.Type, tri.Type, q.Category, tri.Category, q.Department, tri.Department, q.Urgency, tri.Urgency,
 				tri.Rules.Type, tri.Rules.Category))
 		}
 	}
 	return run
+}
+
+// shippedTriage is the pipeline's triage of the shipped set
+// (testdata/requests.yaml), done once per test binary: TestTriageAccuracy and
+// TestTriageQuality both score it, each on a rig built the same way, and the
+// offline engine's triage of the same texts is the same every time.
+var shippedTriage struct {
+	sync.Mutex
+	texts   []string
+	results []Triage
+}
+
+// triageShipped triages the shipped set's texts, or returns the results of
+// the first test that did.
+func triageShipped(r *rig, texts []string) []Triage {
+	shippedTriage.Lock()
+	defer shippedTriage.Unlock()
+	if shippedTriage.results == nil || !slices.Equal(shippedTriage.texts, texts) {
+		shippedTriage.texts, shippedTriage.results = texts, triageAll(r, texts, 4)
+	}
+	return shippedTriage.results
 }
 
 // triageAll triages texts with workers at once, in order.
@@ -183,8 +211,9 @@ func triageAll(r *rig, texts []string, workers int) []Triage {
 
 // TestTriageQuality scores triage on the held-out set, the dev set and the
 // shipped set, per field and language, with emergency recall, and holds the
-// held-out floors. Only the dev set's misses are listed (-v); the held-out
-// set is reported in aggregate so it is never tuned on.
+// held-out floors. Only the dev set's and the shipped set's dev split's
+// misses are listed (-v); the held-out set (and the shipped holdout split)
+// is reported in aggregate so it is never tuned on.
 //
 //	go test ./hotline -run TestTriageQuality -v
 //	go test ./hotline -run TestTriageQuality -update-quality-docs   # rewrite the table in docs/hotline.md
@@ -196,14 +225,14 @@ func TestTriageQuality(t *testing.T) {
 	sets := []struct {
 		name, path string
 		misses     bool
-	}{{"held-out", heldoutSetPath, false}, {"dev", devSetPath, true}, {"shipped", shippedSetPath, false}}
+	}{{"held-out", heldoutSetPath, false}, {"dev", devSetPath, true}, {"shipped", shippedSetPath, true}}
 	var table []string
-	table = append(table, "| set | slice | n | type | category | department | urgency | emergency recall | false emergencies |",
+	table = append(table, "| set | slice | n | type | category | department | urgency | emergency recall | false emergencies (of the non-emergencies) |",
 		"|---|---|---|---|---|---|---|---|---|")
 	runs := map[string]qualityRun{}
 	for _, s := range sets {
 		reqs := loadQualitySet(t, s.path)
-		run := runQualitySet(t, r, reqs, s.misses)
+		run := runQualitySet(t, r, reqs, s.path, s.misses)
 		runs[s.name] = run
 		for _, k := range []string{"all", LangZh, LangEn} {
 			table = append(table, run.pipeline[k].row(s.name, k))

@@ -650,40 +650,21 @@ func (s *Service) List(ctx context.Context, f ListFilter) ([]Ticket, error) {
 	return out, nil
 }
 
-// Close marks a ticket closed with the department's resolution.
+// Close closes a ticket with the resolution through the lifecycle's
+// transition table (ActionClose): a ticket the hotline centre answered
+// itself, or one replied to that closes without a return visit. Any other
+// status is a *TransitionError naming the statuses allowed next (409), a
+// finished ticket too; the transition is recorded and audited.
 func (s *Service) Close(ctx context.Context, id, resolution string, by access.Principal) (Ticket, error) {
 	resolution = strings.TrimSpace(resolution)
 	if msg := textProblem(resolution); msg != "" {
 		return Ticket{}, &InputError{"resolution", msg}
 	}
-	if resolution == "" || len([]rune(resolution)) > MaxTextRunes {
-		return Ticket{}, &InputError{"resolution", fmt.Sprintf("must be 1 to %d characters", MaxTextRunes)}
+	if resolution == "" || len([]rune(resolution)) > MaxNoteRunes {
+		return Ticket{}, &InputError{"resolution", fmt.Sprintf("must be 1 to %d characters", MaxNoteRunes)}
 	}
-	st, err := s.store.GetTicket(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return Ticket{}, usererr.Errorf("%w: ticket %s", ErrNotFound, id)
-	}
-	if err != nil {
-		return Ticket{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	st = s.sync(ctx, st)
-	if Finished(st.Status) {
-		return Ticket{}, ErrClosed
-	}
-	now := s.now().UTC()
-	entry := audit.Entry{Actor: by.KeyID, Kind: KindTicketClose, Subject: id, At: now, Payload: map[string]any{
-		"from_status": st.Status, "on_time": !now.After(st.Deadline), "resolution_sha256": sha(resolution)}}
-	up, err := s.store.UpdateTicket(ctx, store.TicketUpdate{ID: id, FromStatus: st.Status, Status: StatusClosed, Resolution: resolution, ClosedAt: &now, At: now}, nil, entry)
-	if errors.Is(err, store.ErrTicketChanged) {
-		if up.Status == StatusClosed {
-			return Ticket{}, ErrClosed
-		}
-		return Ticket{}, fmt.Errorf("%w: the ticket changed meanwhile; retry", ErrUnavailable)
-	}
-	if err != nil {
-		return Ticket{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return s.fromStore(up)
+	t, _, err := s.Act(ctx, id, by, ActRequest{Action: ActionClose, Note: resolution})
+	return t, err
 }
 
 // Stats are the hotline's KPIs over the tickets a filter selects.

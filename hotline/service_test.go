@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -421,6 +422,21 @@ func TestCloseAndStats(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, out.Ticket.ID)
+	}
+	// A ticket waiting for its dispatch decision is not closed: the
+	// transition table says what may come next.
+	var te *TransitionError
+	if _, err := r.svc.Close(ctx, ids[0], "已更换灯泡 Bulb replaced", hotlineKey); !errors.As(err, &te) || !slices.Contains(te.Allowed, StatusDispatched) ||
+		slices.Contains(te.Allowed, StatusClosed) {
+		t.Fatalf("closing a ticket pending approval: %v", err)
+	}
+	pending, err := r.svc.Get(ctx, ids[0])
+	if err != nil || pending.Dispatch == nil {
+		t.Fatalf("get: %+v %v", pending, err)
+	}
+	boss := access.Principal{KeyID: "key_sup", Name: "supervisor", Role: access.RoleSupervisor, Clearance: access.Internal}
+	if _, err := r.actions.Reject(ctx, pending.Dispatch.ProposalID, boss, "answered by the hotline"); err != nil {
+		t.Fatal(err)
 	}
 	closed, err := r.svc.Close(ctx, ids[0], "已更换灯泡 Bulb replaced", hotlineKey)
 	if err != nil || closed.Status != StatusClosed || closed.ClosedAt == nil || closed.Resolution == "" {

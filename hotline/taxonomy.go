@@ -82,6 +82,10 @@ type Hazard struct {
 type Mentions struct {
 	Negated  []string `yaml:"negated"`
 	Reported []string `yaml:"reported"`
+	// Setting clauses tell who is calling, where they were or whom they
+	// called ("我是开出租车的", "coming home from the bus stop", "打了物业电话"):
+	// their words count as little as reported ones.
+	Setting []string `yaml:"setting"`
 	// A category word followed by LandmarkAfter (旁边, 门口) or preceded by
 	// LandmarkBefore ("next to the") names a place, not the problem.
 	LandmarkAfter  []string `yaml:"landmark_after"`
@@ -92,6 +96,13 @@ type Mentions struct {
 	// NearMiss words right before a hazard's sign ("差点", "almost") say it
 	// did not happen: no hazard.
 	NearMiss []string `yaml:"near_miss"`
+	// PastAfter words right after a hazard's sign say it happened once,
+	// not now ("上个月还困过人"): no hazard.
+	PastAfter []string `yaml:"past_after"`
+	// A sentence with a Past word and no Now word tells of a hazard that is
+	// over ("上次煤气泄漏你们处理得很快"): its signs raise nothing.
+	Past []string `yaml:"past"`
+	Now  []string `yaml:"now"`
 }
 
 // DeadlineRule sets the deadline of the tickets it matches. Empty fields

@@ -197,7 +197,10 @@ type closeRequest struct {
 	Resolution string `json:"resolution"`
 }
 
-// closeTicket records the department's resolution and closes the ticket.
+// closeTicket closes a ticket with a resolution through the lifecycle's
+// transition table: one the hotline centre answered itself, or one replied
+// to that closes without a return visit. Any other status is 409 with the
+// statuses allowed next.
 func (s *Server) closeTicket(c *fiber.Ctx) error {
 	svc, err := s.hotline()
 	if err != nil {
@@ -209,7 +212,7 @@ func (s *Server) closeTicket(c *fiber.Ctx) error {
 	}
 	t, err := svc.Close(c.UserContext(), c.Params("id"), req.Resolution, mustPrincipal(c))
 	if err != nil {
-		return err
+		return retryAfter(c, lifecycleProblem(err))
 	}
 	return c.JSON(t)
 }

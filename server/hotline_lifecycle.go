@@ -23,6 +23,13 @@ type LifecycleService interface {
 
 var _ LifecycleService = (*hotline.Service)(nil)
 
+// ReplyDrafter composes reply drafts; *hotline.Service implements it.
+type ReplyDrafter interface {
+	ReplyDraft(ctx context.Context, id string, by access.Principal, req hotline.DraftRequest) (hotline.ReplyDraft, error)
+}
+
+var _ ReplyDrafter = (*hotline.Service)(nil)
+
 // lifecycleRoutes registers the ticket lifecycle (DESIGN §4): the queue and
 // the department's actions for department keys (their own department's
 // tickets only; the hotline decides which) and supervisors; the return
@@ -42,6 +49,34 @@ func (s *Server) lifecycleRoutes(v1 fiber.Router) {
 		v1.Post("/hotline/tickets/:id/"+string(a), guard, s.ticketAction(a))
 	}
 	v1.Post("/hotline/tickets/:id/visit", s.requireAny(access.RoleHotline, access.RoleDepartment), s.ticketAction(hotline.ActionVisit))
+	v1.Post("/hotline/tickets/:id/reply-draft", dept, s.ticketReplyDraft)
+}
+
+// draftBody is the body of POST /v1/hotline/tickets/{id}/reply-draft
+// (optional): further notes of the department to state in the draft.
+type draftBody struct {
+	Notes string `json:"notes"`
+}
+
+// ticketReplyDraft composes a reply draft from the department's notes and
+// the knowledge base, for the department (its own tickets) or a
+// supervisor to edit and post with …/reply. Nothing is sent or stored.
+func (s *Server) ticketReplyDraft(c *fiber.Ctx) error {
+	rd, ok := s.deps.Hotline.(ReplyDrafter)
+	if !ok {
+		return &Problem{Status: fiber.StatusServiceUnavailable, Title: "Service Unavailable", Detail: "reply drafts are not enabled on this server"}
+	}
+	var b draftBody
+	if len(strings.TrimSpace(string(c.Body()))) > 0 {
+		if err := decodeJSON(c, &b); err != nil {
+			return err
+		}
+	}
+	d, err := rd.ReplyDraft(c.UserContext(), c.Params("id"), mustPrincipal(c), hotline.DraftRequest{Notes: b.Notes})
+	if err != nil {
+		return retryAfter(c, lifecycleProblem(err))
+	}
+	return c.JSON(d)
 }
 
 // requireAny admits principals whose role allows one of roles.

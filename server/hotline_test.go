@@ -233,6 +233,16 @@ func TestHotlineTicketsAPI(t *testing.T) {
 			t.Errorf("?%s: %d tickets, want %d (%s)", q, len(page.Tickets), want, body)
 		}
 	}
+	// Close goes through the transition table: a ticket waiting for its
+	// dispatch decision is not closed (409, allowed next statuses); once the
+	// dispatch is rejected the hotline centre answers it itself.
+	if resp, body := e.call(t, nil, "POST", "/v1/hotline/tickets/"+tk.ID+"/close", access.RoleHotline, `{"resolution":"管网抢修完成，已恢复供水"}`); resp.StatusCode != 409 ||
+		!strings.Contains(string(body), `"allowed_next":[`) {
+		t.Errorf("close while pending approval: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.call(t, nil, "POST", "/v1/proposals/"+tk.Dispatch.ProposalID+"/reject", access.RoleSupervisor, `{"comment":"由热线直接答复"}`); resp.StatusCode != 200 {
+		t.Fatalf("reject the dispatch: %d %s", resp.StatusCode, body)
+	}
 	if resp, body := e.call(t, nil, "POST", "/v1/hotline/tickets/"+tk.ID+"/close", access.RoleHotline, `{"resolution":"管网抢修完成，已恢复供水"}`); resp.StatusCode != 200 || !strings.Contains(string(body), `"status":"closed"`) {
 		t.Errorf("close: %d %s", resp.StatusCode, body)
 	}
