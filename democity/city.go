@@ -48,6 +48,8 @@ type City struct {
 
 	mu      sync.RWMutex
 	traffic trafficState
+	// slotCache memoises the incidents drawn per hour (slotcache.go).
+	slotCache slotCache
 
 	// permits and energy guard themselves: each has its own lock.
 	permits permitState

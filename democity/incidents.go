@@ -264,7 +264,7 @@ func describe(typ string, sev, variant int, emergency bool, s *segment) (zh, en 
 func (c *City) incidentsBetween(from, to time.Time) []traffic.Incident {
 	var out []traffic.Incident
 	for slot := slotOf(from) - maxIncidentHours; slot <= slotOf(to); slot++ {
-		for _, inc := range c.slotIncidents(slot) {
+		for _, inc := range c.cachedSlotIncidents(slot) { // slotcache.go
 			inc = c.applyResolution(inc)
 			if inc.End.After(from) && !inc.Start.After(to) {
 				out = append(out, inc)

@@ -78,22 +78,22 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry
 	}
 	var seq int64
 	var prev string
-	if err := tx.QueryRowContext(ctx, lock).Scan(&seq, &prev); err != nil {
+	if err := db.txQueryRow(ctx, tx, lock).Scan(&seq, &prev); err != nil {
 		return nil, fmt.Errorf("lock audit head: %w", err)
 	}
-	ins := db.q("INSERT INTO audit_log (" + auditColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	ins := "INSERT INTO audit_log (" + auditColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	for i := range recs {
 		r := &recs[i]
 		seq++
 		r.Seq = seq
 		r.At = fromNanos(nanos(r.At)) // what the store gives back
 		audit.Seal(r, prev)
-		if _, err := tx.ExecContext(ctx, ins, r.Seq, nanos(r.At), r.Actor, r.Kind, r.Subject, string(r.Payload), r.PayloadHash, r.PrevHash, r.Hash); err != nil {
+		if _, err := db.txExec(ctx, tx, ins, r.Seq, nanos(r.At), r.Actor, r.Kind, r.Subject, string(r.Payload), r.PayloadHash, r.PrevHash, r.Hash); err != nil {
 			return nil, fmt.Errorf("insert audit record %d: %w", r.Seq, err)
 		}
 		prev = r.Hash
 	}
-	if _, err := tx.ExecContext(ctx, db.q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), seq, prev); err != nil {
+	if _, err := db.txExec(ctx, tx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev); err != nil {
 		return nil, fmt.Errorf("move audit head: %w", err)
 	}
 	if err := db.writeOutbox(ctx, tx, recs); err != nil { // store/outbox.go: events commit with their records

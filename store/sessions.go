@@ -53,7 +53,7 @@ func (db *DB) CreateSession(ctx context.Context, s Session) error {
 		s.UpdatedAt = s.CreatedAt
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q("INSERT INTO sessions ("+sessionColumns+") VALUES (?, ?, ?, ?, ?, ?)"),
+		_, err := db.txExec(ctx, tx, "INSERT INTO sessions ("+sessionColumns+") VALUES (?, ?, ?, ?, ?, ?)",
 			s.ID, s.Agent, s.OwnerKeyID, s.Title, nanos(s.CreatedAt), nanos(s.UpdatedAt))
 		return err
 	})
@@ -150,7 +150,7 @@ func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event
 
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var updated int64
-		err := tx.QueryRowContext(ctx, db.q(db.d.lockSession()), sessionID).Scan(&updated)
+		err := db.txQueryRow(ctx, tx, db.d.lockSession(), sessionID).Scan(&updated)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -158,23 +158,19 @@ func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event
 			return err
 		}
 		var last int64
-		if err := tx.QueryRowContext(ctx, db.q("SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?"), sessionID).Scan(&last); err != nil {
+		if err := db.txQueryRow(ctx, tx, "SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?", sessionID).Scan(&last); err != nil {
 			return err
 		}
-		ins, err := tx.PrepareContext(ctx, db.q("INSERT INTO session_events (session_id, seq, turn, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"))
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		const ins = "INSERT INTO session_events (session_id, seq, turn, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
 		for i := range out {
 			out[i].Seq = last + int64(i) + 1
 			e := out[i]
-			if _, err := ins.ExecContext(ctx, sessionID, e.Seq, e.Turn, e.Type, string(e.Data), nanos(e.CreatedAt)); err != nil {
+			if _, err := db.txExec(ctx, tx, ins, sessionID, e.Seq, e.Turn, e.Type, string(e.Data), nanos(e.CreatedAt)); err != nil {
 				return db.classify(err)
 			}
 			updated = max(updated, nanos(e.CreatedAt))
 		}
-		_, err = tx.ExecContext(ctx, db.q("UPDATE sessions SET updated_at = ? WHERE id = ?"), updated, sessionID)
+		_, err = db.txExec(ctx, tx, "UPDATE sessions SET updated_at = ? WHERE id = ?", updated, sessionID)
 		return err
 	})
 	if err != nil {
