@@ -38,6 +38,8 @@ type Config struct {
 	Monitors    MonitorsConfig  `yaml:",inline"` // monitors_dir (config/monitors.go)
 
 	ToolSources ToolSourcesConfig `yaml:"tool_sources"` // limits of OpenAPI imports (config/sources.go)
+
+	ScaleOut ScaleOutConfig `yaml:",inline"` // redis_url, registry_poll, drain_delay, rate_limits (config/scaleout.go)
 }
 
 // KnowledgeConfig selects the knowledge store and embedder.
@@ -170,7 +172,7 @@ var Env = append([]EnvVar{
 		c.ToolSources.OpenAPI.MaxOperations = n
 		return err
 	}},
-}, append(append(cityEnv, personalEnv...), monitorsEnv...)...)
+}, append(append(append(cityEnv, personalEnv...), monitorsEnv...), scaleOutEnv...)...)
 
 func setDuration(d *time.Duration, v string) error {
 	x, err := time.ParseDuration(v)
@@ -297,6 +299,7 @@ func (c *Config) Validate() error {
 	p = append(p, c.City.problems()...)
 	p = append(p, c.ToolSources.problems()...)
 	p = append(p, c.Hotline.problems()...)
+	p = append(p, c.ScaleOut.problems()...) // config/scaleout.go
 	if c.Outbound.MaxResponseBytes < 0 || c.Outbound.Timeout < 0 {
 		bad("outbound", "max_response_bytes and timeout must be ≥ 0")
 	}

@@ -56,7 +56,7 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	dir := t.TempDir()
+	dir := storeDir(t)
 	db, err := store.Open(ctx, "", dir)
 	if err != nil {
 		t.Fatal(err)

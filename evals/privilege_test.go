@@ -82,7 +82,7 @@ func TestLocalEvalProposalsAreNotQueued(t *testing.T) {
 		scripted.Call("propose_traffic_retime_signal", `{"corridor":"renmin","strategy":"more_main_green","rationale":"index 2.4"}`),
 		scripted.Reply("Proposed; a supervisor decides."))
 	r := newRig(t, withModel(model))
-	db, err := store.Open(context.Background(), "", t.TempDir())
+	db, err := store.Open(context.Background(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

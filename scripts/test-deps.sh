@@ -37,3 +37,13 @@ for pkg in testenv/*/package.json; do
     touch "$dir/node_modules"
   fi
 done
+
+# Debian's redis-server for the Redis rate-limit tests (store/ratelimit_redis_test.go
+# starts its own server on a free 127.0.0.1 port in a temporary directory). (H1's block.)
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test-deps: installing Debian's redis-server"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+echo "test-deps: $(redis-server --version | awk '{print $1, $2, $3}') ready"

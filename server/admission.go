@@ -136,7 +136,13 @@ func (a *admission) release() {
 func (s *Server) admitTurn(c *fiber.Ctx) (release func(), err error) {
 	release, err = s.turns.acquire(s.base)
 	if err == nil {
-		return release, nil
+		quota, qerr := s.admitQuota(c) // server/ratelimit.go: per-key and per-role concurrent turns
+		if qerr != nil {
+			release()
+			return nil, qerr
+		}
+		slot := release
+		return func() { quota(); slot() }, nil
 	}
 	s.log.Warn("turn refused by admission control", "reason", err, "request_id", requestID(c))
 	c.Set(fiber.HeaderRetryAfter, turnRetryAfter)

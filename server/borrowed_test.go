@@ -27,7 +27,7 @@ import (
 // into those reused buffers; the server copies them once (Immutable).
 func TestBorrowedStringsDoNotOutliveRequests(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ type kbEnv struct {
 func newKBEnv(t *testing.T) *kbEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func (f *fakeEvals) Turn(context.Context, evals.TurnRequest, access.Principal) (
 func startEvalServer(t *testing.T, svc EvalService) (base string, keys map[access.Role]string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ type eventEnv struct {
 
 func newEventEnv(t *testing.T) *eventEnv {
 	t.Helper()
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestEventRoutesWithoutEvents(t *testing.T) {
 // gave up on gets what it had buffered, then an error event naming the
 // last event id it saw.
 func TestEventStreamTellsADroppedClientWhereToResume(t *testing.T) {
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (l *panicLog) take() []string {
 func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", tb.TempDir())
+	db, err := store.Open(ctx, "", storeDir(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

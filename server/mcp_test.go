@@ -66,7 +66,7 @@ func newMCPEnv(t *testing.T) *mcpEnv {
 func newMCPEnvWith(t *testing.T, model llm.Model, opts Options) *mcpEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 // registry's (anything else is "unknown", client tools "client"), models
 // and agents are capped (labelCap).
 type metrics struct {
+	onTurn     func(agents.ChatResult) // called first by observeTurn (server/ratelimit.go)
 	reg        *prometheus.Registry
 	requests   *prometheus.CounterVec
 	durations  *prometheus.HistogramVec
@@ -98,6 +99,9 @@ func (m *metrics) observe(method, route string, status int, took time.Duration) 
 }
 
 func (m *metrics) observeTurn(res agents.ChatResult) {
+	if m.onTurn != nil {
+		m.onTurn(res) // server/ratelimit.go: tokens per minute
+	}
 	agent, model := m.agents.label(res.Agent), m.models.label(res.Model)
 	m.turns.WithLabelValues(agent, model, strconv.FormatBool(res.Degraded)).Inc()
 	m.turnTime.WithLabelValues(agent, model).Observe(float64(res.DurationMS) / 1000)

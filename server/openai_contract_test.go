@@ -35,7 +35,7 @@ type oaiEnv struct {
 func newOAIEnv(t *testing.T, byName map[string]llm.Model, timeout time.Duration) *oaiEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ type privRig struct {
 func newPrivRig(t *testing.T) *privRig {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

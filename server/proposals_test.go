@@ -51,7 +51,7 @@ func (f *fakeProposals) Reject(_ context.Context, id string, by access.Principal
 
 func governanceServer(t *testing.T, p ProposalService) (*Server, map[access.Role]string, *store.DB) {
 	t.Helper()
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ var reportNow = time.Date(2026, 11, 9, 12, 0, 0, 0, time.UTC)
 
 func newReportEnv(t *testing.T) *reportEnv {
 	t.Helper()
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

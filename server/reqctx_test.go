@@ -61,7 +61,7 @@ type ctxEnv struct {
 // newCtxEnv serves a server whose one tool, "hang", waits for its context.
 func newCtxEnv(t *testing.T, opts Options) *ctxEnv {
 	t.Helper()
-	db, err := store.Open(context.Background(), "", t.TempDir())
+	db, err := store.Open(context.Background(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,8 @@ type Deps struct {
 	Telemetry *telemetry.Provider
 	// Reports serves GET /v1/reports/operations (server/reports.go); nil answers 503.
 	Reports ReportService
+	// Rates counts Options.RateLimits across replicas (server/ratelimit.go); nil: no limits.
+	Rates RateStore
 }
 
 // Options tune the server.
@@ -104,6 +106,9 @@ type Options struct {
 	// CityName and CityTimeZone (IANA) are what GET /v1/me tells the
 	// console, which shows times in the city's zone.
 	CityName, CityTimeZone string
+	// RateLimits are per-key and per-role quotas (server/ratelimit.go),
+	// counted in Deps.Rates; zero: none.
+	RateLimits RateLimits
 }
 
 // Server is the HTTP API.
@@ -119,6 +124,8 @@ type Server struct {
 	turns    *admission // server/admission.go
 	metrics  *metrics
 	shutdown sync.Once
+	drain    drainState // server/drain.go
+	quotas   turnQuotas // server/ratelimit.go
 }
 
 // New builds the server and its routes.
@@ -148,6 +155,7 @@ func New(deps Deps, opts Options) *Server {
 		deps.ModelName = func(m string) string { return m }
 	}
 	s := &Server{deps: deps, opts: opts, log: deps.Log, metrics: newMetrics(deps)}
+	s.metrics.onTurn = s.chargeTokens // server/ratelimit.go
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.turns = newAdmission(opts.MaxTurns, opts.TurnQueue)
 	s.app = fiber.New(fiber.Config{
@@ -200,12 +208,13 @@ func (s *Server) routes() {
 	app.Use(s.traceRequests)  // server/tracing.go: before requestid, which takes the trace id as the default request id
 	app.Use(requestid.New(requestid.Config{Generator: func() string { return uuid.NewString() }}))
 	app.Use(s.logRequests)
+	app.Use(s.refuseWhileDraining) // server/drain.go
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", s.metrics.handler())
 
-	v1 := app.Group("/v1", s.authenticate)
+	v1 := app.Group("/v1", s.authenticate, s.rateLimit) // server/ratelimit.go
 	v1.Get("/agents", s.listAgents)
 	v1.Get("/agents/:agent", s.getAgent)
 	v1.Post("/agents/:agent/chat", s.chat) // role checked against the agent's spec
@@ -252,6 +261,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 			continue
 		}
 		checks[ch.Name] = "ok"
+	}
+	if s.Draining() { // server/drain.go
+		checks["drain"], ready = "draining", false
 	}
 	if !ready {
 		c.Status(fiber.StatusServiceUnavailable)

@@ -63,7 +63,7 @@ type testEnv struct {
 func newEnv(t *testing.T, tool string) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ type turnEnv struct {
 func newTurnEnv(t *testing.T, model llm.Model, aud func(*store.DB) audit.Auditor, opts Options) *turnEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

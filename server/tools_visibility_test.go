@@ -120,7 +120,7 @@ func issueTestKeyOn(t *testing.T, db *store.DB, role, clearance string) (string,
 // listed tool above the key's clearance as it shows a listed tool that is
 // not registered: by name, unavailable, without description or clearance.
 func TestAgentViewHidesToolsAboveClearance(t *testing.T) {
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

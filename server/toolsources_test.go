@@ -33,7 +33,7 @@ func openapiFixture(t *testing.T, name string) []byte { return openapitest.Fixtu
 func sourceEnv(t *testing.T, lim openapi.Limits, docs map[string][]byte) (*testEnv, string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,11 @@ type DB struct {
 	// which allows one writer at a time, and commits concurrent ones together
 	// (group commit: one fsync for many writes). Nil on PostgreSQL.
 	group *groupCommit
+	// pgcfg is the connection configuration on PostgreSQL, for the
+	// dedicated LISTEN connection (store/registry.go); pool is the pool
+	// as configured (store/pool.go). Both zero on SQLite.
+	pgcfg *pgx.ConnConfig
+	pool  poolSettings
 }
 
 // Open connects to the state database and brings its schema up to date.
@@ -175,19 +180,23 @@ func (db *DB) checkSQLite(ctx context.Context) error {
 }
 
 func openPostgres(ctx context.Context, url string) (*DB, error) {
-	cfg, err := pgx.ParseConfig(url)
+	// The pool_* parameters are the pool's (store/pool.go), as users of
+	// pgxpool write them; the rest of the URL is the connection's.
+	connURL, pool, err := splitPoolParams(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	cfg, err := pgx.ParseConfig(connURL)
 	if err != nil {
 		return nil, fmt.Errorf("store: open postgres: %w", err)
 	}
 	sdb := stdlib.OpenDB(*cfg)
-	sdb.SetMaxOpenConns(postgresMaxConns)
-	sdb.SetMaxIdleConns(postgresMaxConns / 2)
-	sdb.SetConnMaxIdleTime(5 * time.Minute)
+	pool.apply(sdb)
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("store: open postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
 	}
-	return &DB{sql: sdb, d: postgresDialect{}}, nil
+	return &DB{sql: sdb, d: postgresDialect{}, pgcfg: cfg, pool: pool}, nil
 }
 
 // Backend names the database behind db: BackendSQLite or BackendPostgres.

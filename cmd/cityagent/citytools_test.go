@@ -54,7 +54,7 @@ func toolsCityRunner(t *testing.T, at time.Time) (*agents.Runner, *democity.City
 	if _, err := demodocs.Load(ctx, kb); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

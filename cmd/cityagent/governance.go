@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/config"
+	"github.com/cityagent/cityagent/democity"
 	"github.com/cityagent/cityagent/internal/sweep"
 )
 
@@ -32,6 +34,17 @@ func buildGovernance(ctx context.Context, in *installation, cfg config.Config, l
 		log.Warn("no executor connected for this source: its actions are not offered and approvals are not executed",
 			"domain", d.Domain, "source", d.Source, "executor", d.Executor)
 	}
+	// The demo city's changes are recorded and replayed on every replica
+	// and restart (cmd/cityagent/effects.go, democity/effects.go).
+	journal := democity.NewJournal(in.db, log)
+	journalDemoExecutors(execs, journal)
+	if n, err := journal.CatchUp(ctx); err != nil {
+		return fmt.Errorf("replay city effects: %w", err)
+	} else if n > 0 {
+		log.Info("replayed the demo city's recorded effects", "effects", n)
+	}
+	stopEffects := followEffects(context.WithoutCancel(ctx), in.db, journal, cmp.Or(cfg.ScaleOut.RegistryPoll, config.DefaultRegistryPoll), log)
+	in.closers = append(in.closers, func() error { stopEffects(); return nil })
 	in.actions, err = actions.NewService(actions.Config{Catalog: cat, Store: in.db, Executors: execs, Log: log})
 	if err != nil {
 		return err
@@ -56,7 +69,13 @@ func buildGovernance(ctx context.Context, in *installation, cfg config.Config, l
 	if r != (actions.SweepResult{}) {
 		log.Info("recovered proposals at start-up", "expired", r.Expired, "executed", r.Executed, "failed", r.Failed)
 	}
-	loop := sweep.Go(context.WithoutCancel(ctx), func(ctx context.Context) { in.actions.Run(ctx, sweepInterval) })
+	holder := replicaName()
+	loop := sweep.Go(context.WithoutCancel(ctx), func(ctx context.Context) {
+		in.actions.RunLeased(ctx, sweepInterval, func(ctx context.Context, now time.Time, ttl time.Duration) (bool, error) {
+			_, ok, err := in.db.AcquireLease(ctx, actions.SweepLease, holder, now, ttl) // one replica sweeps (actions/lease.go)
+			return ok, err
+		})
+	})
 	in.closers = append(in.closers, func() error { loop.Stop(); return nil })
 	return nil
 }

@@ -22,7 +22,7 @@ func TestCityExecutors(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)) // a Wednesday
 	city := democity.New(democity.DefaultSeed, func() time.Time { return now })
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

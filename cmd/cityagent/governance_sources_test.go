@@ -23,9 +23,10 @@ import (
 // of a proposal made before the source changed is not executed. Domains
 // still on the demo city keep their executors.
 func TestGovernanceNonDemoSourceHasNoDemoExecutor(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	city := democity.New(democity.DefaultSeed, func() time.Time { return now })
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +96,7 @@ func TestGovernanceNonDemoSourceHasNoDemoExecutor(t *testing.T) {
 // traffic_incidents as required, so every answer carried a warning. It is
 // optional now, and the order of the city agent's tools is unchanged.
 func TestSourcesAgentSpecsWithoutIncidents(t *testing.T) {
+	t.Parallel()
 	cat, err := agents.LoadCatalog("")
 	if err != nil {
 		t.Fatal(err)

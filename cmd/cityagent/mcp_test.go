@@ -62,6 +62,7 @@ type mcpReport struct {
 // agent, read a knowledge resource, and see list_changed when a tool is
 // registered and removed over the HTTP API.
 func TestMCPTypeScriptClient(t *testing.T) {
+	t.Parallel()
 	root := toolsRepoRoot(t)
 	script := filepath.Join(root, "testenv", "mcpclient", "client.mjs")
 	if _, err := os.Stat(filepath.Join(root, "testenv", "mcpclient", "node_modules", "@modelcontextprotocol", "sdk")); err != nil {

@@ -16,6 +16,7 @@ import (
 // cityagent serve runs the shipped monitors on the demo city: the first
 // tick happens at start-up and GET /v1/vital-signs shows all five.
 func TestServeRunsTheShippedMonitors(t *testing.T) {
+	t.Parallel()
 	in := startServe(t, t.TempDir())
 	var signs struct {
 		Indicators []struct {
@@ -52,6 +53,7 @@ func TestServeRunsTheShippedMonitors(t *testing.T) {
 
 // An invalid monitor file stops start-up with its file, line and field.
 func TestServeRefusesAnInvalidMonitor(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := "name: bad\ntitle: Bad\ntitle_zh: 坏\ntool: traffic_congestion\nvalue: \"$.network_index\"\ncondition: \"about 1\"\nseverity: warning\n"
 	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(bad), 0o600); err != nil {
@@ -68,6 +70,7 @@ func TestServeRefusesAnInvalidMonitor(t *testing.T) {
 // A monitor file naming an unknown agent or an unregistered tool stops
 // start-up with its file, line and field.
 func TestServeRefusesAMonitorWithUnknownReferences(t *testing.T) {
+	t.Parallel()
 	for name, c := range map[string]struct{ text, want string }{
 		"tool": {"name: x\ntitle: X\ntitle_zh: 某\ntool: no_such_tool\nvalue: \"$.v\"\ncondition: \"> 1\"\nseverity: info\n", ":4: tool: no registered tool is named \"no_such_tool\""},
 		"agent": {"name: x\ntitle: X\ntitle_zh: 某\ntool: traffic_congestion\nvalue: \"$.network_index\"\ncondition: \"> 1\"\nseverity: info\n" +

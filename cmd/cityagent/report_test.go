@@ -50,6 +50,7 @@ func rowOf(out, name string) []string {
 }
 
 func TestReportCommand(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	seedReportStore(t, data)
 	args := []string{"report", "--data", data, "--from", "2026-11-02", "--to", "2026-11-08"}

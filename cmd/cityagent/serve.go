@@ -43,6 +43,7 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 	if err != nil {
 		return err
 	}
+	applyGCPolicy(os.Getenv) // gcpolicy.go
 	log := newLogger(cfg.Log, os.Stderr)
 	start := time.Now()
 	inst, err := build(ctx, cfg, log)
@@ -78,6 +79,13 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 		return err
 	}
 	defer stopTelemetry() // after srv.Shutdown below: the last spans are flushed
+
+	// Quotas per key and role, counted in Redis or the state store (cmd/cityagent/scaleout.go).
+	rates, quotas, closeRates, err := rateLimits(ctx, cfg, inst)
+	if err != nil {
+		return err
+	}
+	defer closeRates()
 	srv := server.New(server.Deps{
 		Runner: inst.runner, Catalog: inst.catalog, Tools: inst.tools, Keys: inst.db, Sessions: inst.db,
 		Checks: inst.checks, Log: log, ModelName: inst.modelName,
@@ -92,9 +100,12 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 		Reports:   reportSvc,
 		Monitors:  monitorSvc,
 		Telemetry: tel, // cmd/cityagent/telemetry.go
-	}, server.Options{BodyLimit: cfg.Server.BodyLimit, HeartbeatInterval: cfg.Server.HeartbeatInterval,
+		Rates:     rates,
+	}, server.Options{RateLimits: quotas, BodyLimit: cfg.Server.BodyLimit, HeartbeatInterval: cfg.Server.HeartbeatInterval,
 		ReadTimeout: cfg.Server.ReadTimeout, RequestTimeout: cfg.Server.RequestTimeout, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue,
 		CityName: cfg.City.Name, CityTimeZone: cfg.City.TimeZone})
+	stopRegistry := startRegistrySync(ctx, inst, cfg, log) // cmd/cityagent/scaleout.go: other replicas' tools
+	defer stopRegistry()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("cityagent is serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "state", inst.db.Backend(),
@@ -107,10 +118,8 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 		return fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	log.Info("shutting down", "drain_delay", cfg.ScaleOut.DrainDelay, "timeout", cfg.Server.ShutdownTimeout)
+	if err := drain(srv, cfg.ScaleOut.DrainDelay, cfg.Server.ShutdownTimeout, log); err != nil { // cmd/cityagent/scaleout.go
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")

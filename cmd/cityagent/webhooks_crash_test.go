@@ -28,6 +28,11 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// asCityagentEnv makes the test binary run as the cityagent command (see
+// TestMain): the kill -9 test serves from a child process without building
+// the binary a second time, without -race, from an empty build cache.
+const asCityagentEnv = "CITYAGENT_TEST_AS_MAIN"
+
 // binaryServer is the cityagent binary serving in a child process.
 type binaryServer struct {
 	cmd    *exec.Cmd
@@ -39,7 +44,7 @@ func startBinary(t *testing.T, bin, data, cfg string) *binaryServer {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "CITYAGENT_ADDR="+addr, "CITYAGENT_DATA="+data, "CITYAGENT_CONFIG="+cfg)
+	cmd.Env = append(os.Environ(), asCityagentEnv+"=1", "CITYAGENT_ADDR="+addr, "CITYAGENT_DATA="+data, "CITYAGENT_CONFIG="+cfg)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -63,17 +68,17 @@ func startBinary(t *testing.T, bin, data, cfg string) *binaryServer {
 	return b
 }
 
-// TestWebhookDeliverySurvivesKill9 builds the binary, makes an event for a
+// TestWebhookDeliverySurvivesKill9 runs the command in a child process (the
+// test binary, which TestMain turns into cityagent), makes an event for a
 // webhook whose receiver is down, kills the server with SIGKILL before the
 // event could be delivered, restarts it and brings the receiver up: the
 // event arrives, signed, with the id it had before the crash.
 func TestWebhookDeliverySurvivesKill9(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cityagent")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "cityagent.yaml")
 	if err := os.WriteFile(cfg, []byte("log:\n  level: warn\noutbound:\n  allow: [\"127.0.0.1\"]\n"+

@@ -91,6 +91,9 @@ type Manager struct {
 
 	mu      sync.Mutex
 	sources map[string]*source // by name
+	// changes serialises this replica's registrations and removals with
+	// Reload (reload.go), which brings in other replicas' changes.
+	changes sync.Mutex
 }
 
 // source is a loaded tool source and the tool names it holds in the registry.
@@ -149,46 +152,7 @@ func (m *Manager) Load(ctx context.Context) error {
 		return fmt.Errorf("devtools: load tool sources: %w", err)
 	}
 	for _, r := range srcs {
-		s := &source{name: r.Name, kind: r.Kind, def: r.Definition}
-		m.mu.Lock()
-		m.sources[r.Name] = s
-		m.mu.Unlock()
-		switch r.Kind {
-		case KindOpenAPI:
-			var req SourceRequest
-			if err := json.Unmarshal(r.Definition, &req); err != nil {
-				s.err = err
-				break
-			}
-			ts, report, err := m.openapiTools(ctx, req)
-			s.report = report
-			if err == nil {
-				err = m.cfg.Registry.Swap(nil, ts)
-			}
-			if err != nil {
-				s.err = err
-				m.cfg.Log.Error("OpenAPI source not loaded", "source", r.Name, "err", err)
-				break
-			}
-			s.names = toolNames(ts)
-		case KindMCP:
-			var cfg mcptool.Config
-			if err := json.Unmarshal(r.Definition, &cfg); err != nil {
-				s.err = err
-				break
-			}
-			src, err := mcptool.Start(cfg, m.mcpDeps())
-			if err != nil {
-				s.err = err
-				m.cfg.Log.Error("MCP source not started", "source", r.Name, "err", err)
-				break
-			}
-			m.mu.Lock()
-			s.mcp = src
-			m.mu.Unlock()
-		default:
-			s.err = fmt.Errorf("unknown kind %q", r.Kind)
-		}
+		m.loadSource(ctx, r) // reload.go
 	}
 	return nil
 }
@@ -237,6 +201,7 @@ func (m *Manager) syncMCP(src *mcptool.Source) {
 
 // RegisterHTTP registers an HTTP tool: checked, stored, then offered.
 func (m *Manager) RegisterHTTP(ctx context.Context, d httptool.Def, actor string) (ToolInfo, error) {
+	defer m.change(ctx)() // reload.go: other replicas reload
 	d.Source = KindHTTP
 	d.In = nil
 	if why := httptool.ReservedName(d.Name); why != "" {
@@ -269,6 +234,7 @@ func (m *Manager) RegisterHTTP(ctx context.Context, d httptool.Def, actor string
 
 // DeleteTool removes a registered HTTP tool.
 func (m *Manager) DeleteTool(ctx context.Context, name string) error {
+	defer m.change(ctx)() // reload.go: other replicas reload
 	t, err := m.cfg.Registry.Get(name)
 	if err != nil {
 		return usererr.Errorf("%w: tool %s", ErrNotFound, name)
@@ -331,6 +297,7 @@ var sourceNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,31}$`)
 // AddSource imports an OpenAPI document or connects an MCP server, stores
 // the source and offers all its tools, or none of them.
 func (m *Manager) AddSource(ctx context.Context, req SourceRequest, actor string) (SourceInfo, error) {
+	defer m.change(ctx)() // reload.go: other replicas reload
 	if !sourceNameRE.MatchString(req.Name) {
 		return SourceInfo{}, usererr.Errorf("%w: name must be 2–32 characters of a-z, 0-9 and _, starting with a letter", ErrInvalid)
 	}
@@ -504,6 +471,7 @@ func (m *Manager) Source(ctx context.Context, name string) (SourceInfo, error) {
 
 // DeleteSource removes a source and all its tools.
 func (m *Manager) DeleteSource(ctx context.Context, name string) error {
+	defer m.change(ctx)() // reload.go: other replicas reload
 	m.mu.Lock()
 	s, ok := m.sources[name]
 	if ok {
