@@ -1,68 +1,13 @@
 package main
 
 import (
-	"context"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 
-	"github.com/cityagent/cityagent/store"
+	"github.com/cityagent/cityagent/internal/storetest"
 )
 
-// storeTemplate is an empty SQLite state store with every migration
-// applied, made once per test binary. Under -race, opening a new store
-// (every migration) took 0.41 s of CPU and opening a copy of this file
-// 0.026 s (BenchmarkOpen-style loop over store.Open, 2-core machine).
-var storeTemplate = sync.OnceValues(func() ([]byte, error) {
-	dir, err := os.MkdirTemp("", "store-template-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	db, err := store.Open(context.Background(), "", dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Close(); err != nil { // the last close checkpoints the WAL into the file
-		return nil, err
-	}
-	return os.ReadFile(filepath.Join(dir, store.SQLiteFile))
-})
+// storeDir is a temporary data directory with a migrated, empty state store (internal/storetest).
+func storeDir(t testing.TB) string { return storetest.Dir(t) }
 
-// storeDir is a new temporary data directory holding a fresh copy of the
-// migrated, empty state store: store.Open on it gives the test a store of
-// its own, as on an empty directory, without running the migrations again.
-func storeDir(t testing.TB) string {
-	t.Helper()
-	data, err := storeTemplate()
-	if err != nil {
-		t.Fatalf("state store template: %v", err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, store.SQLiteFile), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// seedStore puts a copy of the migrated, empty state store into dataDir
-// unless it has one: serve then finds an empty store there, as on a first
-// start, without running the migrations again.
-func seedStore(t testing.TB, dataDir string) {
-	t.Helper()
-	path := filepath.Join(dataDir, store.SQLiteFile)
-	if _, err := os.Stat(path); err == nil || !os.IsNotExist(err) {
-		return
-	}
-	data, err := storeTemplate()
-	if err != nil {
-		t.Fatalf("state store template: %v", err)
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
+// seedStore puts a migrated, empty state store into dataDir unless it has one (internal/storetest).
+func seedStore(t testing.TB, dataDir string) { storetest.Seed(t, dataDir) }
