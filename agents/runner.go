@@ -21,6 +21,7 @@ import (
 	"github.com/cityagent/cityagent/internal/telemetry"
 	"github.com/cityagent/cityagent/knowledge"
 	"github.com/cityagent/cityagent/llm"
+	"github.com/cityagent/cityagent/llm/offline"
 	"github.com/cityagent/cityagent/store"
 	"github.com/cityagent/cityagent/tools"
 )
@@ -435,7 +436,7 @@ func (tr *turnRun) run(ctx context.Context, question string, history []store.Eve
 	defer cancel()
 
 	tr.see(access.Public)
-	hits := tr.retrieve(turnCtx, question)
+	hits := tr.retrieve(turnCtx, question, offline.FollowUpText(question, earlierQuestions(history)))
 	for _, h := range hits {
 		tr.see(h.Clearance)
 		tr.evidence = append(tr.evidence, actions.Evidence{Kind: "document", Ref: h.ID, Title: h.Title, Source: h.Source, Clearance: h.Clearance, Text: h.Text})

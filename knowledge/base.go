@@ -382,19 +382,24 @@ func (b *Base) Search(ctx context.Context, q Query) ([]Hit, error) {
 	return dedupByDocument(OrderByEvidence(q.Text, hits), k), nil
 }
 
-// dedupByDocument keeps the first (best) hit of each document, up to k.
+// dedupByDocument keeps the first (best) hit of each document, up to k, and
+// gives each the next MaxAlso chunks of its document among the candidates.
 func dedupByDocument(hits []Hit, k int) []Hit {
-	seen := map[string]bool{}
+	at := map[string]int{}
 	out := hits[:0:0]
 	for _, h := range hits {
-		if seen[h.DocID] {
+		if i, ok := at[h.DocID]; ok {
+			if len(out[i].Also) < MaxAlso {
+				out[i].Also = append(out[i].Also, h.Chunk)
+			}
 			continue
 		}
-		seen[h.DocID] = true
-		out = append(out, h)
 		if len(out) == k {
-			break
+			continue
 		}
+		at[h.DocID] = len(out)
+		h.Also = nil
+		out = append(out, h)
 	}
 	return out
 }

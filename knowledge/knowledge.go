@@ -45,11 +45,19 @@ type Chunk struct {
 	Expires     *time.Time        `json:"expires,omitempty"`
 }
 
-// Hit is a retrieved chunk with its fused score.
+// Hit is a retrieved chunk with its fused score. Base.Search returns one hit
+// per document; Also holds up to MaxAlso further chunks of the same document
+// that ranked among the candidates, best first — the clause that answers is
+// not always in the chunk that matched best. Also is not part of the API's
+// JSON (a search answers with chunks); agents hand it to the model.
 type Hit struct {
 	Chunk
 	Score float64 `json:"score"`
+	Also  []Chunk `json:"-"`
 }
+
+// MaxAlso is how many further chunks of its document a hit carries.
+const MaxAlso = 2
 
 // Query asks a collection for the k best chunks a caller of Clearance may read.
 type Query struct {

@@ -129,7 +129,11 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 			body = append(body, renderResult(r, zh, ph, cite)...)
 		}
 	}
-	if quotes := pickSentences(t.question, types, t.docs); len(quotes) > 0 {
+	context := ""
+	if full := FollowUpText(t.question, t.earlier); full != t.question {
+		context = t.earlier[0]
+	}
+	if quotes := pickSentences(t.question, context, types, t.docs); len(quotes) > 0 {
 		line := ph.docsLead
 		marks := map[int]string{}
 		for _, q := range quotes {
@@ -282,7 +286,11 @@ type quoted struct {
 // department for "who") gains fitBonus of the question's weight; one that
 // does not loses misfitCut of its score.
 const (
-	fitBonus  = 0.35
+	fitBonus = 0.35
+	// contextWeight is how much a term of the earlier message a follow-up
+	// points back at counts, against one of the question's own.
+	contextWeight = 1.0
+
 	misfitCut = 0.4
 )
 
@@ -290,11 +298,19 @@ const (
 // the question, best first. A sentence that says one of the question's
 // terms only in other words (the glossary's name in the other language, or
 // an alias) earns most of that term's weight, or half of it for an alias.
-func pickSentences(question string, types []*answerType, docs []llm.DataBlock) []quoted {
+//
+// context is the earlier message a follow-up points back at ("" if none):
+// its terms count contextWeight of their weight ("Which department will fix
+// them?" after "The street lights are out" meets the street-light rule).
+func pickSentences(question, context string, types []*answerType, docs []llm.DataBlock) []quoted {
 	if len(docs) == 0 {
 		return nil
 	}
 	own := termSet(question)
+	var before map[string]bool
+	if context != "" {
+		before = termSet(context)
+	}
 	trs := lex().translations(question, own)
 	flags := groupTerms(trs, question)
 	total := totalWeight(own)
@@ -306,11 +322,16 @@ func pickSentences(question string, types []*answerType, docs []llm.DataBlock) [
 		for si, s := range splitSentences(d.Body) {
 			clear(counted)
 			clear(has)
-			words, han, aliases := 0, 0, 0.0
+			words, han, aliases, earlier := 0, 0, 0.0, 0.0
 			for _, t := range tokenize(s) {
 				f := flags[t]
 				if f&termOfMember != 0 {
 					has[t] = true
+				}
+				if before[t] && !own[t] && !counted[t] {
+					counted[t] = true
+					earlier += contextWeight * termWeight(t)
+					continue
 				}
 				if counted[t] || !own[t] && f&termOfAlias == 0 {
 					continue
@@ -330,15 +351,24 @@ func pickSentences(question string, types []*answerType, docs []llm.DataBlock) [
 			}
 			cross := translatedWeight(has, trs, counted)
 			score := float64(words) + hanUnigramWeight*float64(han) + aliases + cross
-			if score < threshold {
+			score += earlier
+			if score < threshold && earlier == 0 {
 				continue
 			}
-			for _, a := range types {
-				if a.fits(s, lowQuestion) {
+			// A question may read as several types ("承办单位要在几天内" is
+			// who and how long): a sentence that fits one of them fits.
+			if len(types) > 0 {
+				if fitsAny(types, s, lowQuestion) {
 					score += fitBonus * total
 				} else {
 					score *= 1 - misfitCut
 				}
+			}
+			// A sentence met through the earlier message must also say
+			// what the question asks for ("这个归哪个单位处理？" after a
+			// burst pipe: the rule naming the pipe's department).
+			if score < threshold {
+				continue
 			}
 			cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score, translated: cross > 0})
 		}
@@ -363,6 +393,15 @@ func pickSentences(question string, types []*answerType, docs []llm.DataBlock) [
 	return out
 }
 
+func fitsAny(types []*answerType, sentence, lowQuestion string) bool {
+	for _, a := range types {
+		if a.fits(sentence, lowQuestion) {
+			return true
+		}
+	}
+	return false
+}
+
 // splitSentences cuts text at Chinese and English sentence ends and at line
 // breaks, dropping Markdown list and heading marks. A Markdown table row
 // becomes one sentence naming each cell by its column ("Road class: Arterial
@@ -370,6 +409,7 @@ func pickSentences(question string, types []*answerType, docs []llm.DataBlock) [
 func splitSentences(text string) []string {
 	var out []string
 	var header, pending []string
+	lead := "" // a clause that introduces a list ("承办单位应当在下列时限内办结：")
 	for _, line := range strings.Split(text, "\n") {
 		cells, ok := tableCells(line)
 		if !ok {
@@ -377,7 +417,25 @@ func splitSentences(text string) []string {
 				out = append(out, strings.Join(pending, ", "))
 			}
 			header, pending = nil, nil
-			out = appendSentences(out, line)
+			t := strings.TrimSpace(line)
+			switch {
+			case t == "":
+			case lead != "" && isListItem(t):
+				// An item alone ("（三）一般诉求：7日内办结；") does not say
+				// what it lists: it is quoted with the clause before it.
+				n := len(out)
+				out = appendSentences(out, line)
+				if len(out) > n {
+					out[n] = lead + " " + out[n]
+				}
+			default:
+				lead = ""
+				n := len(out)
+				out = appendSentences(out, line)
+				if len(out) > n && (strings.HasSuffix(t, "：") || strings.HasSuffix(t, ":")) {
+					lead = out[len(out)-1]
+				}
+			}
 			continue
 		}
 		switch {
@@ -396,6 +454,23 @@ func splitSentences(text string) []string {
 		out = append(out, strings.Join(pending, ", "))
 	}
 	return out
+}
+
+// isListItem reports whether a trimmed line is an item of a list: a
+// Markdown bullet, "1." / "1)" / "1、", or a Chinese "（一）" / "(1)".
+func isListItem(t string) bool {
+	if strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "* ") || strings.HasPrefix(t, "• ") ||
+		strings.HasPrefix(t, "（") || strings.HasPrefix(t, "(") {
+		return true
+	}
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 || i == len(t) {
+		return false
+	}
+	return t[i] == '.' || t[i] == ')' || strings.HasPrefix(t[i:], "、")
 }
 
 // tableCells splits a Markdown table row into its cells.

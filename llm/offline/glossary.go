@@ -38,6 +38,18 @@ func QueryTerms(text string) []string {
 	return out
 }
 
+// FollowUpText is what to look a question up by in the knowledge base, given
+// the session's earlier user messages (latest first): the question, and
+// when it points back at an earlier message ("Which department will fix
+// them?", "这个归哪个单位处理？") the latest of them too, since the question
+// alone names nothing to find.
+func FollowUpText(question string, earlier []string) string {
+	if len(earlier) == 0 || strings.TrimSpace(earlier[0]) == "" || !lex().refersBack(question) {
+		return question
+	}
+	return question + "\n" + earlier[0]
+}
+
 // hasLatin reports whether s holds an ASCII letter.
 func hasLatin(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -61,6 +73,7 @@ type member struct {
 type translation struct {
 	said   *member
 	others []member
+	group  int // index of the group in the lexicon
 }
 
 // translations lists the alias and glossary groups text names, in file order.
@@ -80,7 +93,7 @@ func (l *lexicon) translations(text string, terms map[string]bool) []translation
 		ms := l.members[g]
 		for i := range ms {
 			if hasPhrase(low, ms[i].text) {
-				out = append(out, translation{said: &ms[i], others: ms})
+				out = append(out, translation{said: &ms[i], others: ms, group: g})
 				break
 			}
 		}

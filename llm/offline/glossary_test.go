@@ -57,7 +57,7 @@ func TestPickSentencesAcrossLanguages(t *testing.T) {
 		{"How long is the yellow light?", []llm.DataBlock{zh}, "黄灯时间为3秒"},
 		{"新建数据中心的PUE要达到多少？", []llm.DataBlock{en}, "1.25"},
 	} {
-		got := pickSentences(tc.q, lex().answerTypes(tc.q), tc.docs)
+		got := pickSentences(tc.q, "", lex().answerTypes(tc.q), tc.docs)
 		if len(got) == 0 || !strings.Contains(got[0].text, tc.want) {
 			t.Errorf("%q: first sentence %v, want one with %q", tc.q, got, tc.want)
 		}
@@ -66,7 +66,7 @@ func TestPickSentencesAcrossLanguages(t *testing.T) {
 	// sentence beats its English twin.
 	both := llm.DataBlock{Kind: "document", Ref: "ci#1", Body: "The congestion index is measured every 5 minutes.\n拥堵指数每5分钟计算一次。"}
 	q := "拥堵指数多久计算一次？"
-	if got := pickSentences(q, lex().answerTypes(q), []llm.DataBlock{both}); len(got) == 0 || !hasHan(got[0].text) {
+	if got := pickSentences(q, "", lex().answerTypes(q), []llm.DataBlock{both}); len(got) == 0 || !hasHan(got[0].text) {
 		t.Errorf("%q: first sentence %v, want the Chinese one", q, got)
 	}
 }
@@ -103,5 +103,24 @@ func TestHasCue(t *testing.T) {
 		if got := hasCue(tc.text, tc.cue); got != tc.want {
 			t.Errorf("hasCue(%q, %q) = %v, want %v", tc.text, tc.cue, got, tc.want)
 		}
+	}
+}
+
+// A message that points back at an earlier one is looked up with it; one
+// that stands on its own, or the first of a session, is looked up alone.
+func TestFollowUpText(t *testing.T) {
+	earlier := []string{"小区的水管爆了，到处是水。", "older"}
+	for q, want := range map[string]string{
+		"这个归哪个单位处理？":                      "这个归哪个单位处理？\n小区的水管爆了，到处是水。",
+		"Which department will fix them?": "Which department will fix them?\n小区的水管爆了，到处是水。",
+		"And on that road?":               "And on that road?\n小区的水管爆了，到处是水。",
+		"停电属于哪一类诉求？":                      "停电属于哪一类诉求？",
+	} {
+		if got := FollowUpText(q, earlier); got != want {
+			t.Errorf("FollowUpText(%q) = %q, want %q", q, got, want)
+		}
+	}
+	if got := FollowUpText("Which department will fix them?", nil); got != "Which department will fix them?" {
+		t.Errorf("first message of a session: %q", got)
 	}
 }

@@ -20,12 +20,14 @@ var dataFS embed.FS
 
 // lexicon is the parsed data/ directory.
 type lexicon struct {
-	groups  [][]string       // alias groups, lower-cased
-	members [][]member       // the groups' members, read for the sentence picker
-	ranks   []bool           // whether group i may also rank tools (statuses, actions)
-	quoting []bool           // whether group i only meets passages (places), never the planner
-	byTerm  map[string][]int // first distinctive term of a member → groups to check
-	unkeyed []int            // groups with a member that has no such term ("how much")
+	groups   [][]string       // alias groups, lower-cased
+	members  [][]member       // the groups' members, read for the sentence picker
+	ranks    []bool           // whether group i may also rank tools (statuses, actions)
+	quoting  []bool           // whether group i only meets passages (places), never the planner
+	concept  []bool           // whether group i is a city concept of the glossary (population, deadline)
+	followUp []string         // words that point back at an earlier message
+	byTerm   map[string][]int // first distinctive term of a member → groups to check
+	unkeyed  []int            // groups with a member that has no such term ("how much")
 
 	requestVerbsEN, requestFramesEN, openersEN map[string]bool
 	framesEN                                   []string
@@ -79,6 +81,7 @@ type languageFile struct {
 	AnswerTypes      []answerType        `yaml:"answer_types"`
 	LiveWords        []string            `yaml:"live_words"`
 	References       map[string][]string `yaml:"references"`
+	FollowUpWords    []string            `yaml:"follow_up_words"`
 	EntityProperties map[string][]string `yaml:"entity_properties"`
 	Periods          []period            `yaml:"periods"`
 }
@@ -111,7 +114,7 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 	// department, not the traffic tools).
 	for i, list := range [][][]string{af.Statuses, af.Actions, af.Measures, af.Departments, af.Glossary, af.Places} {
 		for _, g := range list {
-			l.addGroup(g, i < 3, i == 5)
+			l.addGroup(g, i < 3, i == 5, i == 4)
 		}
 	}
 	a := lf.Acts
@@ -130,6 +133,7 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 		}
 	}
 	l.live = lower(lf.LiveWords)
+	l.followUp = lower(lf.FollowUpWords)
 	for _, a := range lf.AnswerTypes {
 		a.Question, a.Answer = lower(a.Question), lower(a.Answer)
 		l.answers = append(l.answers, a)
@@ -143,7 +147,7 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 	return l, nil
 }
 
-func (l *lexicon) addGroup(g []string, ranks, quoting bool) {
+func (l *lexicon) addGroup(g []string, ranks, quoting, concept bool) {
 	g = lower(g)
 	if len(g) < 2 {
 		return
@@ -157,6 +161,7 @@ func (l *lexicon) addGroup(g []string, ranks, quoting bool) {
 	l.members = append(l.members, ms)
 	l.ranks = append(l.ranks, ranks)
 	l.quoting = append(l.quoting, quoting)
+	l.concept = append(l.concept, concept)
 	keyed := map[string]bool{}
 	for _, m := range g {
 		key, ok := firstTerm(m)
@@ -299,15 +304,32 @@ func (l *lexicon) referred(text string) map[string]bool {
 func (l *lexicon) answerTypes(question string) []*answerType {
 	low := strings.ToLower(question)
 	var out []*answerType
+	var cues []string // the cue each type was recognised by
 	for i := range l.answers {
 		for _, q := range l.answers[i].Question {
 			if hasPhrase(low, q) {
 				out = append(out, &l.answers[i])
+				cues = append(cues, q)
 				break
 			}
 		}
 	}
-	return out
+	// A type recognised only by a cue inside another type's cue ("how
+	// many" inside "how many times") is not what is asked.
+	kept := out[:0]
+	for i, a := range out {
+		inside := false
+		for j, c := range cues {
+			if j != i && len(c) > len(cues[i]) && strings.Contains(c, cues[i]) {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			kept = append(kept, a)
+		}
+	}
+	return kept
 }
 
 // isLive reports whether a question asks about live data: it holds a live
@@ -334,7 +356,7 @@ func (l *lexicon) isLive(question string) bool {
 // cue the question itself holds proves nothing ("which department" and a
 // sentence about departments).
 func (a *answerType) fits(sentence, lowQuestion string) bool {
-	if a.Number && !strings.ContainsAny(sentence, "0123456789") {
+	if a.Number && !statesNumber(sentence) {
 		return false
 	}
 	if len(a.Answer) == 0 {
@@ -343,6 +365,46 @@ func (a *answerType) fits(sentence, lowQuestion string) bool {
 	low := strings.ToLower(sentence)
 	for _, w := range a.Answer {
 		if hasCue(low, w) && !strings.Contains(lowQuestion, strings.TrimSpace(w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// statesNumber reports whether a sentence says a number: in digits, in
+// words ("ten days", "三个工作日") or as a count of times ("twice", "once").
+func statesNumber(sentence string) bool {
+	if strings.ContainsAny(sentence, "0123456789") {
+		return true
+	}
+	low := strings.ToLower(sentence)
+	for _, w := range []string{"once", "twice", "thrice"} {
+		if hasCue(low, w) {
+			return true
+		}
+	}
+	return len(numberMentions(sentence)) > 0
+}
+
+// refersBack reports whether text points back at an earlier message: a
+// reference to an entity ("that road") or a word such as "them" or 这个.
+func (l *lexicon) refersBack(text string) bool {
+	if len(l.referred(text)) > 0 {
+		return true
+	}
+	low := strings.ToLower(text)
+	for _, w := range l.followUp {
+		if hasPhrase(low, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// namesConcept reports whether text names a city concept of the glossary.
+func (l *lexicon) namesConcept(text string) bool {
+	for _, tr := range l.translations(text, termSet(text)) {
+		if l.concept[tr.group] {
 			return true
 		}
 	}

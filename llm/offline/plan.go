@@ -45,13 +45,14 @@ const (
 type toolDoc struct {
 	spec     llm.ToolSpec
 	terms    map[string]float64 // term → the heaviest place the tool mentions it
+	filter   map[string]bool    // terms of its entity properties (district, road…) and their values: which one it looks at
 	props    []property
 	alts     [][]string // alternative sets of required properties (anyOf/oneOf)
 	callable bool
 }
 
 func indexTool(spec llm.ToolSpec) *toolDoc {
-	d := &toolDoc{spec: spec, terms: map[string]float64{}}
+	d := &toolDoc{spec: spec, terms: map[string]float64{}, filter: map[string]bool{}}
 	add := func(text string, w float64) {
 		for _, t := range tokenize(text) {
 			if w > d.terms[t] {
@@ -66,15 +67,28 @@ func indexTool(spec llm.ToolSpec) *toolDoc {
 		p := &d.props[i]
 		p.prepare()
 		add(splitIdent(p.name), weightProperty)
+		place := lex().propKinds[p.name] != "" // a district, road, permit…: which one, not what
+		if place {
+			d.addFilter(splitIdent(p.name))
+		}
 		if p.s == nil {
 			continue
 		}
 		add(p.s.Title+" "+p.s.Description, weightProperty)
 		for _, c := range p.choices {
 			add(splitIdent(c.text)+" "+c.desc, weightEnum)
+			if place {
+				d.addFilter(splitIdent(c.text) + " " + c.desc)
+			}
 		}
 	}
 	return d
+}
+
+func (d *toolDoc) addFilter(text string) {
+	for _, t := range tokenize(text) {
+		d.filter[t] = true
+	}
 }
 
 // prepare derives what filling the property needs from its schema.
@@ -142,6 +156,10 @@ type scored struct {
 	doc      *toolDoc
 	raw      float64 // how well it matches
 	weighted float64 // the same with terms many tools share discounted, for ranking
+	// subject: the question names what the tool gives (a word of its name
+	// or description that is not a property or a value), or an identifier
+	// it takes — not only a value it filters by ("Nanhu district").
+	subject bool
 }
 
 // weightExpanded is how much a term counts that the question does not hold
@@ -178,12 +196,14 @@ func rankTerms(docs []*toolDoc, question string, ts terms) []scored {
 		if d.patternIn(question, cues) {
 			s.raw += weightPattern
 			s.weighted += weightPattern
+			s.subject = true
 		}
 		// Summed in fixed point: integer sums do not depend on the order
 		// the map gives the terms in, so ties break the same in every run.
 		var raw, weighted, extraRaw, extraWeighted int64
 		for t := range own {
 			if fw := d.terms[t]; fw > 0 {
+				s.subject = s.subject || !d.filter[t] && !isSingleHan(t)
 				w := termWeight(t) * fw
 				raw += fixed(w)
 				weighted += fixed(w / (1 + math.Log(float64(df[t]))))
@@ -191,6 +211,7 @@ func rankTerms(docs []*toolDoc, question string, ts terms) []scored {
 		}
 		for t := range ts.extra {
 			if fw := d.terms[t]; fw > 0 {
+				s.subject = s.subject || !d.filter[t] && !isSingleHan(t)
 				w := termWeight(t) * fw * weightExpanded
 				extraRaw += fixed(w)
 				extraWeighted += fixed(w / (1 + math.Log(float64(df[t]))))
@@ -250,6 +271,9 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 			}
 		}
 	}
+	if lex().namesConcept(own) {
+		ranked = withSubject(ranked)
+	}
 	srcs = append(srcs, entitySources(own, earlier[min(len(earlier), len(srcs)-1):], answers)...)
 	if s, ok := seenSource(own, seen); ok {
 		srcs = append(srcs, s)
@@ -274,6 +298,20 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 		}
 	}
 	return calls, blocked
+}
+
+// withSubject drops the tools a question names only by what they filter
+// on, for a question about a city concept of the glossary: "What is the
+// population of Nanhu district?" names the district every live tool takes,
+// but asks for none of them.
+func withSubject(ranked []scored) []scored {
+	out := ranked[:0:0]
+	for _, s := range ranked {
+		if s.subject {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // pick calls the tools that rank close to the best, in rank order, with the

@@ -37,6 +37,11 @@ func TestPlanSchemaShapes(t *testing.T) {
 		"district keeps its words": {"高新区最堵的路", map[string]string{"jams": `{"district":"gaoxin","live":true,"unit":"kmh"}`}, ""},
 		"road keeps its words":     {"高新大道堵不堵", map[string]string{"jams": `{"live":true,"road":"gaoxin_ave","unit":"kmh"}`}, ""},
 		"english road":             {"congestion on Gaoxin Avenue", map[string]string{"jams": `{"live":true,"road":"gaoxin_ave","unit":"kmh"}`}, ""},
+		// A city fact no tool gives: the district is only what the tools
+		// filter by, so none is called (in both languages).
+		"concept only filtered":    {"What is the population of Nanhu district?", nil, ""},
+		"concept only filtered zh": {"南湖区的常住人口有多少？", nil, ""},
+		"concept and subject":      {"How congested is Nanhu district, and what is its area?", map[string]string{"jams": `{"district":"nanhu","live":true,"unit":"kmh"}`}, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := New()

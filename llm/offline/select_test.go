@@ -21,6 +21,22 @@ func TestSplitSentencesTables(t *testing.T) {
 	}
 }
 
+// A list item is quoted with the clause that introduces it: alone,
+// "（三）一般诉求：7日内办结；" does not say what is listed.
+func TestSplitSentencesListLeadIn(t *testing.T) {
+	doc := "第九条 承办单位应当在下列时限内办结并答复诉求人：\n\n（一）紧急诉求：2小时内到达现场；\n（三）一般诉求：7日内办结；\n\n第十条 延期不超过5个工作日。\n- not a list item of anything"
+	want := []string{"第九条 承办单位应当在下列时限内办结并答复诉求人：", "第九条 承办单位应当在下列时限内办结并答复诉求人： （一）紧急诉求：2小时内到达现场；",
+		"第九条 承办单位应当在下列时限内办结并答复诉求人： （三）一般诉求：7日内办结；", "第十条 延期不超过5个工作日。", "not a list item of anything"}
+	if got := splitSentences(doc); !slices.Equal(got, want) {
+		t.Errorf("splitSentences =\n%q\nwant\n%q", got, want)
+	}
+	for line, want := range map[string]bool{"- item": true, "（二）公用事业": true, "3. third": true, "12、第十二": true, "2026 was a year": false, "第九条": false} {
+		if got := isListItem(line); got != want {
+			t.Errorf("isListItem(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
+
 func TestPickSentencesByQuestionType(t *testing.T) {
 	docs := []llm.DataBlock{{Kind: "document", Ref: "fees#1", Body: "Road occupation permits are issued within 5 working days. " +
 		"Road occupation on an arterial road is charged 8 yuan per square metre per day. " +
@@ -31,7 +47,21 @@ func TestPickSentencesByQuestionType(t *testing.T) {
 		"Who issues road occupation permits?":                      "Traffic Police",
 		"What is charged for road occupation on an arterial road?": "8 yuan",
 	} {
-		got := pickSentences(q, lex().answerTypes(q), docs)
+		got := pickSentences(q, "", lex().answerTypes(q), docs)
+		if len(got) == 0 || !strings.Contains(got[0].text, want) {
+			t.Errorf("%q: first sentence %v, want one with %q", q, got, want)
+		}
+	}
+	// A count of times is said in words as often as in digits; "how many
+	// times" is asked, not "how many" of anything.
+	docs = []llm.DataBlock{{Kind: "document", Ref: "rv#1", Body: "If the citizen is dissatisfied, the ticket is reopened within 7 days of the visit. " +
+		"A ticket is reopened at most twice; after that the centre escalates it. " +
+		"诉求人不满意的，工单在7日内重新派送。同一工单最多重办两次，之后由热线中心督办。"}}
+	for q, want := range map[string]string{
+		"How many times can a ticket be reopened after a dissatisfied visit?": "twice",
+		"工单最多可以重办几次？":                                                         "两次",
+	} {
+		got := pickSentences(q, "", lex().answerTypes(q), docs)
 		if len(got) == 0 || !strings.Contains(got[0].text, want) {
 			t.Errorf("%q: first sentence %v, want one with %q", q, got, want)
 		}
