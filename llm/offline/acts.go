@@ -71,7 +71,7 @@ func splitQuoted(s string) (string, []string) {
 			if ok {
 				if j := indexRune(rs, closeR, i+1); j > i && j-i-1 >= minQuoted {
 					quoted = append(quoted, string(rs[i+1:j]))
-					own.WriteString(" … ")
+					own.WriteString(quoteMark)
 					i = j
 					continue
 				}
@@ -84,6 +84,9 @@ func splitQuoted(s string) (string, []string) {
 	}
 	return own.String(), quoted
 }
+
+// quoteMark stands in a message's own words where a quotation was.
+const quoteMark = " … "
 
 func indexRune(rs []rune, r rune, from int) int {
 	for i := from; i < len(rs); i++ {

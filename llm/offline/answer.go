@@ -129,11 +129,18 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 			body = append(body, renderResult(r, zh, ph, cite)...)
 		}
 	}
-	context := ""
-	if full := FollowUpText(t.question, t.earlier); full != t.question {
-		context = t.earlier[0]
+	// What the user quotes (a citizen's words) is data: it says what the
+	// question is about, but the user's own words say what is asked.
+	rd := readMessage(t.question)
+	asked, context := t.question, map[string]float64{}
+	if len(rd.quoted) > 0 && strings.TrimSpace(rd.own) != "" {
+		asked = withoutFrames(rd.own)
+		addContext(context, strings.Join(rd.quoted, " "), quotedWeight)
 	}
-	if quotes := pickSentences(t.question, context, types, t.docs); len(quotes) > 0 {
+	if full := FollowUpText(t.question, t.earlier); full != t.question {
+		addContext(context, t.earlier[0], contextWeight)
+	}
+	if quotes := pickSentences(asked, context, types, t.docs); len(quotes) > 0 {
 		line := ph.docsLead
 		marks := map[int]string{}
 		for _, q := range quotes {
@@ -290,6 +297,8 @@ const (
 	// contextWeight is how much a term of the earlier message a follow-up
 	// points back at counts, against one of the question's own.
 	contextWeight = 1.0
+	// quotedWeight is how much a term of the text a question quotes counts.
+	quotedWeight = 0.5
 
 	misfitCut = 0.4
 )
@@ -299,18 +308,16 @@ const (
 // terms only in other words (the glossary's name in the other language, or
 // an alias) earns most of that term's weight, or half of it for an alias.
 //
-// context is the earlier message a follow-up points back at ("" if none):
-// its terms count contextWeight of their weight ("Which department will fix
-// them?" after "The street lights are out" meets the street-light rule).
-func pickSentences(question, context string, types []*answerType, docs []llm.DataBlock) []quoted {
+// context weighs the terms of what the question is about without asking
+// it: the earlier message a follow-up points back at ("Which department will
+// fix them?" after "The street lights are out" meets the street-light
+// rule), the text a question quotes. Nil when there is none.
+func pickSentences(question string, context map[string]float64, types []*answerType, docs []llm.DataBlock) []quoted {
 	if len(docs) == 0 {
 		return nil
 	}
 	own := termSet(question)
-	var before map[string]bool
-	if context != "" {
-		before = termSet(context)
-	}
+
 	trs := lex().translations(question, own)
 	flags := groupTerms(trs, question)
 	total := totalWeight(own)
@@ -328,9 +335,9 @@ func pickSentences(question, context string, types []*answerType, docs []llm.Dat
 				if f&termOfMember != 0 {
 					has[t] = true
 				}
-				if before[t] && !own[t] && !counted[t] {
+				if w := context[t]; w > 0 && !own[t] && !counted[t] {
 					counted[t] = true
-					earlier += contextWeight * termWeight(t)
+					earlier += w * termWeight(t)
 					continue
 				}
 				if counted[t] || !own[t] && f&termOfAlias == 0 {
@@ -391,6 +398,31 @@ func pickSentences(question, context string, types []*answerType, docs []llm.Dat
 		out = append(out, c)
 	}
 	return out
+}
+
+// withoutFrames drops from a message's own words the clauses that only
+// introduce a quotation ("A caller said:", "市民来电称："): a word of the frame
+// ("caller") says nothing of what is asked.
+func withoutFrames(own string) string {
+	parts := strings.Split(own, quoteMark)
+	for i := 0; i+1 < len(parts); i++ {
+		p := strings.TrimRight(parts[i], " \t\n")
+		if !strings.HasSuffix(p, ":") && !strings.HasSuffix(p, "：") {
+			continue
+		}
+		// The frame is the last clause before the quotation.
+		cut := strings.LastIndexAny(p[:len(p)-1], ".?!。？！\n")
+		parts[i] = p[:cut+1]
+	}
+	return strings.Join(parts, " ")
+}
+
+// addContext gives the terms of text weight w in context, keeping a
+// heavier weight a term already has.
+func addContext(context map[string]float64, text string, w float64) {
+	for t := range termSet(text) {
+		context[t] = max(context[t], w)
+	}
 }
 
 func fitsAny(types []*answerType, sentence, lowQuestion string) bool {

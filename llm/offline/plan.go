@@ -271,7 +271,7 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 			}
 		}
 	}
-	if lex().namesConcept(own) {
+	if lex().namesConcept(own) && !lex().isLive(own) {
 		ranked = withSubject(ranked)
 	}
 	srcs = append(srcs, entitySources(own, earlier[min(len(earlier), len(srcs)-1):], answers)...)
@@ -301,9 +301,9 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 }
 
 // withSubject drops the tools a question names only by what they filter
-// on, for a question about a city concept of the glossary: "What is the
-// population of Nanhu district?" names the district every live tool takes,
-// but asks for none of them.
+// on, for a question about a city concept of the glossary without a word of
+// live data: "What is the population of Nanhu district?" names the district
+// every live tool takes, but asks for none of them ("…today" would).
 func withSubject(ranked []scored) []scored {
 	out := ranked[:0:0]
 	for _, s := range ranked {
