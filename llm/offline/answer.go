@@ -346,9 +346,10 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 				counted[t] = true
 				switch {
 				case !own[t]:
-					// An alias counts by its words and bigrams.
+					// A synonym the question does not say counts as a
+					// translation does, by each of its words and bigrams.
 					if !isSingleHan(t) {
-						aliases += weightExpanded
+						aliases += crossWeight
 					}
 				case isSingleHan(t):
 					han++
