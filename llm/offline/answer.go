@@ -321,7 +321,19 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	trs := lex().translations(question, own)
 	flags := groupTerms(trs, question)
 	total := totalWeight(own)
-	threshold := max(1, 0.2*total)
+	// The bar is a share of the question's terms that some passage says:
+	// the words of a long, colloquial question that no passage holds ("我家
+	// 楼下…一个星期了") cannot be met by any sentence, and only raise the bar
+	// — though never below half the question.
+	said := map[string]bool{}
+	for _, d := range docs {
+		for _, t := range tokenize(d.Body) {
+			if own[t] {
+				said[t] = true
+			}
+		}
+	}
+	threshold := max(1, 0.2*max(totalWeight(said), total/2))
 	lowQuestion := strings.ToLower(question)
 	var cands []quoted
 	counted, has := map[string]bool{}, map[string]bool{}
