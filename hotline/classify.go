@@ -419,7 +419,7 @@ func (c *Classifier) classifyType(r *request, out *Classification) {
 	}
 	c.dropInnerTypeCues(r, scores, cues)
 	for i := range c.tax.Types {
-		if len(c.openers[i]) > 0 && asks(r, c.openers[i]) {
+		if len(c.openers[i]) > 0 && asks(r, c.openers[i], c.typeOpeners(r, i)) {
 			scores[i] += typeKeywordWeight
 			strong[i] = true
 			cues[i] = append(cues[i], "question")
@@ -454,13 +454,23 @@ func (c *Classifier) classifyType(r *request, out *Classification) {
 			scores[i] += typePrior
 		}
 	}
+	// A request made only of questions, with no cue of a problem, asks for
+	// information even without an inquiry keyword ("峰谷电价是怎么算的？"),
+	// unless its category is a problem in itself (水是白的，还能喝吗？).
+	onlyQuestions := !problem && len(r.sentences) > 0 && len(r.questions) == len(r.sentences)
+	if cat, ok := c.tax.Category(out.Category); ok && cat.Urgency != "" && cat.Urgency != UrgencyNormal {
+		onlyQuestions = false
+	}
 	if inquiry >= 0 {
-		if problem || prior != typeDefault || out.CategoryStrong && !strong[inquiry] {
+		if problem || prior != typeDefault || out.CategoryStrong && !strong[inquiry] && !onlyQuestions {
 			if !strong[inquiry] {
 				scores[inquiry] *= questionDiscount
 			}
 		} else if strings.HasSuffix(strings.TrimRight(t.compact, "!！。. "), "?") {
 			scores[inquiry] += questionMarkBonus
+			if onlyQuestions && prior == typeDefault {
+				scores[inquiry] += typePrior
+			}
 		}
 	}
 	for i, ty := range c.tax.Types {

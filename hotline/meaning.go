@@ -92,7 +92,7 @@ func (c *Classifier) prepareRequest(s string) *request {
 			}
 		}
 	}
-	r.hazards = c.findHazards(r.sentences)
+	r.hazards = c.findHazards(withPairs(r.sentences))
 	return r
 }
 
@@ -332,6 +332,17 @@ func (c *Classifier) findHazards(sentences []text) []*Hazard {
 	return out
 }
 
+// withPairs is the sentences and each two in a row: a hazard's thing and
+// its sign may fall in consecutive sentences ("The lift stopped. My son is
+// still inside.").
+func withPairs(sentences []text) []text {
+	out := slices.Clone(sentences)
+	for i := 1; i < len(sentences); i++ {
+		out = append(out, prepare(sentences[i-1].norm+" "+sentences[i].norm))
+	}
+	return out
+}
+
 // over reports whether sentence s tells of the past only (a Past word and
 // no Now word): the hazard it names is not happening.
 func (c *Classifier) over(s text) bool {
@@ -422,9 +433,16 @@ type compiledHazard struct {
 }
 
 // asks reports whether the request has a question that opens with one of
-// openers ("how do", "what time", "请问"): a strong cue of an inquiry.
-func asks(r *request, openers []string) bool {
+// openers ("how do", "what time", "请问"): a strong cue of an inquiry. A
+// question that opens with a longer cue of another type ("could you put
+// more bins", "能不能增设") proposes or asks for that, not for information.
+func asks(r *request, openers []string, others []keyword) bool {
 	for _, q := range r.questions {
+		if slices.ContainsFunc(others, func(k keyword) bool {
+			return strings.HasPrefix(q.norm, k.norm) || strings.HasPrefix(q.compact, k.norm)
+		}) {
+			continue
+		}
 		for _, o := range openers {
 			if strings.HasPrefix(q.norm, o) || strings.HasPrefix(q.compact, o) {
 				return true
@@ -432,6 +450,25 @@ func asks(r *request, openers []string) bool {
 		}
 	}
 	return false
+}
+
+// typeOpeners are the strong cues of the types other than i that the
+// request's questions hold (see asks).
+func (c *Classifier) typeOpeners(r *request, i int) []keyword {
+	var ks []keyword
+	for j, m := range c.types {
+		if j == i {
+			continue
+		}
+		for _, q := range r.questions {
+			for _, k := range m.hits(q) {
+				if k.weight >= typeKeywordWeight {
+					ks = append(ks, k)
+				}
+			}
+		}
+	}
+	return ks
 }
 
 // capLifted reports whether the urgency cap of type i does not apply: the
@@ -444,6 +481,11 @@ func (c *Classifier) capLifted(r *request, i int, emergency bool) bool {
 	if emergency || len(r.hazards) > 0 {
 		return true
 	}
+	if !c.statesInterruption(r) {
+		// A live word alone ("现在可以充值吗？") asks about now; the cap
+		// lifts only for a service that the request says is interrupted.
+		return false
+	}
 	if len(c.planned[i].hits(r.whole)) == 0 {
 		return len(c.live[i].hits(r.whole)) > 0
 	}
@@ -452,6 +494,28 @@ func (c *Classifier) capLifted(r *request, i int, emergency bool) bool {
 	for _, s := range r.sentences {
 		if len(c.live[i].hits(s)) > 0 && len(c.planned[i].hits(s)) == 0 {
 			return true
+		}
+	}
+	return false
+}
+
+// statesInterruption reports whether the request says something is down or
+// broken: a cue of an urgency above normal (停水, "no power") or of a request
+// for help (坏了, 不热, "went out").
+func (c *Classifier) statesInterruption(r *request) bool {
+	for j, u := range c.tax.Urgencies {
+		if u.ID == UrgencyNormal {
+			continue
+		}
+		if score, _, _ := c.urgent[j].score(r, 0, nil); score > 0 {
+			return true
+		}
+	}
+	for j, ty := range c.tax.Types {
+		if ty.ID == typeDefault {
+			if score, _, _ := c.types[j].score(r, 0, nil); score > 0 {
+				return true
+			}
 		}
 	}
 	return false

@@ -29,6 +29,10 @@ func TestClassifyByMeaning(t *testing.T) {
 		"planned inquiry is capped":  {"请问下周计划停电是几点到几点？", "inquiry", "030201", UrgencyNormal, false},
 		"praise of a repair":         {"昨天停水，水务的师傅很快就抢修好了，点个赞！", "praise", "030101", UrgencyNormal, false},
 		"suggestion, not help":       {"It would help if the park had more benches.", "suggestion", "020104", UrgencyNormal, false},
+		"hazard over two sentences":  {"The lift in block 2 has stopped between floors. My neighbour's son is still inside.", "help", "060201", UrgencyEmergency, true},
+		"live word alone is capped":  {"现在可以在网上交燃气费吗？", "inquiry", "030302", UrgencyNormal, false},
+		"question that proposes":     {"Could you put a few more benches on our street?", "suggestion", "020104", UrgencyNormal, false},
+		"only questions ask":         {"阶梯电价是按月算还是按年算？", "inquiry", "030501", UrgencyNormal, false},
 	}
 	for name, tc := range cases {
 		got := c.Classify(tc.text)
