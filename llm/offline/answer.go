@@ -325,15 +325,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	// the words of a long, colloquial question that no passage holds ("我家
 	// 楼下…一个星期了") cannot be met by any sentence, and only raise the bar
 	// — though never below half the question.
-	said := map[string]bool{}
-	for _, d := range docs {
-		for _, t := range tokenize(d.Body) {
-			if own[t] {
-				said[t] = true
-			}
-		}
-	}
-	threshold := max(1, 0.2*max(totalWeight(said), total/2))
+	threshold := max(1, 0.2*max(totalWeight(saidTerms(own, docs)), total/2))
 	lowQuestion := strings.ToLower(question)
 	var cands []quoted
 	counted, has := map[string]bool{}, map[string]bool{}
@@ -428,6 +420,19 @@ func withoutFrames(own string) string {
 		parts[i] = p[:cut+1]
 	}
 	return strings.Join(parts, " ")
+}
+
+// saidTerms are the terms of own that some passage of docs holds.
+func saidTerms(own map[string]bool, docs []llm.DataBlock) map[string]bool {
+	said := map[string]bool{}
+	for _, d := range docs {
+		for _, t := range tokenize(d.Body) {
+			if own[t] {
+				said[t] = true
+			}
+		}
+	}
+	return said
 }
 
 // addContext gives the terms of text weight w in context, keeping a

@@ -45,8 +45,14 @@ type lexicon struct {
 // answerType is a kind of answer a question asks for ("how much": an amount
 // of money) and what a sentence that gives it holds.
 type answerType struct {
-	Name     string   `yaml:"name"`
-	Number   bool     `yaml:"number"`
+	Name   string `yaml:"name"`
+	Number bool   `yaml:"number"`
+	// Rules: the type asks what a rule says (a fee, a time limit, who is
+	// responsible) unless a word of live data or a named entity says
+	// otherwise; "how many" does not.
+	Rules bool `yaml:"rules"`
+	// Echo: an answer cue counts even when the question says it too.
+	Echo     bool     `yaml:"echo"`
 	Question []string `yaml:"question"`
 	Answer   []string `yaml:"answer"`
 }
@@ -364,7 +370,7 @@ func (a *answerType) fits(sentence, lowQuestion string) bool {
 	}
 	low := strings.ToLower(sentence)
 	for _, w := range a.Answer {
-		if hasCue(low, w) && !strings.Contains(lowQuestion, strings.TrimSpace(w)) {
+		if hasCue(low, w) && (a.Echo || !strings.Contains(lowQuestion, strings.TrimSpace(w))) {
 			return true
 		}
 	}

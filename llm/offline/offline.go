@@ -76,7 +76,11 @@ func (e *Engine) Generate(ctx context.Context, req llm.Request, stream llm.Strea
 	var blocked *need
 	var calls []llm.ToolCall
 	if !t.acted {
-		calls, blocked = namedPlan(t.question, t.earlier, t.answers, t.seen, nameable(t.question, req.Tools), e.index(req.Tools))
+		tools := e.index(req.Tools)
+		calls, blocked = namedPlan(t.question, t.earlier, t.answers, t.seen, nameable(t.question, req.Tools), tools)
+		if len(calls) > 0 && len(namedCalls(t.question, nameable(t.question, req.Tools))) == 0 && documentsAnswer(t, tools) {
+			calls, blocked = nil, nil
+		}
 	} else {
 		calls = e.followOn(t, req.Tools)
 	}

@@ -773,3 +773,56 @@ func distinctive(m string) bool {
 
 // freeTextTerms mark a string property meant for the user's own words.
 var freeTextTerms = setOf([]string{"query", "keyword", "search", "text", "quest", "关键", "查询", "问题", "搜索", "检索"})
+
+// answeredShare is how much of a rules question the best document sentence
+// must say, beyond fitting the question's type, for the documents alone to
+// answer it.
+const answeredShare = 0.4
+
+// documentsAnswer reports whether a rules question is answered by this
+// turn's passages, so that no live tool is called beside them: a question
+// (not a request) of a rules type ("how long may…", "多少钱", "who is
+// responsible"), with no word of live data and no entity a tool looks at
+// (a district, a road, an identifier), whose best sentence fits its type and
+// says at least answeredShare of it. "同一个用户一个季度最多调用多少次" is a
+// rule; "How long has the crash on Jiefang Road been there?" is not.
+func documentsAnswer(t turn, tools []*toolDoc) bool {
+	if len(t.docs) == 0 {
+		return false
+	}
+	rd := readMessage(t.question)
+	if rd.act == actRequest {
+		return false
+	}
+	own := withoutFrames(rd.own)
+	types := lex().answerTypes(own)
+	if len(types) == 0 || lex().isLive(own) {
+		return false
+	}
+	for _, a := range types {
+		if !a.Rules {
+			return false
+		}
+	}
+	terms := termSet(own)
+	cues := idCues(own)
+	for _, d := range tools {
+		if d.patternIn(own, cues) {
+			return false
+		}
+		for t := range terms {
+			if d.filter[t] && !isSingleHan(t) {
+				return false
+			}
+		}
+	}
+	quotes := pickSentences(own, nil, types, t.docs)
+	if len(quotes) == 0 {
+		return false
+	}
+	// Measured against the question's terms that some passage says, as the
+	// sentence picker's bar is: a colloquial question's other words cannot
+	// be met by any sentence.
+	bar := fitBonus*totalWeight(terms) + answeredShare*max(totalWeight(saidTerms(terms, t.docs)), 1)
+	return fitsAny(types, quotes[0].text, strings.ToLower(own)) && quotes[0].score >= bar
+}

@@ -79,3 +79,24 @@ func TestPlanUnreadableSchema(t *testing.T) {
 		t.Fatalf("calls %v", calls)
 	}
 }
+
+// A rules question the passages answer calls no live tool beside them; the
+// same words with live data or an entity a tool looks at still do.
+func TestDocumentsAnswerRulesQuestions(t *testing.T) {
+	docs := []llm.DataBlock{{Kind: "document", Ref: "dr#3", Body: "每个季度最多调用15次、40小时。\nA participant is called at most 15 times and 40 hours a quarter."}}
+	tools := New().index([]llm.ToolSpec{{Name: "energy_demand_response", Description: "Demand-response events: status, participants, delivered reduction. 需求响应 调用",
+		Parameters: json.RawMessage(`{"type":"object","properties":{"district":{"type":"string","enum":["nanhu"],"description":"District. Codes: nanhu = 南湖区 Nanhu District."}}}`)}})
+	for q, want := range map[string]bool{
+		"同一个用户一个季度里最多会被调用多少次？":                                                 true,
+		"How many times a quarter may a participant be called at most?":        true,
+		"How many times has Nanhu been called this quarter?":                   false, // an entity and a period
+		"How many times were participants called today?":                       false, // live
+		"请安排一次需求响应，每个季度最多调用几次？":                                                false, // a request
+		"Who approves the demand-response events, and how much are they paid?": false, // nothing says it
+	} {
+		tr := turn{question: q, docs: docs}
+		if got := documentsAnswer(tr, tools); got != want {
+			t.Errorf("documentsAnswer(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
