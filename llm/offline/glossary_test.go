@@ -57,7 +57,7 @@ func TestPickSentencesAcrossLanguages(t *testing.T) {
 		{"How long is the yellow light?", []llm.DataBlock{zh}, "黄灯时间为3秒"},
 		{"新建数据中心的PUE要达到多少？", []llm.DataBlock{en}, "1.25"},
 	} {
-		got := pickSentences(tc.q, "", lex().answerTypes(tc.q), tc.docs)
+		got := pickSentences(tc.q, nil, lex().answerTypes(tc.q), tc.docs)
 		if len(got) == 0 || !strings.Contains(got[0].text, tc.want) {
 			t.Errorf("%q: first sentence %v, want one with %q", tc.q, got, tc.want)
 		}
@@ -66,7 +66,7 @@ func TestPickSentencesAcrossLanguages(t *testing.T) {
 	// sentence beats its English twin.
 	both := llm.DataBlock{Kind: "document", Ref: "ci#1", Body: "The congestion index is measured every 5 minutes.\n拥堵指数每5分钟计算一次。"}
 	q := "拥堵指数多久计算一次？"
-	if got := pickSentences(q, "", lex().answerTypes(q), []llm.DataBlock{both}); len(got) == 0 || !hasHan(got[0].text) {
+	if got := pickSentences(q, nil, lex().answerTypes(q), []llm.DataBlock{both}); len(got) == 0 || !hasHan(got[0].text) {
 		t.Errorf("%q: first sentence %v, want the Chinese one", q, got)
 	}
 }
