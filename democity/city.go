@@ -11,6 +11,7 @@ package democity
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cityagent/cityagent/tools/traffic"
@@ -48,6 +49,9 @@ type City struct {
 
 	mu      sync.RWMutex
 	traffic trafficState
+	// snapshot is the latest traffic snapshot (snapshot.go), read under mu
+	// but stored by readers too, hence atomic.
+	snapshot atomic.Pointer[trafficSnapshot]
 	// slotCache memoises the incidents drawn per hour (slotcache.go).
 	slotCache slotCache
 

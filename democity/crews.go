@@ -90,6 +90,7 @@ func (c *City) DispatchCrew(segmentID, crew, note string) (Dispatch, error) {
 			continue
 		}
 		c.traffic.resolved[inc.ID] = end
+		c.traffic.version++
 		d.Shortened = append(d.Shortened, Cleared{IncidentID: inc.ID, Type: inc.Type, WasEnd: inc.End, NowEnd: end.In(c.loc)})
 	}
 	seg := c.segments[c.segByID[segmentID]]

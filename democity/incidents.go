@@ -358,5 +358,6 @@ func (c *City) ResolveIncident(id string) (traffic.Incident, error) {
 		return inc, fmt.Errorf("democity: resolve incident %s at %s: %w", id, now.In(c.loc).Format("2006-01-02 15:04"), ErrIncidentNotActive)
 	}
 	c.traffic.resolved[id] = now
+	c.traffic.version++
 	return c.applyResolution(inc), nil
 }

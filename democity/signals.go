@@ -178,5 +178,6 @@ func (c *City) ApplySignalPlan(corridor string, p traffic.SignalPlan) (traffic.S
 	plans = append(plans, p)
 	slices.SortStableFunc(plans, func(a, b traffic.SignalPlan) int { return a.LastChanged.Compare(b.LastChanged) })
 	c.traffic.plans[corridor] = plans
+	c.traffic.version++
 	return clonePlan(p), nil
 }

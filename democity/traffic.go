@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 // The city is a traffic source with every optional ability.
 var (
 	_ traffic.Source         = (*City)(nil)
+	_ traffic.SeqSource      = (*City)(nil)
 	_ traffic.HistorySource  = (*City)(nil)
 	_ traffic.IncidentSource = (*City)(nil)
 	_ traffic.SignalSource   = (*City)(nil)
@@ -28,6 +30,9 @@ const maxHistoryPoints = 2000
 type trafficState struct {
 	plans    map[string][]traffic.SignalPlan // corridor id → plans, by LastChanged
 	resolved map[string]time.Time            // incident id → when an operator cleared it
+	// version counts the changes above, so that a traffic snapshot
+	// (snapshot.go) never outlives one.
+	version uint64
 	// dispatches counts crews sent (crews.go), for their ids.
 	dispatches int
 }
@@ -81,24 +86,35 @@ func (c *City) Observe(ctx context.Context, t time.Time) ([]traffic.Observation,
 	return c.TrafficAt(t), nil
 }
 
-// TrafficAt returns every segment's state at t, in id order.
+// ObserveSeq implements traffic.SeqSource: Observe straight from the
+// snapshot of t's clock tick, without copying the city for the caller.
+func (c *City) ObserveSeq(ctx context.Context, t time.Time) (iter.Seq[traffic.Observation], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	snap := c.trafficSnapshotAt(t)
+	c.mu.RUnlock()
+	return func(yield func(traffic.Observation) bool) {
+		for _, o := range snap.obs {
+			o.At = t
+			if !yield(o) {
+				return
+			}
+		}
+	}, nil
+}
+
+// TrafficAt returns every segment's state at t, in id order. Observations
+// within the same clock tick share one computation (snapshot.go).
 func (c *City) TrafficAt(t time.Time) []traffic.Observation {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	bySeg := map[string][]traffic.Incident{}
-	for _, inc := range c.incidentsBetween(t, t) {
-		if inc.ActiveAt(t) {
-			bySeg[inc.SegmentID] = append(bySeg[inc.SegmentID], inc)
-		}
-	}
-	plans := make([]*traffic.SignalPlan, len(c.roads))
-	for ri := range c.roads {
-		plans[ri] = c.planAt(ri, t)
-	}
-	out := make([]traffic.Observation, len(c.segments))
-	for si := range c.segments {
-		s := &c.segments[si]
-		out[si] = c.observe(si, t, plans[s.road], bySeg[s.ID])
+	snap := c.trafficSnapshotAt(t)
+	c.mu.RUnlock()
+	out := make([]traffic.Observation, len(snap.obs))
+	copy(out, snap.obs)
+	for i := range out {
+		out[i].At = t
 	}
 	return out
 }

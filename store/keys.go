@@ -62,6 +62,7 @@ func (db *DB) CreateKey(ctx context.Context, k Key) error {
 			nanos(k.CreatedAt), nullNanos(k.ExpiresAt), nullNanos(k.RevokedAt), k.CreatedBy, k.Department)
 		return err
 	})
+	db.keys.invalidate()
 	if err != nil {
 		return fmt.Errorf("store: create key %s: %w", k.ID, db.classify(err))
 	}
@@ -70,12 +71,17 @@ func (db *DB) CreateKey(ctx context.Context, k Key) error {
 
 // KeyByHash finds the key whose secret hashes to hash, active or not; the
 // caller decides with Key.Active.
+// Keys found are served from memory for up to keyCacheTTL
+// (store/keycache.go); a change through this DB is seen at once, one made
+// by another process within that bound.
 func (db *DB) KeyByHash(ctx context.Context, hash string) (Key, error) {
-	k, err := scanKey(db.sql.QueryRowContext(ctx, db.q("SELECT "+keyColumns+" FROM api_keys WHERE hash = ?"), hash))
-	if err != nil {
-		return Key{}, fmt.Errorf("store: key by hash: %w", err)
-	}
-	return k, nil
+	return db.cachedKeyByHash(ctx, hash, func() (Key, error) {
+		k, err := scanKey(db.sql.QueryRowContext(ctx, db.q("SELECT "+keyColumns+" FROM api_keys WHERE hash = ?"), hash))
+		if err != nil {
+			return Key{}, fmt.Errorf("store: key by hash: %w", err)
+		}
+		return k, nil
+	})
 }
 
 // GetKey finds a key by id.
@@ -114,6 +120,8 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 		}
 		return nil
 	})
+	// Also after a failed write: it may have committed all the same.
+	db.keys.invalidate()
 	if err != nil {
 		return fmt.Errorf("store: revoke key %s: %w", id, err)
 	}

@@ -161,14 +161,21 @@ func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event
 		if err := db.txQueryRow(ctx, tx, "SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?", sessionID).Scan(&last); err != nil {
 			return err
 		}
-		const ins = "INSERT INTO session_events (session_id, seq, turn, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-		for i := range out {
-			out[i].Seq = last + int64(i) + 1
-			e := out[i]
-			if _, err := db.txExec(ctx, tx, ins, sessionID, e.Seq, e.Turn, e.Type, string(e.Data), nanos(e.CreatedAt)); err != nil {
+		// A turn appends its closing events together: one statement of
+		// several rows (at most eventsPerInsert) costs the writer much less
+		// than one statement each.
+		for start := 0; start < len(out); start += eventsPerInsert {
+			rows := out[start:min(start+eventsPerInsert, len(out))]
+			args := make([]any, 0, 6*len(rows))
+			for i := range rows {
+				rows[i].Seq = last + int64(start+i) + 1
+				e := rows[i]
+				args = append(args, sessionID, e.Seq, e.Turn, e.Type, string(e.Data), nanos(e.CreatedAt))
+				updated = max(updated, nanos(e.CreatedAt))
+			}
+			if _, err := db.txExec(ctx, tx, insertEvents(len(rows)), args...); err != nil {
 				return db.classify(err)
 			}
-			updated = max(updated, nanos(e.CreatedAt))
 		}
 		_, err = db.txExec(ctx, tx, "UPDATE sessions SET updated_at = ? WHERE id = ?", updated, sessionID)
 		return err
@@ -178,6 +185,24 @@ func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event
 	}
 	return out, nil
 }
+
+// eventsPerInsert bounds the rows of one INSERT of events, and so the
+// prepared statements (one per row count) and their parameters.
+const eventsPerInsert = 16
+
+// insertEventsSQL are the INSERTs of 1 … eventsPerInsert events, built once
+// so that the writer's prepared statements are found by the same text.
+var insertEventsSQL = func() []string {
+	out := make([]string, eventsPerInsert+1)
+	q := "INSERT INTO session_events (session_id, seq, turn, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+	for n := 1; n <= eventsPerInsert; n++ {
+		out[n] = q
+		q += ", (?, ?, ?, ?, ?, ?)"
+	}
+	return out
+}()
+
+func insertEvents(n int) string { return insertEventsSQL[n] }
 
 // Events returns a session's whole transcript in seq order. An unknown
 // session gives ErrNotFound; a session without events, an empty slice.

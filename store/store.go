@@ -53,6 +53,8 @@ type DB struct {
 	// as configured (store/pool.go). Both zero on SQLite.
 	pgcfg *pgx.ConnConfig
 	pool  poolSettings
+	// keys caches KeyByHash (store/keycache.go).
+	keys keyCache
 }
 
 // Open connects to the state database and brings its schema up to date.
@@ -121,7 +123,7 @@ func openSQLite(ctx context.Context, dataDir string) (*DB, error) {
 	}
 	sdb.SetMaxOpenConns(sqliteMaxConns)
 	sdb.SetMaxIdleConns(sqliteMaxConns)
-	db := &DB{sql: sdb, d: sqliteDialect{}}
+	db := &DB{sql: sdb, d: sqliteDialect{}, keys: keyCache{ttl: keyCacheTTL}}
 	if err := db.enableWAL(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
@@ -196,7 +198,7 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("store: open postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
 	}
-	return &DB{sql: sdb, d: postgresDialect{}, pgcfg: cfg, pool: pool}, nil
+	return &DB{sql: sdb, d: postgresDialect{}, pgcfg: cfg, pool: pool, keys: keyCache{ttl: keyCacheTTL}}, nil
 }
 
 // Backend names the database behind db: BackendSQLite or BackendPostgres.

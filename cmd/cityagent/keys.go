@@ -81,7 +81,7 @@ func keysCmd(g *globalFlags) *cobra.Command {
 	}
 	revoke := &cobra.Command{
 		Use:   "revoke KEY_ID",
-		Short: "Revoke a key; requests with it get 401 from then on",
+		Short: "Revoke a key; requests with it get 401 from then on (a running server caches keys for up to 2 s)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := openStore(cmd, g)

@@ -57,6 +57,8 @@ type Model struct {
 	chat oai.ChatCompletionService
 	// jitter returns a random duration in [0, n); replaced in tests.
 	jitter func(n int64) int64
+	// tools caches the offered tools' parameters in wire form (toolparams.go).
+	tools toolParams
 }
 
 var _ llm.Model = (*Model)(nil)
@@ -234,7 +236,7 @@ func (m *Model) params(req llm.Request, streaming bool) (oai.ChatCompletionNewPa
 		}
 	}
 	for _, t := range req.Tools {
-		params, err := parameters(t)
+		params, err := m.tools.get(t)
 		if err != nil {
 			return p, err
 		}

@@ -38,14 +38,21 @@ type quality struct {
 func (q *quality) usable(obs []Observation) []Observation {
 	out := make([]Observation, 0, len(obs))
 	for _, o := range obs {
-		if !finiteObs(o) {
-			q.skipped++
-			continue
+		if q.use(o) {
+			out = append(out, o)
 		}
-		q.rejected += o.Rejected
-		out = append(out, o)
 	}
 	return out
+}
+
+// use is usable for one observation: whether to keep it, counting it.
+func (q *quality) use(o Observation) bool {
+	if !finiteObs(o) {
+		q.skipped++
+		return false
+	}
+	q.rejected += o.Rejected
+	return true
 }
 
 // notes says what q counted, in English and Chinese.
@@ -86,6 +93,12 @@ func observedAsOf(obs []Observation, now time.Time) time.Time {
 			newest = o.ObservedAt
 		}
 	}
+	return asOfNewest(newest, now)
+}
+
+// asOfNewest is observedAsOf of observations whose newest measurement was
+// at newest (zero: none said).
+func asOfNewest(newest, now time.Time) time.Time {
 	if newest.IsZero() || newest.After(now) {
 		return now
 	}

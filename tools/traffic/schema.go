@@ -15,6 +15,8 @@ type catalog struct {
 	segIdx  map[string]int
 	roads   []road
 	roadIdx map[string]int
+	// arterialKm is the length of each arterial segment, for NetworkIndex.
+	arterialKm map[string]float64
 }
 
 // road is a road of the network, gathered from its segments.
@@ -25,7 +27,7 @@ type road struct {
 }
 
 func newCatalog(net Network) *catalog {
-	c := &catalog{net: net, segIdx: map[string]int{}, roadIdx: map[string]int{}}
+	c := &catalog{net: net, segIdx: map[string]int{}, roadIdx: map[string]int{}, arterialKm: arterialLengths(net.Segments)}
 	codes := make([]citytool.Code, len(net.Districts))
 	for i, d := range net.Districts {
 		codes[i] = citytool.Code{ID: d.ID, NameEn: d.NameEn, NameZh: d.NameZh}
@@ -44,6 +46,15 @@ func newCatalog(net Network) *catalog {
 		c.roads[ri].Signalized = c.roads[ri].Signalized || s.Signalized
 	}
 	return c
+}
+
+// segmentRef is segment without the copy, for hot loops; never write to it.
+func (c *catalog) segmentRef(id string) (*Segment, bool) {
+	i, ok := c.segIdx[id]
+	if !ok {
+		return nil, false
+	}
+	return &c.net.Segments[i], true
 }
 
 func (c *catalog) segment(id string) (Segment, bool) {

@@ -203,22 +203,30 @@ func (s *service) congestionTool() tools.Tool {
 
 func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Result, error) {
 	now := s.clock()
-	obs, err := s.src.Observe(ctx, now)
+	obs, err := s.observations(ctx, now)
 	if err != nil {
-		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: observe: %w", err))
+		return tools.Result{}, err
 	}
-	var picked []Observation
+	// One pass over the city: what is counted, the network index over every
+	// usable observation, and the top in.Limit, selected rather than sorted.
 	var notes, notesZh []string
 	var q quality
-	obs = q.usable(obs)
+	var ni networkIndex
+	var newest time.Time // the newest ObservedAt of the counted segments
+	top := newTopCongested(in.Limit)
 	sum := 0.0
-	congested := 0
-	for _, o := range obs {
-		seg, ok := s.cat.segment(o.SegmentID)
+	counted, congested := 0, 0
+	for o := range obs {
+		if !q.use(o) {
+			continue
+		}
+		ni.add(s.cat.arterialKm, o)
+		seg, ok := s.cat.segmentRef(o.SegmentID)
 		if !ok || (in.District != "" && seg.District != in.District) || (in.Road != "" && seg.Road != in.Road) {
 			continue
 		}
-		picked = append(picked, o)
+		counted++
+		top.offer(o)
 		notes, notesZh = addNote(notes, notesZh, o.Note, o.NoteZh)
 		if o.Estimated {
 			q.estimated++
@@ -227,14 +235,10 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 		if o.Congested {
 			congested++
 		}
-	}
-	slices.SortFunc(picked, func(a, b Observation) int {
-		if d := cmp.Compare(b.CongestionIndex, a.CongestionIndex); d != 0 {
-			return d
+		if o.ObservedAt.After(newest) {
+			newest = o.ObservedAt
 		}
-		return cmp.Compare(a.SegmentID, b.SegmentID)
-	})
-	top := picked[:min(in.Limit, len(picked))]
+	}
 
 	bySeg, err := s.incidentsBySegment(ctx, now)
 	if err != nil {
@@ -242,14 +246,14 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 	}
 	qe, qz := q.notes()
 	res := CongestionResult{AsOf: now, District: in.District, Road: in.Road,
-		SegmentsCounted: len(picked), CongestedSegments: congested, Segments: []SegmentState{},
+		SegmentsCounted: counted, CongestedSegments: congested, Segments: make([]SegmentState, 0, len(top.top)),
 		EstimatedSegments: q.estimated, RejectedReadings: q.rejected, SkippedInvalid: q.skipped,
 		Notes: append(notes, qe...), NotesZh: append(notesZh, qz...)}
-	if len(picked) > 0 {
-		res.AverageIndex = citytool.Round2(sum / float64(len(picked)))
+	if counted > 0 {
+		res.AverageIndex = citytool.Round2(sum / float64(counted))
 	}
-	res.NetworkIndex = citytool.Round2(NetworkIndex(s.cat.net.Segments, obs))
-	for i, o := range top {
+	res.NetworkIndex = citytool.Round2(ni.value())
+	for i, o := range top.top {
 		seg, _ := s.cat.segment(o.SegmentID)
 		plan, err := s.planOf(ctx, seg, now)
 		if err != nil {
@@ -259,7 +263,7 @@ func (s *service) congestion(ctx context.Context, in CongestionArgs) (tools.Resu
 		st.Rank = i + 1
 		res.Segments = append(res.Segments, st)
 	}
-	res.AsOf = observedAsOf(picked, now)
+	res.AsOf = asOfNewest(newest, now)
 	res.Summary, res.SummaryZh = s.congestionSummary(res)
 	return tools.JSONResult(res, s.cat.Cite("Traffic congestion ranking 路况拥堵排行", res.AsOf))
 }
@@ -598,13 +602,9 @@ func (s *service) incidents(ctx context.Context, in IncidentsArgs) (tools.Result
 	if err != nil {
 		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: incidents: %w", err))
 	}
-	obs, err := s.src.Observe(ctx, now)
+	obs, err := s.observations(ctx, now)
 	if err != nil {
-		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: observe: %w", err))
-	}
-	obsBy := make(map[string]Observation, len(obs))
-	for _, o := range obs {
-		obsBy[o.SegmentID] = o
+		return tools.Result{}, err
 	}
 	res := IncidentsResult{AsOf: now, District: in.District, Road: in.Road, SegmentID: in.SegmentID, Type: in.Type, Incidents: []IncidentReport{}}
 	for _, inc := range all {
@@ -617,10 +617,19 @@ func (s *service) incidents(ctx context.Context, in IncidentsArgs) (tools.Result
 		r := IncidentReport{Incident: inc, SegmentName: seg.NameEn, SegmentNameZh: seg.NameZh, FreeFlowKmh: seg.FreeFlowKmh}
 		r.TypeLabel, r.TypeLabelZh = incidentLabel(inc.Type)
 		r.DistrictName, r.DistrictNameZh = s.cat.DistrictNames(inc.District)
-		if o, ok := obsBy[inc.SegmentID]; ok {
-			r.CongestionIndex, r.SpeedKmh = o.CongestionIndex, o.SpeedKmh
-		}
 		res.Incidents = append(res.Incidents, r)
+	}
+	// Each report shows its segment's state: the last observation of it.
+	if len(res.Incidents) > 0 {
+		bySeg := make(map[string][]int, len(res.Incidents))
+		for i, r := range res.Incidents {
+			bySeg[r.SegmentID] = append(bySeg[r.SegmentID], i)
+		}
+		for o := range obs {
+			for _, i := range bySeg[o.SegmentID] {
+				res.Incidents[i].CongestionIndex, res.Incidents[i].SpeedKmh = o.CongestionIndex, o.SpeedKmh
+			}
+		}
 	}
 	slices.SortFunc(res.Incidents, func(a, b IncidentReport) int {
 		if d := cmp.Compare(b.Severity, a.Severity); d != 0 {
@@ -736,17 +745,17 @@ func (s *service) signalPlan(ctx context.Context, in SignalPlanArgs) (tools.Resu
 	if err != nil {
 		return tools.Result{}, fmt.Errorf("traffic: signal plan of %s: %w", corridor, err)
 	}
-	obs, err := s.src.Observe(ctx, now)
+	obs, err := s.observations(ctx, now)
 	if err != nil {
-		return tools.Result{}, citytool.SourceFailed("traffic", fmt.Errorf("traffic: observe: %w", err))
+		return tools.Result{}, err
 	}
 	r := s.cat.roads[s.cat.roadIdx[corridor]]
 	res := SignalPlanResult{AsOf: now, Corridor: corridor, RoadName: r.NameEn, RoadNameZh: r.NameZh, Plan: plan,
 		MainGreenRatio: citytool.Round2(plan.MainGreenRatio())}
 	var sumIdx, sumSpeed float64
-	var worst *Observation
-	for i, o := range obs {
-		seg, ok := s.cat.segment(o.SegmentID)
+	var worst Observation
+	for o := range obs {
+		seg, ok := s.cat.segmentRef(o.SegmentID)
 		if !ok || seg.Road != corridor {
 			continue
 		}
@@ -754,14 +763,14 @@ func (s *service) signalPlan(ctx context.Context, in SignalPlanArgs) (tools.Resu
 		sumIdx += o.CongestionIndex
 		sumSpeed += o.SpeedKmh
 		res.MaxVCRatio = max(res.MaxVCRatio, o.VCRatio)
-		if worst == nil || o.CongestionIndex > worst.CongestionIndex {
-			worst = &obs[i]
+		if res.CorridorSegments == 1 || o.CongestionIndex > worst.CongestionIndex {
+			worst = o
 		}
 	}
 	if res.CorridorSegments > 0 {
 		res.AverageIndex = citytool.Round2(sumIdx / float64(res.CorridorSegments))
 		res.AverageSpeedKmh = citytool.Round2(sumSpeed / float64(res.CorridorSegments))
-		st := s.cat.state(*worst, nil)
+		st := s.cat.state(worst, nil)
 		res.Worst = &st
 	}
 	res.Summary, res.SummaryZh = s.signalSummary(res)

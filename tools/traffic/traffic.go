@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 )
 
@@ -18,6 +19,14 @@ type Source interface {
 	Network() Network
 	// Observe returns the state of every segment at time at.
 	Observe(ctx context.Context, at time.Time) ([]Observation, error)
+}
+
+// SeqSource is a Source that can hand out its observations one at a time
+// without building a slice for the caller, e.g. from a snapshot it shares
+// between callers (the demo city). The tools use it when a source has it.
+type SeqSource interface {
+	// ObserveSeq yields what Observe(ctx, at) returns, in the same order.
+	ObserveSeq(ctx context.Context, at time.Time) (iter.Seq[Observation], error)
 }
 
 // HistorySource is a Source that can answer a segment's history in one call
@@ -306,21 +315,38 @@ func LevelLabel(level float64) (en, zh string) {
 // congestion index of the arterial segments among obs. It is 0 when obs
 // holds no arterial segment.
 func NetworkIndex(segments []Segment, obs []Observation) float64 {
+	var ni networkIndex
+	length := arterialLengths(segments)
+	for _, o := range obs {
+		ni.add(length, o)
+	}
+	return ni.value()
+}
+
+// arterialLengths maps each arterial segment's id to its length.
+func arterialLengths(segments []Segment) map[string]float64 {
 	length := make(map[string]float64, len(segments))
 	for _, s := range segments {
 		if s.Class == ClassArterial {
 			length[s.ID] = s.LengthKm
 		}
 	}
-	var sum, total float64
-	for _, o := range obs {
-		if l := length[o.SegmentID]; l > 0 {
-			sum += l * o.CongestionIndex
-			total += l
-		}
+	return length
+}
+
+// networkIndex sums up NetworkIndex one observation at a time.
+type networkIndex struct{ sum, total float64 }
+
+func (n *networkIndex) add(arterialKm map[string]float64, o Observation) {
+	if l := arterialKm[o.SegmentID]; l > 0 {
+		n.sum += l * o.CongestionIndex
+		n.total += l
 	}
-	if total == 0 {
+}
+
+func (n networkIndex) value() float64 {
+	if n.total == 0 {
 		return 0
 	}
-	return sum / total
+	return n.sum / n.total
 }

@@ -40,6 +40,18 @@ func TestSource(t *testing.T, src traffic.Source, at time.Time) {
 			}
 			seen[o.SegmentID] = true
 		}
+		if ss, ok := src.(traffic.SeqSource); ok {
+			seq, err := ss.ObserveSeq(ctx, at)
+			if err != nil {
+				t.Fatalf("ObserveSeq: %v", err)
+			}
+			if got := slices.Collect(seq); !reflect.DeepEqual(got, obs) {
+				t.Errorf("ObserveSeq yields %d observations that differ from Observe's %d", len(got), len(obs))
+			}
+			for range seq {
+				break // a consumer may stop early
+			}
+		}
 	})
 
 	t.Run("tools", func(t *testing.T) { checkTools(t, src, at) })
@@ -49,6 +61,11 @@ func TestSource(t *testing.T, src traffic.Source, at time.Time) {
 		cancel()
 		if _, err := src.Observe(cctx, at); err == nil {
 			t.Error("Observe with a cancelled context succeeded")
+		}
+		if ss, ok := src.(traffic.SeqSource); ok {
+			if _, err := ss.ObserveSeq(cctx, at); err == nil {
+				t.Error("ObserveSeq with a cancelled context succeeded")
+			}
 		}
 	})
 
