@@ -3,10 +3,14 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -27,6 +31,91 @@ func (w withTraceparent) RoundTrip(r *http.Request) (*http.Response, error) {
 	return w.next.RoundTrip(r)
 }
 
+// mcpRequests counts the /mcp requests a client sent (and had answered)
+// and those the server finished, by method. The go-sdk writes an answer
+// before its handler returns, and the server ends the request's span and
+// counts it after that (endMCPRequest), then logs it: a test that shuts the
+// exporter down as soon as its client has the answer may drop the span. The
+// server's "request" log line (via mcp) is the signal that both happened.
+type mcpRequests struct {
+	next slog.Handler
+	mu   sync.Mutex
+	sent map[string]int
+	done map[string]int
+}
+
+// watchMCPRequests wraps the server's log to count finished /mcp requests
+// and next (the client's transport) to count sent ones. Call it before the
+// env's first request.
+func watchMCPRequests(env *mcpEnv, next http.RoundTripper) (*mcpRequests, http.RoundTripper) {
+	w := &mcpRequests{next: env.srv.log.Handler(), sent: map[string]int{}, done: map[string]int{}}
+	env.srv.log = slog.New(w)
+	return w, countingTransport{w, next}
+}
+
+func (w *mcpRequests) Enabled(ctx context.Context, l slog.Level) bool { return true }
+func (w *mcpRequests) WithAttrs(a []slog.Attr) slog.Handler           { return w }
+func (w *mcpRequests) WithGroup(string) slog.Handler                  { return w }
+
+func (w *mcpRequests) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "request" {
+		var method, via string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "method":
+				method = a.Value.String()
+			case "via":
+				via = a.Value.String()
+			}
+			return true
+		})
+		if via == "mcp" {
+			w.mu.Lock()
+			w.done[method]++
+			w.mu.Unlock()
+		}
+	}
+	if !w.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return w.next.Handle(ctx, r)
+}
+
+type countingTransport struct {
+	w    *mcpRequests
+	next http.RoundTripper
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if err == nil {
+		c.w.mu.Lock()
+		c.w.sent[r.Method]++
+		c.w.mu.Unlock()
+	}
+	return resp, err
+}
+
+// wait returns once the server has finished every POST and DELETE the
+// client had answered (a GET stream may still be open). The limit only
+// guards against a hang.
+func (w *mcpRequests) wait(t *testing.T) {
+	t.Helper()
+	for limit := time.Now().Add(time.Minute); ; {
+		w.mu.Lock()
+		finished := w.done[http.MethodPost] >= w.sent[http.MethodPost] && w.done[http.MethodDelete] >= w.sent[http.MethodDelete]
+		sent, done := fmt.Sprint(w.sent), fmt.Sprint(w.done)
+		w.mu.Unlock()
+		if finished {
+			return
+		}
+		if time.Now().After(limit) {
+			t.Fatalf("the server did not finish the /mcp requests: sent %s, finished %s", sent, done)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // An MCP client's traceparent reaches the turn of ask_<agent> (the /mcp
 // handler runs on net/http, outside the Fiber middleware): the turn's
 // trace_id is the caller's, and with tracing on its spans hang from the
@@ -44,8 +133,8 @@ func TestMCPAskJoinsTheCallersTrace(t *testing.T) {
 			}
 			env.srv.deps.Telemetry = p
 		}
-		tr := &mcp.StreamableClientTransport{Endpoint: env.url, HTTPClient: &http.Client{
-			Transport: withTraceparent{"00-" + trace + "-" + parent + "-01", bearer{env.keys["operator/internal"], http.DefaultTransport}}}}
+		reqs, transport := watchMCPRequests(env, withTraceparent{"00-" + trace + "-" + parent + "-01", bearer{env.keys["operator/internal"], http.DefaultTransport}})
+		tr := &mcp.StreamableClientTransport{Endpoint: env.url, HTTPClient: &http.Client{Transport: transport}}
 		cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(t.Context(), tr, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -63,6 +152,7 @@ func TestMCPAskJoinsTheCallersTrace(t *testing.T) {
 		if !on {
 			continue
 		}
+		reqs.wait(t)
 		if err := env.srv.deps.Telemetry.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +183,8 @@ func TestMCPAskJoinsTheCallersTrace(t *testing.T) {
 // tools/call refused for bad arguments is one, with status Error.
 func TestMCPRequestsTracedAndCounted(t *testing.T) {
 	env, rcv, p := newTracedMCPEnv(t)
-	tr := &mcp.StreamableClientTransport{Endpoint: env.url, HTTPClient: &http.Client{Transport: bearer{env.keys["developer/internal"], http.DefaultTransport}}}
+	reqs, transport := watchMCPRequests(env, bearer{env.keys["developer/internal"], http.DefaultTransport})
+	tr := &mcp.StreamableClientTransport{Endpoint: env.url, HTTPClient: &http.Client{Transport: transport}}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(t.Context(), tr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +198,7 @@ func TestMCPRequestsTracedAndCounted(t *testing.T) {
 	if unknownErr == nil {
 		t.Fatal("an unknown tool was called")
 	}
+	reqs.wait(t) // the spans have ended and the requests are counted
 	if err := p.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
