@@ -79,7 +79,10 @@ func (e *Engine) Generate(ctx context.Context, req llm.Request, stream llm.Strea
 		tools := e.index(req.Tools)
 		calls, blocked = namedPlan(t.question, t.earlier, t.answers, t.seen, nameable(t.question, req.Tools), tools)
 		if len(calls) > 0 && len(namedCalls(t.question, nameable(t.question, req.Tools))) == 0 && documentsAnswer(t, tools) {
-			calls, blocked = nil, nil
+			calls = withoutLookups(calls, tools)
+			if len(calls) == 0 {
+				blocked = nil
+			}
 		}
 	} else {
 		calls = e.followOn(t, req.Tools)

@@ -774,6 +774,34 @@ func distinctive(m string) bool {
 // freeTextTerms mark a string property meant for the user's own words.
 var freeTextTerms = setOf([]string{"query", "keyword", "search", "text", "quest", "关键", "查询", "问题", "搜索", "检索"})
 
+// withoutLookups drops the calls to lookup tools — those with no required
+// property, which only read data — keeping the calls that record or
+// classify something the turn is for (hotline_triage).
+func withoutLookups(calls []llm.ToolCall, tools []*toolDoc) []llm.ToolCall {
+	byName := make(map[string]*toolDoc, len(tools))
+	for _, d := range tools {
+		byName[d.spec.Name] = d
+	}
+	out := calls[:0:0]
+	for _, c := range calls {
+		d := byName[c.Name]
+		if d == nil || !d.lookup() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// lookup reports whether the tool only reads data: no property is required.
+func (d *toolDoc) lookup() bool {
+	for _, p := range d.props {
+		if p.required {
+			return false
+		}
+	}
+	return len(d.alts) == 0
+}
+
 // answeredShare is how much of a rules question the best document sentence
 // must say, beyond fitting the question's type, for the documents alone to
 // answer it.

@@ -100,3 +100,18 @@ func TestDocumentsAnswerRulesQuestions(t *testing.T) {
 		}
 	}
 }
+
+// Answered from documents, a turn still makes the calls that record or
+// classify (a tool with required properties, such as hotline_triage); only
+// lookups are dropped.
+func TestWithoutLookupsKeepsClassifiers(t *testing.T) {
+	tools := New().index([]llm.ToolSpec{
+		{Name: "incidents", Description: "Live incidents.", Parameters: json.RawMessage(`{"type":"object","properties":{"district":{"type":"string"}}}`)},
+		{Name: "triage", Description: "Triage a request.", Parameters: json.RawMessage(`{"type":"object","required":["category"],"properties":{"category":{"type":"string","enum":["power","water"]}}}`)},
+	})
+	calls := []llm.ToolCall{{ID: "call_1", Name: "incidents"}, {ID: "call_2", Name: "triage"}}
+	got := withoutLookups(calls, tools)
+	if len(got) != 1 || got[0].Name != "triage" {
+		t.Errorf("kept %v, want only the triage call", got)
+	}
+}
