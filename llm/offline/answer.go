@@ -137,7 +137,7 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 		asked = withoutFrames(rd.own)
 		addContext(context, strings.Join(rd.quoted, " "), quotedWeight)
 	}
-	if full := FollowUpText(t.question, t.earlier); full != t.question {
+	if pointsBack(t.question, t.earlier) {
 		addContext(context, t.earlier[0], contextWeight)
 	}
 	if quotes := pickSentences(asked, context, types, t.docs); len(quotes) > 0 {

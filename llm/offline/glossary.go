@@ -44,10 +44,16 @@ func QueryTerms(text string) []string {
 // them?", "这个归哪个单位处理？") the latest of them too, since the question
 // alone names nothing to find.
 func FollowUpText(question string, earlier []string) string {
-	if len(earlier) == 0 || strings.TrimSpace(earlier[0]) == "" || !lex().refersBack(question) {
+	if !pointsBack(question, earlier) {
 		return question
 	}
 	return question + "\n" + earlier[0]
+}
+
+// pointsBack reports whether question refers back to the latest of the
+// earlier messages (latest first).
+func pointsBack(question string, earlier []string) bool {
+	return len(earlier) > 0 && strings.TrimSpace(earlier[0]) != "" && lex().refersBack(question)
 }
 
 // hasLatin reports whether s holds an ASCII letter.
