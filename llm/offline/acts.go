@@ -193,7 +193,7 @@ func isRequestClause(c string, asked bool) bool {
 			for len(rest) > 0 && (rest[0] == "please" || rest[0] == "now" || rest[0] == "also") {
 				rest = rest[1:]
 			}
-			if len(rest) > 0 && l.requestVerbsEN[rest[0]] {
+			if l.verbStarts(rest) {
 				return true
 			}
 			framed = true
@@ -206,14 +206,47 @@ func isRequestClause(c string, asked bool) bool {
 	for i < len(words)-1 && (words[i] == "now" || words[i] == "then" || words[i] == "so" || words[i] == "ok" || words[i] == "okay" || words[i] == "and" || words[i] == "also") {
 		i++
 	}
-	return l.requestVerbsEN[words[i]]
+	return l.verbStarts(words[i:])
 }
 
-// zhQuestion reports whether a Chinese clause asks something.
+// verbStarts reports whether words open with an English request verb, one
+// word ("schedule") or several ("set up").
+func (l *lexicon) verbStarts(words []string) bool {
+	if len(words) == 0 {
+		return false
+	}
+	if l.requestVerbsEN[words[0]] {
+		return true
+	}
+	for n := 2; n <= 3 && n <= len(words); n++ {
+		if l.requestVerbsEN[strings.Join(words[:n], " ")] {
+			return true
+		}
+	}
+	return false
+}
+
+// zhQuestion reports whether a Chinese clause asks something. A cue that
+// ends in 没 ("修了没") asks only at the clause's end or before 有 or a
+// particle: "垃圾桶满了没人清" says that nobody clears the bins.
 func zhQuestion(c string) bool {
 	for _, q := range lex().cuesZH {
-		if strings.Contains(c, q) {
-			return true
+		if !strings.HasSuffix(q, "没") {
+			if strings.Contains(c, q) {
+				return true
+			}
+			continue
+		}
+		for rest := c; ; {
+			at := strings.Index(rest, q)
+			if at < 0 {
+				break
+			}
+			rest = rest[at+len(q):]
+			next, _ := utf8.DecodeRuneInString(rest)
+			if rest == "" || strings.ContainsRune("有呀啊呢吧嘛", next) || !isHan(next) {
+				return true
+			}
 		}
 	}
 	return false

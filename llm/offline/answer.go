@@ -111,7 +111,7 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 	}
 	var body, sources []string
 	cite := func(b llm.DataBlock) string {
-		label := b.Title
+		label := sourceLabel(b.Title, zh)
 		if label == "" {
 			label = b.Ref
 		}
@@ -149,7 +149,7 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 				m = cite(t.docs[q.doc])
 				marks[q.doc] = m
 			}
-			line += ph.sep + ph.quote(q.text) + ph.sep + m
+			line += ph.sep + ph.quote(q.text) + ph.sep + m + gloss(q.text, zh)
 		}
 		body = append(body, line)
 	}

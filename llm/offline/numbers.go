@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ var concepts = map[string]string{
 	"week": "#week", "周": "#week", "星期": "#week",
 	"month": "#month", "月": "#month",
 	"year": "#year", "年": "#year",
+	"kilowatt": "#kw", "kw": "#kw", "千瓦": "#kw",
+	"megawatt": "#mw", "mw": "#mw", "兆瓦": "#mw",
 }
 
 // withConcepts adds the concept of each term to the set.
@@ -48,8 +51,9 @@ type mention struct {
 
 var numberWords = map[string]float64{
 	"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-	"ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-	"hundred": 100, "dozen": 12,
+	"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+	"seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+	"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "dozen": 12,
 }
 
 // multipliers scale the number before them: "three thousand", "2 million".
@@ -155,9 +159,44 @@ func scaleNumber(rs []rune, v float64, end int) (float64, int) {
 		w++
 	}
 	if m, ok := multipliers[strings.ToLower(string(rs[k:w]))]; ok && k > end {
-		return v * m, w
+		return englishRest(rs, v*m, m, w)
 	}
 	return v, end
+}
+
+// englishRest reads the rest of an English number after a multiplier:
+// "four thousand | five hundred", "two thousand | and fifty".
+func englishRest(rs []rune, v, scale float64, end int) (float64, int) {
+	next := func(at int) (string, int, int) {
+		k := at
+		for k < len(rs) && (rs[k] == ' ' || rs[k] == '-') {
+			k++
+		}
+		w := k
+		for w < len(rs) && rs[w] < unicode.MaxASCII && unicode.IsLetter(rs[w]) {
+			w++
+		}
+		return strings.ToLower(string(rs[k:w])), k, w
+	}
+	for {
+		word, k, w := next(end)
+		if word == "and" {
+			word, k, w = next(w)
+		}
+		n, ok := numberWords[word]
+		if !ok || k == end || n >= scale || word == "hundred" || word == "dozen" {
+			return v, end
+		}
+		if word2, _, w2 := next(w); word2 == "hundred" && n < 10 && scale > 100 {
+			n, w = n*100, w2
+		} else if n >= 20 && n < 100 {
+			// "fifty-five", "twenty five"
+			if word2, _, w2 := next(w); numberWords[word2] > 0 && numberWords[word2] < 10 {
+				n, w = n+numberWords[word2], w2
+			}
+		}
+		v, end, scale = v+n, w, n
+	}
 }
 
 // appendMention adds a number and, when a calendar unit follows it ("six
@@ -367,6 +406,12 @@ func parseNumber(w string) (float64, bool) {
 	if v, ok := numberWords[strings.ToLower(w)]; ok {
 		return v, true
 	}
+	if tens, unit, ok := strings.Cut(strings.ToLower(w), "-"); ok { // "sixty-five"
+		t, u := numberWords[tens], numberWords[unit]
+		if t >= 20 && t < 100 && int(t)%10 == 0 && u > 0 && u < 10 {
+			return t + u, true
+		}
+	}
 	w = strings.ReplaceAll(w, ",", "")
 	dot := false
 	for i, r := range w {
@@ -410,6 +455,14 @@ var hanDigits = map[rune]int{'零': 0, '〇': 0, '一': 1, '二': 2, '两': 2, '
 func around(rs []rune, start, end int) map[string]bool {
 	from := max(0, start-ctxBefore)
 	to := min(len(rs), end+ctxAfter)
+	// What follows a clause mark describes the next item ("压减一千五百千瓦，持续两个小时":
+	// the 小时 is not the kilowatts').
+	for k := end; k < to; k++ {
+		if strings.ContainsRune("，。；,;", rs[k]) {
+			to = k
+			break
+		}
+	}
 	// Whole words only: "twenty most congested" reads "congested", not "conges".
 	for from > 0 && isASCIILetter(rs[from]) && isASCIILetter(rs[from-1]) {
 		from--
@@ -431,6 +484,29 @@ func fillNumbers(props []property, srcs []source) map[string]any {
 		score float64
 	}
 	var pairs []pair
+	// A number whose unit is some property's own word ("1500千瓦", "2
+	// hours") fills only a property of that unit.
+	unitOf := func(m mention, p *property) bool {
+		for _, t := range m.unit {
+			if p.words[t] && !isSingleHan(t) || t == "#mw" && p.words["#kw"] {
+				return true
+			}
+		}
+		return false
+	}
+	claimed := map[[2]int]bool{}
+	for i := range props {
+		if !props[i].numeric {
+			continue
+		}
+		for ti, src := range srcs {
+			for _, m := range src.numbers {
+				if unitOf(m, &props[i]) {
+					claimed[[2]int{ti, m.pos}] = true
+				}
+			}
+		}
+	}
 	for i := range props {
 		p := &props[i]
 		if !p.numeric {
@@ -454,11 +530,11 @@ func fillNumbers(props []property, srcs []source) map[string]any {
 					}
 				}
 				score := float64(words) + hanUnigramWeight*float64(han)
-				for _, t := range m.unit {
-					if p.words[t] && !isSingleHan(t) {
-						score += unitBonus
-						break
-					}
+				switch {
+				case unitOf(m, p):
+					score += unitBonus
+				case claimed[[2]int{ti, m.pos}]:
+					continue
 				}
 				if score > 0 {
 					pairs = append(pairs, pair{p, m, ti, score})
@@ -485,7 +561,11 @@ func fillNumbers(props []property, srcs []source) map[string]any {
 		if _, done := out[p.prop.name]; done || used[key] {
 			continue
 		}
-		if v, ok := clampNumber(p.prop.s, p.m.value); ok {
+		value := p.m.value
+		if slices.Contains(p.m.unit, "#mw") && p.prop.words["#kw"] && !p.prop.words["#mw"] {
+			value *= 1000 // "2 MW" asked of a property in kW
+		}
+		if v, ok := clampNumber(p.prop.s, value); ok {
 			out[p.prop.name] = v
 			used[key] = true
 		}

@@ -28,6 +28,10 @@ func TestNumberMentionsInWords(t *testing.T) {
 		"period without a number":       {"How much did Nanhu use over the past week?", []float64{7, 168}},
 		"chinese period without number": {"这个月的峰值", []float64{30, 720}},
 		"today gives no window":         {"今天的峰值", nil},
+		"english compound":              {"shed four thousand five hundred kilowatts", []float64{4500}},
+		"english compound with and":     {"two thousand and fifty kW", []float64{2050}},
+		"english tens and units":        {"the sixty-five worst", []float64{65}},
+		"chinese hundreds before 千瓦":    {"压减一千五百千瓦，持续两个小时", []float64{1500, 2}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var got []float64
@@ -49,6 +53,33 @@ func TestPeriodWords(t *testing.T) {
 	} {
 		if got := periodWords(text); got != want {
 			t.Errorf("periodWords(%q) = %q, want %q", text, got, want)
+		}
+	}
+}
+
+// A number whose unit is one property's own word fills that property only:
+// the kilowatts go to the reduction, the hours to the duration, whatever
+// words stand around them; megawatts asked of a property in kW are scaled.
+func TestFillNumbersByUnit(t *testing.T) {
+	req := agentRequest(t, "energy")
+	for q, want := range map[string]map[string]any{
+		"请在南湖区发起一次小时级需求响应，压减一千五百千瓦，持续两个小时。":                                                     {"reduction_kw": 1500.0, "duration_hours": 2.0},
+		"Set up a day-ahead event in Dongcheng, shedding four thousand five hundred kilowatts.": {"reduction_kw": 4500.0},
+		"Start an hour-ahead demand response in Nanhu for 2 MW over three hours.":               {"reduction_kw": 2000.0, "duration_hours": 3.0},
+	} {
+		resp, err := New().Generate(t.Context(), firstStep(req, q), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := callArgs(t, resp)["propose_energy_demand_response_event"]
+		if got == nil {
+			t.Errorf("%s: no proposal; calls %v", q, resp.ToolCalls)
+			continue
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %v, want %v (arguments %v)", q, k, got[k], v, got)
+			}
 		}
 	}
 }
