@@ -85,6 +85,10 @@ func TestPlanOnAgentTools(t *testing.T) {
 		"next two weeks":         {agent: "permits", questions: []string{"未来两周有哪些工地现场检查？"}, tool: "permits_inspections_due", args: map[string]any{"days": 14.0}},
 		"follow-up road":         {agent: "traffic", questions: []string{"How is traffic on Zhongshan Road right now?", "Any incidents on that road?"}, tool: "traffic_incidents", args: map[string]any{"road": "zhongshan"}},
 		"follow-up district":     {agent: "energy", questions: []string{"北岸区今天用电多少？", "那这个区今天的峰值？"}, tool: "energy_peak_load", args: map[string]any{"district": "beian"}},
+		"follow-up request takes the earlier words": {agent: "hotline", questions: []string{"人民路有个井盖丢了，归哪个部门管？", "好，派给他们。"},
+			tool: "propose_hotline_dispatch_ticket", args: map[string]any{"department": "urban_management", "request_text": "人民路有个井盖丢了，归哪个部门管？"}},
+		"follow-up request looks up again": {agent: "traffic", questions: []string{"Which segment is the most congested right now?", "Send a tow truck there."},
+			tool: "traffic_congestion", noAction: true},
 		"follow-up names its own road": {agent: "traffic", questions: []string{"How is traffic on Zhongshan Road right now?", "And on Renmin Road?"}, tool: "traffic_congestion",
 			args: map[string]any{"road": "renmin"}},
 	} {

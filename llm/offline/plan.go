@@ -275,6 +275,16 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 		ranked = withSubject(ranked)
 	}
 	srcs = append(srcs, entitySources(own, earlier[min(len(earlier), len(srcs)-1):], answers)...)
+	if rd.act == actRequest && len(srcs) == 1 && pointsBack(own, earlier) {
+		// "OK, dispatch it to them." after the citizen's words: the user's
+		// own earlier message says what the action is about (the request,
+		// its place, the department its words name) and is the request text;
+		// what an answer quoted never is.
+		srcs = append(srcs, newSource(earlier[0]))
+		if contentTerms(own) <= followUpTerms {
+			srcs[0].full = earlier[0]
+		}
+	}
 	if s, ok := seenSource(own, seen); ok {
 		srcs = append(srcs, s)
 	}
@@ -295,6 +305,14 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 		}
 		if lookups, _ := pick(data, srcs); len(lookups) > 0 {
 			return lookups, nil
+		}
+		// "Send a tow truck there." after "Which segment is the most
+		// congested?": the earlier question's lookup is run again, and
+		// followOn proposes on what it finds, as for a request in one message.
+		if pointsBack(own, earlier) {
+			if lookups, _ := pick(withoutActions(rank(docs, earlier[0]), earlier[0]), []source{newSource(earlier[0])}); len(lookups) > 0 {
+				return lookups, nil
+			}
 		}
 	}
 	return calls, blocked
