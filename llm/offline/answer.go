@@ -301,6 +301,10 @@ const (
 	quotedWeight = 0.5
 
 	misfitCut = 0.4
+
+	// docPrior is what a sentence of the best-ranked passage gains over one
+	// of the last: less than one shared word.
+	docPrior = 0.5
 )
 
 // pickSentences returns the passages' sentences that share most terms with
@@ -327,6 +331,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	// — though never below half the question.
 	threshold := max(1, 0.2*max(totalWeight(saidTerms(own, docs)), total/2))
 	lowQuestion := strings.ToLower(question)
+	shares := questionShares(question)
 	var cands []quoted
 	counted, has := map[string]bool{}, map[string]bool{}
 	for di, d := range docs {
@@ -364,6 +369,14 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 			cross := translatedWeight(has, trs, counted)
 			score := float64(words) + hanUnigramWeight*float64(han) + aliases + cross
 			score += earlier
+			// Retrieval ranked the passages by the whole question: of
+			// sentences that meet it as well, the better passage's wins.
+			score += docPrior * float64(len(docs)-di) / float64(len(docs))
+			if len(shares) > 0 && coversShare(s, shares) {
+				// The rule whose range holds the share the question
+				// states answers it, in whatever words it says so.
+				score += max(threshold, fitBonus*total)
+			}
 			if score < threshold && earlier == 0 {
 				continue
 			}
@@ -395,7 +408,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 		}
 		// A bilingual passage says the same rule twice: once quoted from
 		// it, its other-language twin adds nothing.
-		if seen[c.text] || c.translated && quotedDoc[c.doc] {
+		if seen[c.text] || c.translated && quotedDoc[c.doc] || overlapsQuoted(out, c) {
 			continue
 		}
 		seen[c.text] = true
@@ -403,6 +416,21 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 		out = append(out, c)
 	}
 	return out
+}
+
+// overlapsQuoted reports whether c and a sentence already quoted from the
+// same passage are one the start of the other: a list's lead-in ("Calls
+// that belong to an emergency service are transferred…:") and the lead-in
+// joined to one of its items say the lead-in twice.
+func overlapsQuoted(out []quoted, c quoted) bool {
+	a := strings.TrimRight(c.text, ":：")
+	for _, o := range out {
+		b := strings.TrimRight(o.text, ":：")
+		if o.doc == c.doc && (strings.HasPrefix(a, b) || strings.HasPrefix(b, a)) {
+			return true
+		}
+	}
+	return false
 }
 
 // withoutFrames drops from a message's own words the clauses that only
