@@ -124,3 +124,21 @@ func TestFollowUpText(t *testing.T) {
 		t.Errorf("first message of a session: %q", got)
 	}
 }
+
+// A message that opens as a continuation ("And …", "那么…") points back at
+// the one before it even without a pronoun; a word that only starts with
+// the opener ("Andover") does not.
+func TestFollowUpOpeners(t *testing.T) {
+	earlier := []string{"Who takes a gas leak reported to the hotline?"}
+	for q, want := range map[string]bool{
+		"And what does the operator tell the caller before putting the call through?": true,
+		"那么最多还能延几天？":                                                                  true,
+		"What about the deadline?":                                                    true,
+		"Andover Road has a gas leak":                                                 false,
+		"How long is the deadline?":                                                   false,
+	} {
+		if got := pointsBack(q, earlier); got != want {
+			t.Errorf("pointsBack(%q) = %v, want %v", q, got, want)
+		}
+	}
+}

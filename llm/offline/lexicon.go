@@ -26,6 +26,7 @@ type lexicon struct {
 	quoting  []bool           // whether group i only meets passages (places), never the planner
 	concept  []bool           // whether group i is a city concept of the glossary (population, deadline)
 	followUp []string         // words that point back at an earlier message
+	openers  []string         // words that open a follow-up ("And …", "那…")
 	byTerm   map[string][]int // first distinctive term of a member → groups to check
 	unkeyed  []int            // groups with a member that has no such term ("how much")
 
@@ -88,6 +89,7 @@ type languageFile struct {
 	LiveWords        []string            `yaml:"live_words"`
 	References       map[string][]string `yaml:"references"`
 	FollowUpWords    []string            `yaml:"follow_up_words"`
+	FollowUpOpeners  []string            `yaml:"follow_up_openers"`
 	EntityProperties map[string][]string `yaml:"entity_properties"`
 	Periods          []period            `yaml:"periods"`
 }
@@ -140,6 +142,7 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 	}
 	l.live = lower(lf.LiveWords)
 	l.followUp = lower(lf.FollowUpWords)
+	l.openers = lower(lf.FollowUpOpeners)
 	for _, a := range lf.AnswerTypes {
 		a.Question, a.Answer = lower(a.Question), lower(a.Answer)
 		l.answers = append(l.answers, a)
@@ -401,6 +404,12 @@ func (l *lexicon) refersBack(text string) bool {
 	low := strings.ToLower(text)
 	for _, w := range l.followUp {
 		if hasPhrase(low, w) {
+			return true
+		}
+	}
+	start := strings.TrimLeft(low, " \t\n\"'“「")
+	for _, w := range l.openers {
+		if strings.HasPrefix(start, w) && (hasHan(w) || wordBoundary(start, 0, len(w))) {
 			return true
 		}
 	}

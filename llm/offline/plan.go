@@ -281,9 +281,7 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 		// its place, the department its words name) and is the request text;
 		// what an answer quoted never is.
 		srcs = append(srcs, newSource(earlier[0]))
-		if contentTerms(own) <= followUpTerms {
-			srcs[0].full = earlier[0]
-		}
+		srcs[0].full = earlier[0]
 	}
 	if s, ok := seenSource(own, seen); ok {
 		srcs = append(srcs, s)
