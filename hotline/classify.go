@@ -51,6 +51,9 @@ type Classification struct {
 	capLifted bool
 	// hazardCats are the categories the request's hazards are filed under.
 	hazardCats []string
+	// interrupted: the category was put first as the interruption of a
+	// service the request states (interruptionFirst).
+	interrupted bool
 }
 
 // Classifier is the deterministic triage: keyword rules from the taxonomy,
@@ -117,6 +120,11 @@ const (
 	minGappedRunes = 3
 	// hazardHelpBonus is the help type's score in a request with a hazard.
 	hazardHelpBonus = 2.0
+	// closeScore: a runner-up category with this share of the leader's
+	// keyword score nearly ties with it; closeSimilarity is how much more
+	// similar to the whole request it must be to lead instead.
+	closeScore      = 0.8
+	closeSimilarity = 1.2
 )
 
 // NewClassifier compiles the taxonomy's cues.
@@ -386,6 +394,8 @@ func (c *Classifier) Classify(s string) Classification {
 	_, out.Instructions = stripInstructions(s)
 	for _, h := range r.hazards {
 		out.Hazards = append(out.Hazards, h.Name)
+	}
+	for _, h := range r.filing {
 		if h.Category != "" {
 			out.hazardCats = append(out.hazardCats, h.Category)
 		}
@@ -451,7 +461,7 @@ func (c *Classifier) classifyType(r *request, out *Classification) {
 			inquiry = i
 		}
 		if ty.ID == prior {
-			scores[i] += typePrior
+			scores[i] += c.priorWeight(prior, scores[i], out)
 		}
 	}
 	// A request made only of questions, with no cue of a problem, asks for
@@ -505,6 +515,24 @@ func (c *Classifier) classifyType(r *request, out *Classification) {
 	out.TypeStrong = strong[best]
 }
 
+// priorWeight is what the prior type adds to its score. The catch-all
+// default (help, when the category names no usual type) is only a guess:
+// without a cue of its own it weighs less than one cue of another type, so
+// that a request with a complaint's or a praise's cue and no cue of help is
+// not help ("扫地的师傅一个礼拜都没露过面"), unless its category is an
+// interruption of a service.
+func (c *Classifier) priorWeight(prior string, score float64, out *Classification) float64 {
+	if prior != typeDefault || score > 0 {
+		return typePrior
+	}
+	// A category whose least urgency is above normal is an interruption
+	// of a service (停水, 停电): asking for it back is its usual type.
+	if cat, ok := c.tax.Category(out.Category); ok && (cat.Type != "" || cat.Urgency != "" && cat.Urgency != UrgencyNormal) {
+		return typePrior
+	}
+	return typeHintWeight / 2
+}
+
 // politeClosing reports a "thank you" that only closes a request.
 func politeClosing(t text) bool {
 	end := strings.TrimRight(t.norm, "!！。. ~")
@@ -521,7 +549,7 @@ func (c *Classifier) classifyCategory(r *request, out *Classification) {
 	cats := c.tax.Categories()
 	named := c.namedDepartments(r)
 	bonus := map[string]float64{}
-	for _, h := range r.hazards {
+	for _, h := range r.filing {
 		if h.Category != "" {
 			bonus[h.Category] = hazardBonus
 		}
@@ -558,6 +586,16 @@ func (c *Classifier) classifyCategory(r *request, out *Classification) {
 	}
 	sort.SliceStable(found, func(a, b int) bool { return found[a].score > found[b].score })
 	c.hazardFirst(r, len(found), func(i int) int { return found[i].i }, func(a, b int) { found[a], found[b] = found[b], found[a] })
+	if len(r.filing) == 0 {
+		out.interrupted = c.interruptionFirst(r, len(found), func(i int) int { return found[i].i }, func(i int) float64 { return found[i].score },
+			func(a, b int) { found[a], found[b] = found[b], found[a] })
+		if !out.interrupted && len(found) > 1 && found[1].score >= closeScore*found[0].score &&
+			c.index.score(t, found[1].i) > closeSimilarity*c.index.score(t, found[0].i) {
+			// Two categories' keywords nearly tie: the main issue is the
+			// one more of the request's words are about.
+			found[0], found[1] = found[1], found[0]
+		}
+	}
 	var cat *Category
 	if len(found) > 0 && found[0].score < minKeywordScore {
 		// Only places and passing words matched: let similarity try first.
@@ -610,13 +648,13 @@ func (c *Classifier) classifyCategory(r *request, out *Classification) {
 // is the main issue of the request, whatever else it mentions in passing
 // (the bus stop beside a collapsed road, the car park a child is locked in).
 func (c *Classifier) hazardFirst(r *request, n int, cat func(int) int, swap func(a, b int)) {
-	if len(r.hazards) == 0 || n == 0 {
+	if len(r.filing) == 0 || n == 0 {
 		return
 	}
 	cats := c.tax.Categories()
 	hazardCat := func(i int) bool {
 		code := cats[cat(i)].Code
-		return slices.ContainsFunc(r.hazards, func(h *Hazard) bool { return h.Category == code })
+		return slices.ContainsFunc(r.filing, func(h *Hazard) bool { return h.Category == code })
 	}
 	if hazardCat(0) {
 		return
@@ -632,6 +670,43 @@ func (c *Classifier) hazardFirst(r *request, n int, cat func(int) int, swap func
 			return
 		}
 	}
+}
+
+// interruptionFirst moves to the front the best-scored category of a
+// service interruption (a category whose least urgency lies between normal
+// and emergency, such as 停电 or 停水) when the request states an
+// interruption (a cue of such an urgency) and the leading category is none:
+// the outage is the main issue, what it looks like (黑灯瞎火, the lift
+// stopped) follows from it.
+func (c *Classifier) interruptionFirst(r *request, n int, cat func(int) int, score func(int) float64, swap func(a, b int)) bool {
+	if n < 2 {
+		return false
+	}
+	cats := c.tax.Categories()
+	between := func(u string) bool { return u != "" && u != UrgencyNormal && u != UrgencyEmergency }
+	interruption := func(i int) bool { return c.interruption(cats[cat(i)].Code) }
+	if interruption(0) {
+		return false
+	}
+	stated := false
+	for j, u := range c.tax.Urgencies {
+		if between(u.ID) {
+			s, _, _ := c.urgent[j].score(r, 0, nil)
+			stated = stated || s >= 1
+		}
+	}
+	if !stated {
+		return false
+	}
+	for i := 1; i < n; i++ {
+		if interruption(i) && score(i) >= 1 {
+			for j := i; j > 0; j-- {
+				swap(j, j-1)
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // namedDepartmentCategory is, when the request names exactly one
@@ -751,6 +826,19 @@ func newSimIndex(t *Taxonomy) simIndex {
 
 // best returns the most similar category's index and its score (-1 if none).
 func (ix simIndex) best(t text) (int, float64) { return ix.bestWhere(t, nil) }
+
+// score is category i's similarity to t.
+func (ix simIndex) score(t text, i int) float64 {
+	seen := map[string]bool{}
+	score := 0.0
+	for _, term := range simTerms(t.norm) {
+		if !seen[term] && ix.docs[i][term] {
+			seen[term] = true
+			score += ix.idf[term]
+		}
+	}
+	return score
+}
 
 // bestWhere is best among the categories ok admits (nil: all).
 func (ix simIndex) bestWhere(t text, ok func(int) bool) (int, float64) {

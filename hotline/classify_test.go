@@ -155,3 +155,34 @@ func ExampleClassifier_Classify() {
 	// help 030102 water emergency
 	// complaint 010202 city_transport normal
 }
+
+// TestClassifyMainIssue holds the rules that decide on the main issue of a
+// request rather than on words said in passing.
+func TestClassifyMainIssue(t *testing.T) {
+	c := NewClassifier(DefaultTaxonomy())
+	cases := map[string]struct {
+		text                         string
+		typ, category, dept, urgency string
+	}{
+		"a department's name says who, not what": {text: "燃气公司在小区门口挖开了路，一直不回填", category: "020301", dept: "urban_management"},
+		"a person hurt in a crash is the crash":  {text: "一辆货车和电动车撞了，骑车的人躺在地上不动", typ: "help", category: "010104", dept: "traffic_police", urgency: "emergency"},
+		"the outage, not what it looks like":     {text: "整栋楼黑灯瞎火的，到现在都没来电", category: "030201", dept: "power", urgency: "urgent"},
+		"an english clause with its own subject": {text: "I work nights at the bus depot and the pub next door plays loud music all afternoon", category: "040103", dept: "district_office"},
+		"a qualified place":                      {text: "The street light by the old bus stop keeps flickering", category: "020201", dept: "urban_management"},
+		"a hazard in other words":                {text: "大路口的信号灯全熄了，车都在抢道", category: "010101", urgency: "emergency"},
+		"thanks for work done is praise":         {text: "昨天报的水管漏水，今天一早就修好了，谢谢你们", typ: "praise"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := c.Classify(tc.text)
+			for _, f := range []struct{ field, got, want string }{
+				{"type", got.Type, tc.typ}, {"category", got.Category, tc.category},
+				{"department", got.Department, tc.dept}, {"urgency", got.Urgency, tc.urgency},
+			} {
+				if f.want != "" && f.got != f.want {
+					t.Errorf("%s = %q, want %q (cues %v %v)", f.field, f.got, f.want, got.TypeCues, got.CategoryCues)
+				}
+			}
+		})
+	}
+}

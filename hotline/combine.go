@@ -85,6 +85,8 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			refuse = "the request's instruction-like text may have chosen it"
 		case slices.Contains(rules.hazardCats, rules.Category) && !slices.Contains(rules.hazardCats, mv):
 			refuse = "the request describes a hazard (" + strings.Join(rules.Hazards, ", ") + ") filed under the other"
+		case rules.interrupted && !c.interruption(mv):
+			refuse = "the request states an interruption of service, filed under the other"
 		case rules.Via != "keywords":
 		case rules.catEvidence[mv] == 0:
 			refuse = "the request has no cue for it and has cues for the other"
@@ -180,6 +182,13 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 		}
 	}
 	return d
+}
+
+// interruption reports whether category code is the interruption of a
+// service: its least urgency lies between normal and emergency.
+func (c *Classifier) interruption(code string) bool {
+	cat, ok := c.tax.Category(code)
+	return ok && cat.Urgency != "" && cat.Urgency != UrgencyNormal && cat.Urgency != UrgencyEmergency
 }
 
 // reclassify redoes the rules' department and urgency for another category.

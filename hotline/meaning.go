@@ -1,6 +1,7 @@
 package hotline
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +16,9 @@ type request struct {
 	sentences []text
 	questions []text // the sentences that end with a question mark
 	hazards   []*Hazard
+	// filing are the hazards whose categories the request is filed under
+	// (see filingHazards).
+	filing []*Hazard
 }
 
 // clause is a part of a request between punctuation marks.
@@ -59,7 +63,7 @@ func (c *Classifier) prepareRequest(s string) *request {
 		}
 		sentence.Reset()
 	}
-	rs := []rune(s)
+	rs := []rune(englishClauses(s))
 	for i, ch := range rs {
 		// "." ends an English sentence, not a decimal number.
 		if ch == '.' && (i+1 == len(rs) || rs[i+1] == ' ' || rs[i+1] == '\n') {
@@ -93,7 +97,35 @@ func (c *Classifier) prepareRequest(s string) *request {
 		}
 	}
 	r.hazards = c.findHazards(withPairs(r.sentences))
+	r.filing = c.filingHazards(r.hazards)
 	return r
+}
+
+// filingHazards are the hazards that decide the category: a hazard filed
+// under the catch-all category (a person hurt, trapped or in a fire) yields
+// to one filed under a specific category, which names the department that
+// removes the cause (the driver hurt in a crash is the crash; the old man
+// shut in by a burst heating pipe is the pipe). Urgency still counts every
+// hazard.
+func (c *Classifier) filingHazards(hs []*Hazard) []*Hazard {
+	specific := slices.ContainsFunc(hs, func(h *Hazard) bool { return h.Category != "" && h.Category != c.fallback.Code })
+	if !specific {
+		return hs
+	}
+	return slices.DeleteFunc(slices.Clone(hs), func(h *Hazard) bool { return h.Category == c.fallback.Code })
+}
+
+// newSubject finds an English "and" or "but" that starts a clause with a
+// subject of its own ("the lamp post is out and the dog next door barks").
+var newSubject = regexp.MustCompile(`(?i)\s+(?:and|but)\s+(?:the|my|our|his|her|their|its|it|it's|there|they|they're|i|i'm|i've|we|we're|we've|he|he's|she|she's|now|nobody|no one|someone)\s`)
+
+// englishClauses marks where an English sentence starts a new clause, so
+// that what one clause is about does not decide for the other.
+func englishClauses(s string) string {
+	if hasHan(s) {
+		return s
+	}
+	return newSubject.ReplaceAllStringFunc(s, func(m string) string { return "," + m })
 }
 
 // clauseWeight is how much a clause's words count.
@@ -240,6 +272,12 @@ func (c *Classifier) landmark(t text, k keyword) bool {
 	if k.cjk {
 		s := t.compact
 		found := false
+		if !strings.Contains(s, k.norm) {
+			// said with a character inserted (公交车站 for 公交站): the
+			// place word follows where that occurrence ends
+			end := gappedEnd(s, k)
+			return end >= 0 && c.placeWord(strings.TrimPrefix(s[end:], "的"))
+		}
 		for from := 0; ; {
 			at := strings.Index(s[from:], k.norm)
 			if at < 0 {
@@ -247,7 +285,9 @@ func (c *Classifier) landmark(t text, k keyword) bool {
 			}
 			at += from
 			rest := strings.TrimPrefix(s[at+len(k.norm):], "的")
-			if !c.placeWord(rest) {
+			// the place word may share the name's last character (单元门口)
+			_, size := utf8.DecodeLastRuneInString(k.norm)
+			if !c.placeWord(rest) && !c.placeWord(k.norm[len(k.norm)-size:]+rest) {
 				// one more character of the name first (路灯杆下面)
 				if _, n := utf8.DecodeRuneInString(rest); n == 0 || !c.placeWord(strings.TrimPrefix(rest[n:], "的")) {
 					return false
@@ -266,7 +306,16 @@ func (c *Classifier) landmark(t text, k keyword) bool {
 		}
 		at += from
 		before := s[:at]
-		if !slices.ContainsFunc(c.landmarkBefore, func(w string) bool { return strings.HasSuffix(before, w) }) {
+		after := func(w string) bool { return strings.HasSuffix(before, w) }
+		// one word may qualify the place ("by the school bus stop")
+		qualified := func(w string) bool {
+			b := strings.TrimRight(before, " ")
+			if i := strings.LastIndexByte(b, ' '); i >= 0 {
+				return strings.HasSuffix(b[:i+1], w)
+			}
+			return false
+		}
+		if !slices.ContainsFunc(c.landmarkBefore, after) && !slices.ContainsFunc(c.landmarkBefore, qualified) {
 			return false
 		}
 		found = true
@@ -301,6 +350,26 @@ func gapped(s string, k keyword) bool {
 		}
 	}
 	return false
+}
+
+// gappedEnd is where the first occurrence of k with one character
+// inserted ends in s, or -1.
+func gappedEnd(s string, k keyword) int {
+	for _, cut := range k.cuts {
+		head, tail := cut[0], cut[1]
+		for from := 0; from < len(s); {
+			at := strings.Index(s[from:], head)
+			if at < 0 {
+				break
+			}
+			at += from + len(head)
+			if _, n := utf8.DecodeRuneInString(s[at:]); n > 0 && strings.HasPrefix(s[at+n:], tail) {
+				return at + n + len(tail)
+			}
+			from = at
+		}
+	}
+	return -1
 }
 
 // gapCuts splits a keyword at each place a character may be inserted.
@@ -630,9 +699,13 @@ func (c *Classifier) categoryHits(r *request) [][][]keyword {
 			continue
 		}
 		hits[ci] = make([][]keyword, len(c.cats))
+		var names []keyword
+		for _, m := range c.depts {
+			names = append(names, m.hits(cl.t)...)
+		}
 		for i, m := range c.cats {
 			for _, k := range m.hits(cl.t) {
-				if len(k.all) == 0 {
+				if len(k.all) == 0 && !inName(cl.t, k, names) {
 					hits[ci][i] = append(hits[ci][i], k)
 				}
 			}
@@ -688,4 +761,21 @@ func (c *Classifier) dropInnerTypeCues(r *request, scores []float64, cues [][]st
 			}
 		}
 	}
+}
+
+// inName reports whether every occurrence of category keyword k in t is
+// part of a department's name (燃气 in 燃气公司, "water" in "the water
+// company"): the name says who, not what the problem is.
+func inName(t text, k keyword, names []keyword) bool {
+	src := t.norm
+	if k.cjk {
+		src = t.compact
+	}
+	in := 0
+	for _, n := range names {
+		if n.cjk == k.cjk && len(n.norm) > len(k.norm) && strings.Contains(n.norm, k.norm) {
+			in += strings.Count(src, n.norm) * strings.Count(n.norm, k.norm)
+		}
+	}
+	return in > 0 && strings.Count(src, k.norm) <= in
 }
