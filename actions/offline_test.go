@@ -21,7 +21,9 @@ import (
 func TestOfflineEngineProposes(t *testing.T) {
 	clock := func() time.Time { return time.Date(2026, 11, 23, 8, 30, 0, 0, time.FixedZone("CST", 8*3600)) }
 	city := democity.New(democity.DefaultSeed, clock)
-	db, err := store.Open(t.Context(), "", t.TempDir())
+	dir := t.TempDir()
+	actions.SeedStoreForTest(t, dir)
+	db, err := store.Open(t.Context(), "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}

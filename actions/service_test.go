@@ -129,6 +129,7 @@ func (tg *target) count(id string) (calls, effects int) {
 
 func openDB(t testing.TB, dir string) *store.DB {
 	t.Helper()
+	seedStore(t, dir)
 	db, err := store.Open(context.Background(), "", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +197,7 @@ func TestDecisionRules(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each case has its own store, clock and target
 			db := openDB(t, t.TempDir())
 			clk := newClock()
 			tg := newTarget()
@@ -238,6 +240,7 @@ func TestDecisionRules(t *testing.T) {
 		})
 	}
 	t.Run("unknown proposal", func(t *testing.T) {
+		t.Parallel()
 		db := openDB(t, t.TempDir())
 		s := newTestService(t, db, newClock(), newTarget())
 		if _, err := s.Approve(t.Context(), "prop_nope", supervisor, ""); !errors.Is(err, ErrNotFound) {
