@@ -286,6 +286,70 @@ type quoted struct {
 	// translated: the sentence meets the question through the glossary in
 	// the other language
 	translated bool
+	// fit: the sentence gives the kind of answer the question asks for
+	fit bool
+}
+
+// definedLabel returns the label a definition sentence gives before its
+// last colon ("（三）三级故障：单个灯头损坏…" → "三级故障", "Level 3
+// faults: a single lamp…" → "Level 3 faults"), or "" when there is none of
+// at most maxLabel characters.
+func definedLabel(s string) string {
+	colon := max(strings.LastIndex(s, "："), strings.LastIndex(s, ": "))
+	if colon <= 0 {
+		return ""
+	}
+	head := s[:colon]
+	from := 0
+	for _, b := range []string{"：", ": ", "；", "; ", "。", "）", ")", ". "} {
+		if i := strings.LastIndex(head, b); i >= 0 && i+len(b) > from {
+			from = i + len(b)
+		}
+	}
+	label := strings.TrimSpace(head[from:])
+	if n := utf8.RuneCountInString(label); n == 0 || n > maxLabel {
+		return ""
+	}
+	return label
+}
+
+// maxLabel is the longest label definedLabel takes, in characters.
+const maxLabel = 24
+
+// bridgeWeight is how much a term counts that a fitting sentence shares with
+// the sentence that meets the question best without answering it.
+const bridgeWeight = 0.5
+
+// bridge lets the sentence that meets the question best without giving the
+// kind of answer asked for lead to the rule that does, through the label the
+// matching sentence defines: "（三）三级故障：单个灯头损坏…" to
+// "（三）三级故障：维护单位24小时内修复". Each fitting candidate gains
+// bridgeWeight for every term of the label beyond the question's own. A
+// sentence without a short label before its last colon leads nowhere.
+func bridge(cands []quoted, via string, own map[string]bool) {
+	label := definedLabel(via)
+	if label == "" {
+		return
+	}
+	terms := map[string]bool{}
+	for _, t := range tokenize(label) {
+		if !own[t] {
+			terms[t] = true
+		}
+	}
+	seen := map[string]bool{}
+	for i := range cands {
+		if !cands[i].fit {
+			continue
+		}
+		clear(seen)
+		for _, t := range tokenize(cands[i].text) {
+			if terms[t] && !seen[t] {
+				seen[t] = true
+				cands[i].score += bridgeWeight * termWeight(t)
+			}
+		}
+	}
 }
 
 // Question types move sentences up or down: one that gives the kind of
@@ -333,6 +397,8 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	lowQuestion := strings.ToLower(question)
 	shares := questionShares(question)
 	var cands []quoted
+	var bestMisfit quoted // the sentence that meets the question best but not its type
+	bestFitRaw := 0.0
 	counted, has := map[string]bool{}, map[string]bool{}
 	for di, d := range docs {
 		for si, s := range splitSentences(d.Body) {
@@ -382,12 +448,19 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 			}
 			// A question may read as several types ("承办单位要在几天内" is
 			// who and how long): a sentence that fits one of them fits.
+			raw, fit := score, true
 			if len(types) > 0 {
-				if fitsAny(types, s, lowQuestion) {
+				if fit = fitsAny(types, s, lowQuestion); fit {
 					score += fitBonus * total
 				} else {
 					score *= 1 - misfitCut
 				}
+			}
+			if !fit && raw > bestMisfit.score {
+				bestMisfit = quoted{text: s, score: raw}
+			}
+			if fit && raw > bestFitRaw {
+				bestFitRaw = raw
 			}
 			// A sentence met through the earlier message must also say
 			// what the question asks for ("这个归哪个单位处理？" after a
@@ -395,8 +468,11 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 			if score < threshold {
 				continue
 			}
-			cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score, translated: cross > 0})
+			cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score, translated: cross > 0, fit: fit})
 		}
+	}
+	if len(types) > 0 && bestMisfit.score > bestFitRaw {
+		bridge(cands, bestMisfit.text, own)
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
 	seen := map[string]bool{}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,6 +42,8 @@ type lexicon struct {
 	periods   []period
 	answers   []answerType
 	live      []string
+	// normative: words that make a question about what a rule requires
+	normative []string
 }
 
 // answerType is a kind of answer a question asks for ("how much": an amount
@@ -56,6 +59,9 @@ type answerType struct {
 	Echo     bool     `yaml:"echo"`
 	Question []string `yaml:"question"`
 	Answer   []string `yaml:"answer"`
+	// AfterNumber: units that fit only right after a number that is not a
+	// day of a month ("提前7日" is a duration, "3月31日" a date).
+	AfterNumber []string `yaml:"after_number"`
 }
 
 // period is a calendar period named without a number ("this month").
@@ -87,6 +93,7 @@ type languageFile struct {
 	} `yaml:"acts"`
 	AnswerTypes      []answerType        `yaml:"answer_types"`
 	LiveWords        []string            `yaml:"live_words"`
+	NormativeWords   []string            `yaml:"normative_words"`
 	References       map[string][]string `yaml:"references"`
 	FollowUpWords    []string            `yaml:"follow_up_words"`
 	FollowUpOpeners  []string            `yaml:"follow_up_openers"`
@@ -141,6 +148,7 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 		}
 	}
 	l.live = lower(lf.LiveWords)
+	l.normative = lower(lf.NormativeWords)
 	l.followUp = lower(lf.FollowUpWords)
 	l.openers = lower(lf.FollowUpOpeners)
 	for _, a := range lf.AnswerTypes {
@@ -310,27 +318,29 @@ func (l *lexicon) referred(text string) map[string]bool {
 }
 
 // answerTypes lists the kinds of answer a question asks for, in file order.
+// A type recognised only by cues that sit inside a longer cue of another
+// type ("how many" inside "how many times", 多少 inside 交多少) is not what
+// is asked.
 func (l *lexicon) answerTypes(question string) []*answerType {
 	low := strings.ToLower(question)
 	var out []*answerType
-	var cues []string // the cue each type was recognised by
+	var spans [][][2]int // per type found: where its cues occur
 	for i := range l.answers {
+		var at [][2]int
 		for _, q := range l.answers[i].Question {
-			if hasPhrase(low, q) {
-				out = append(out, &l.answers[i])
-				cues = append(cues, q)
-				break
-			}
+			at = append(at, phraseSpans(low, q)...)
+		}
+		if len(at) > 0 {
+			out = append(out, &l.answers[i])
+			spans = append(spans, at)
 		}
 	}
-	// A type recognised only by a cue inside another type's cue ("how
-	// many" inside "how many times") is not what is asked.
 	kept := out[:0]
 	for i, a := range out {
-		inside := false
-		for j, c := range cues {
-			if j != i && len(c) > len(cues[i]) && strings.Contains(c, cues[i]) {
-				inside = true
+		inside := true
+		for _, s := range spans[i] {
+			if !within(s, spans, i) {
+				inside = false
 				break
 			}
 		}
@@ -341,21 +351,71 @@ func (l *lexicon) answerTypes(question string) []*answerType {
 	return kept
 }
 
+// within reports whether span s lies inside a longer span of a type other
+// than the i-th.
+func within(s [2]int, spans [][][2]int, i int) bool {
+	for j, other := range spans {
+		if j == i {
+			continue
+		}
+		for _, o := range other {
+			if o[0] <= s[0] && s[1] <= o[1] && o[1]-o[0] > s[1]-s[0] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// phraseSpans returns where phrase occurs in text, as hasPhrase matches it.
+func phraseSpans(text, phrase string) [][2]int {
+	if phrase == "" {
+		return nil
+	}
+	var out [][2]int
+	wordy := isASCIIAlnum(phrase[0]) || isASCIIAlnum(phrase[len(phrase)-1])
+	for from := 0; from <= len(text)-len(phrase); {
+		at := strings.Index(text[from:], phrase)
+		if at < 0 {
+			break
+		}
+		at += from
+		if !wordy || wordBoundary(text, at, at+len(phrase)) {
+			out = append(out, [2]int{at, at + len(phrase)})
+		}
+		from = at + 1
+	}
+	return out
+}
+
+// isNormative reports whether a question asks what a rule requires or
+// allows ("are operators expected to", "应当", "不得"): of a type that is
+// not a rules type on its own ("what share"), it is a rules question.
+func (l *lexicon) isNormative(question string) bool {
+	return hasAnyPhrase(strings.ToLower(question), l.normative)
+}
+
+// hasAnyPhrase reports whether low holds one of phrases, as hasPhrase matches.
+func hasAnyPhrase(low string, phrases []string) bool {
+	for _, w := range phrases {
+		if hasPhrase(low, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // isLive reports whether a question asks about live data: it holds a live
 // word ("now", "最近") or names a calendar period ("this month", "本周"),
 // which only the city's records answer.
 func (l *lexicon) isLive(question string) bool {
 	low := strings.ToLower(question)
-	for _, w := range l.live {
-		if hasPhrase(low, w) {
-			return true
-		}
+	if hasAnyPhrase(low, l.live) {
+		return true
 	}
 	for _, p := range l.periods {
-		for _, ph := range p.Phrases {
-			if hasPhrase(low, ph) {
-				return true
-			}
+		if hasAnyPhrase(low, p.Phrases) {
+			return true
 		}
 	}
 	return false
@@ -368,8 +428,13 @@ func (a *answerType) fits(sentence, lowQuestion string) bool {
 	if a.Number && !statesNumber(sentence) {
 		return false
 	}
-	if len(a.Answer) == 0 {
+	if len(a.Answer) == 0 && len(a.AfterNumber) == 0 {
 		return true
+	}
+	for _, u := range a.AfterNumber {
+		if unitAfterNumber(sentence, u) {
+			return true
+		}
 	}
 	low := strings.ToLower(sentence)
 	for _, w := range a.Answer {
@@ -378,6 +443,28 @@ func (a *answerType) fits(sentence, lowQuestion string) bool {
 		}
 	}
 	return false
+}
+
+// unitAfterNumber reports whether unit follows a number in s (a digit or a
+// Chinese numeral) that does not follow 月: "提前7日", "十日内", not "3月31日".
+func unitAfterNumber(s, unit string) bool {
+	for from := 0; ; {
+		at := strings.Index(s[from:], unit)
+		if at < 0 {
+			return false
+		}
+		at += from
+		before := []rune(s[:at])
+		n := len(before)
+		i := n
+		for i > 0 && (unicode.IsDigit(before[i-1]) || strings.ContainsRune("〇零一二两三四五六七八九十百", before[i-1])) {
+			i--
+		}
+		if i < n && (i == 0 || before[i-1] != '月') {
+			return true
+		}
+		from = at + len(unit)
+	}
 }
 
 // statesNumber reports whether a sentence says a number: in digits, in

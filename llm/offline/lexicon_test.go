@@ -76,3 +76,29 @@ func TestReferred(t *testing.T) {
 		}
 	}
 }
+
+// A type is dropped only where every cue of it sits inside a longer cue of
+// another type; normative words make a rules question of any type.
+func TestAnswerTypesByCueSpans(t *testing.T) {
+	names := func(q string) string {
+		var out []string
+		for _, a := range lex().answerTypes(q) {
+			out = append(out, a.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	for q, want := range map[string]string{
+		"第二年电价要多交多少？":                                           "how_much",
+		"一个季度最多调用多少回、累计多少个钟头？":                                  "how_long,how_often",
+		"How many times a quarter may a participant be called?": "how_often",
+		"What share of enquiries are answered directly?":        "share",
+		"回访电话一天里可以在什么时间段打？":                                     "what_time",
+	} {
+		if got := names(q); got != want {
+			t.Errorf("answerTypes(%q) = %s, want %s", q, got, want)
+		}
+	}
+	if !lex().isNormative("What share of enquiries are agents expected to settle?") || lex().isNormative("What share of the load is Gaoxin's?") {
+		t.Error("isNormative: an expectation is normative, a share alone is not")
+	}
+}

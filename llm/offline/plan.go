@@ -843,8 +843,9 @@ func documentsAnswer(t turn, tools []*toolDoc) bool {
 	if len(types) == 0 || lex().isLive(own) {
 		return false
 	}
+	normative := lex().isNormative(own)
 	for _, a := range types {
-		if !a.Rules {
+		if !a.Rules && !normative {
 			return false
 		}
 	}

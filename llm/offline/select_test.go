@@ -102,3 +102,41 @@ func TestPickSentencesQuotedQuestion(t *testing.T) {
 		t.Errorf("want the bus rule quoted and nothing called:\n%s", resp.Content)
 	}
 }
+
+// A definition the question matches leads to the rule that answers it: the
+// lamp head is a level 3 fault, and level 3 faults have their own time limit.
+func TestPickSentencesBridgesDefinitions(t *testing.T) {
+	docs := []llm.DataBlock{{Kind: "document", Ref: "sig#1", Body: "第一条 信号灯故障分为三级：\n\n（一）一级故障：路口信号灯全部熄灭。\n" +
+		"（三）三级故障：单个灯头损坏、倒计时器故障。\n\n第四条 各级故障的处置时限：\n\n（一）一级故障：维护单位2小时内修复；\n" +
+		"（三）三级故障：维护单位24小时内修复。"}}
+	for _, q := range []string{"单个灯头损坏多久要修好？", "How quickly must a single broken lamp head be fixed?"} {
+		got := pickSentences(q, nil, lex().answerTypes(q), docs)
+		if len(got) == 0 || !strings.Contains(got[0].text, "24小时") {
+			t.Errorf("%q: first sentence %v, want the level 3 time limit", q, got)
+		}
+	}
+	for s, want := range map[string]string{
+		"（三）三级故障：单个灯头损坏":                        "三级故障",
+		"Level 3 faults: a single lamp head":    "Level 3 faults",
+		"没有冒号的句子。":                              "",
+		"A: " + strings.Repeat("x", 40) + ": y": "",
+	} {
+		if got := definedLabel(s); got != want {
+			t.Errorf("definedLabel(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// A duration is a number before 日 that is no day of a month.
+func TestUnitAfterNumber(t *testing.T) {
+	for s, want := range map[string]bool{
+		"应当提前7日公告": true,
+		"十日内答复":    true,
+		"3月31日前报名": false,
+		"日最高气温":    false,
+	} {
+		if got := unitAfterNumber(s, "日"); got != want {
+			t.Errorf("unitAfterNumber(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

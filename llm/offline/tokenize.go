@@ -213,8 +213,8 @@ func undouble(w string) string {
 var stopWords = setOf(strings.Fields(`
 a about above after again all also am an and any are as at be been before being below between both but by
 can could current currently did do does doing down during each few for from further get give had has have having
-he her here hers him his how i if in into is it its itself just let me more most much my no nor not now of off on
-once only or other our ours out over own please same she should show so some such tell than that the their theirs
+he her here hers him his how i if in into is it its itself just let many may me might more most much must my no nor not now of off on
+once only or other our ours out over own please same shall she should show so some such tell than that the their theirs
 them then there these they this those through to today too under until up us very was we were what whats when where
 which while who whom whose why will with would you your yours
 `))
