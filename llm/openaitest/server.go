@@ -257,7 +257,9 @@ func (t *turn) stream(ctx context.Context, req llm.Request) {
 		t.chunk(delta{Content: &text}, nil)
 		if t.broken {
 			cancel()
-			return errors.New("openaitest: client went away")
+			// The client leaving cancels the turn, whichever of the write
+			// and the request's context sees it first.
+			return fmt.Errorf("openaitest: client went away: %w", context.Canceled)
 		}
 		return nil
 	})
