@@ -27,7 +27,8 @@ type Classification struct {
 	TypeStrong, CategoryStrong bool `json:"-"`
 	// Via says how the category was found: "keywords", "paraphrase" (most
 	// of a keyword's character bigrams or words), "similarity" or
-	// "default" (nothing matched; the catch-all category).
+	// "default" (nothing matched; the catch-all category) or "examples"
+	// (the labelled requests' model, when the rules were unsure).
 	Via string `json:"via"`
 	// Others are further categories the request also mentions (mixed issues).
 	Others []string `json:"others,omitempty"`
@@ -54,12 +55,19 @@ type Classification struct {
 	// interrupted: the category was put first as the interruption of a
 	// service the request states (interruptionFirst).
 	interrupted bool
+	// examplesEmergency: the example model raised the urgency to emergency.
+	examplesEmergency bool
+	// questionDiscounted: the request's questions were read as asking
+	// about a problem it describes (停水了，什么时候来水？ asks for help).
+	questionDiscounted bool
 }
 
 // Classifier is the deterministic triage: keyword rules from the taxonomy,
 // then lexical similarity over the categories' names and keywords (a small
-// retrieval index) when no keyword matches. It is the fallback when the
-// model is slow, down or wrong, and the check on what the model says.
+// retrieval index) when no keyword matches, and a naive Bayes model of
+// labelled requests (examples.go) for what those leave unsure. It is the
+// fallback when the model is slow, down or wrong, and the check on what the
+// model says.
 type Classifier struct {
 	tax      *Taxonomy
 	types    []matcher // by taxonomy type order
@@ -83,6 +91,8 @@ type Classifier struct {
 	hazards           []compiledHazard
 	hazardDefs        []*Hazard
 	hazardUrgency     []string // the urgency of each hazard
+	// examples is the naive Bayes model over labelled requests (nil: none).
+	examples *exampleModel
 }
 
 // keyword is one compiled cue. A keyword written "a+b" matches when both
@@ -182,6 +192,7 @@ func NewClassifier(t *Taxonomy) *Classifier {
 	}
 	c.index = newSimIndex(t)
 	c.ngrams = newNgramIndex(t)
+	c.examples = newExampleModel(builtinExampleSet())
 	c.fallback = t.Categories()[len(t.Categories())-1]
 	for _, cat := range t.Categories() {
 		if cat.Department == "district_office" && strings.HasPrefix(cat.NameZh, "其他") {
@@ -403,6 +414,9 @@ func (c *Classifier) Classify(s string) Classification {
 	c.classifyCategory(r, &out)
 	c.classifyType(r, &out)
 	c.classifyUrgency(r, &out)
+	if c.examples != nil {
+		c.withExamples(r, s, &out)
+	}
 	return out
 }
 
@@ -475,6 +489,7 @@ func (c *Classifier) classifyType(r *request, out *Classification) {
 		if problem || prior != typeDefault || out.CategoryStrong && !strong[inquiry] && !onlyQuestions {
 			if !strong[inquiry] {
 				scores[inquiry] *= questionDiscount
+				out.questionDiscounted = true
 			}
 		} else if strings.HasSuffix(strings.TrimRight(t.compact, "!！。. "), "?") {
 			scores[inquiry] += questionMarkBonus

@@ -33,7 +33,7 @@ func TestClassify(t *testing.T) {
 		"english plural":                   {text: "The street lights are out on Binhu Road", typ: "help", category: "020201", dept: "urban_management", urgency: "normal", lang: "en"},
 		"english no partial words":         {text: "The firefighters were kind to my grandmother, thanks to the team!", typ: "praise", category: "090102", dept: "district_office", urgency: "normal", lang: "en", via: "default"},
 		"full-width text":                  {text: "ＩＮＱＵＩＲＹ：请问ｂｕｓ末班车几点？", typ: "inquiry", category: "010201", dept: "city_transport", urgency: "normal"},
-		"similarity when no keyword":       {text: "供水管网改造什么时候结束", dept: "water", via: "similarity", typ: "help"},
+		"similarity when no keyword":       {text: "供水管网改造什么时候结束", dept: "water", via: "similarity", typ: "inquiry"},
 		"nothing at all":                   {text: "你好", typ: "help", category: "090102", dept: "district_office", urgency: "normal", via: "default"},
 	}
 	for name, tc := range cases {

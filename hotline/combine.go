@@ -87,7 +87,7 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			refuse = "the request describes a hazard (" + strings.Join(rules.Hazards, ", ") + ") filed under the other"
 		case rules.interrupted && !c.interruption(mv):
 			refuse = "the request states an interruption of service, filed under the other"
-		case rules.Via != "keywords":
+		case rules.Via != "keywords" && rules.Via != ViaExamples:
 		case rules.catEvidence[mv] == 0:
 			refuse = "the request has no cue for it and has cues for the other"
 		case rules.catEvidence[mv] < rules.catEvidence[rules.Category]:
@@ -207,7 +207,11 @@ func (c *Classifier) reclassify(text string, rules Classification, code string) 
 		rules.Type = cat.Type
 	}
 	rules.UrgencyCues = nil
+	raised := rules.examplesEmergency
 	c.classifyUrgency(r, &rules)
+	if raised && rules.Urgency != UrgencyEmergency {
+		c.examplesEmergency(&rules)
+	}
 	return rules
 }
 
