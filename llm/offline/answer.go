@@ -102,6 +102,17 @@ const (
 	maxErrText    = 160 // runes of a tool's error
 )
 
+// askedTypes are the kinds of answer a question asks for; a follow-up that
+// names none ("And an urgent one?", "公用事业的呢？") asks what the earlier
+// message it points back at asked.
+func askedTypes(question string, earlier []string) []*answerType {
+	types := lex().answerTypes(question)
+	if len(types) == 0 && pointsBack(question, earlier) {
+		types = lex().answerTypes(earlier[0])
+	}
+	return types
+}
+
 // writeAnswer composes the extractive answer for a turn.
 func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 	zh := hasHan(t.question)
@@ -122,7 +133,7 @@ func writeAnswer(t turn, specs []llm.ToolSpec, blocked *need) string {
 	// A rules question ("how much is the fee", "who is responsible") with
 	// no word of live data is answered from the documents first, so that a
 	// tool called beside them does not drown the rule.
-	types := lex().answerTypes(t.question)
+	types := askedTypes(t.question, t.earlier)
 	rulesFirst := len(types) > 0 && !lex().isLive(t.question)
 	if !rulesFirst {
 		for _, r := range t.results {

@@ -10,8 +10,9 @@ import (
 // entitySources are the earlier questions a message refers back to ("that
 // road", "这个区"), latest first, then the earlier answers ("那个路段" after an
 // answer naming S013), each allowed to fill only the arguments of the kinds
-// referred to (district, road, segment, permit, building, ticket). An
-// entity the user named wins over one an answer named.
+// referred to (district, road, segment, permit, building, ticket), or of any
+// kind after a continuation that names none. An entity the user named wins
+// over one an answer named.
 func entitySources(own string, earlier, answers []string) []source {
 	if len(earlier)+len(answers) == 0 {
 		return nil
@@ -19,7 +20,13 @@ func entitySources(own string, earlier, answers []string) []source {
 	l := lex()
 	kinds := l.referred(own)
 	if len(kinds) == 0 {
-		return nil
+		// A continuation that names no kind ("昨天呢？", "And over the
+		// past week?") keeps whatever the earlier message named; what the
+		// message names itself wins.
+		if !l.continues(own) {
+			return nil
+		}
+		kinds = map[string]bool{"any": true}
 	}
 	only := map[string]bool{}
 	for prop, kind := range l.propKinds {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -494,13 +495,32 @@ func (l *lexicon) refersBack(text string) bool {
 			return true
 		}
 	}
-	start := strings.TrimLeft(low, " \t\n\"'“「")
+	return l.continues(text)
+}
+
+// continues reports whether text opens as a continuation of the message
+// before ("And…", "What about…", "那…") or is an elliptical question
+// ("昨天呢？"): it asks the earlier question again about what it names.
+func (l *lexicon) continues(text string) bool {
+	start := strings.TrimLeft(strings.ToLower(text), " \t\n\"'“「")
 	for _, w := range l.openers {
 		if strings.HasPrefix(start, w) && (hasHan(w) || wordBoundary(start, 0, len(w))) {
 			return true
 		}
 	}
-	return false
+	return elliptical(text)
+}
+
+// maxElliptical is the longest message, in characters, that elliptical
+// takes for a continuation.
+const maxElliptical = 12
+
+// elliptical reports whether text is a short Chinese question that names
+// only what changes and ends in 呢 ("昨天呢？", "公用事业的呢？", "东城区呢"):
+// it asks the earlier question again about that.
+func elliptical(text string) bool {
+	t := strings.TrimRight(strings.TrimSpace(text), "？?。.！! ")
+	return strings.HasSuffix(t, "呢") && utf8.RuneCountInString(t) <= maxElliptical
 }
 
 // namesConcept reports whether text names a city concept of the glossary.

@@ -102,3 +102,24 @@ func TestAnswerTypesByCueSpans(t *testing.T) {
 		t.Error("isNormative: an expectation is normative, a share alone is not")
 	}
 }
+
+// A short question ending in 呢 continues the one before; a longer one, or
+// one without 呢, does not.
+func TestContinues(t *testing.T) {
+	for text, want := range map[string]bool{
+		"昨天呢？":                true,
+		"公用事业的呢？":             true,
+		"And an urgent one?":  true,
+		"What about Xicheng?": true,
+		"高新区今天用电最高负荷是多少呢？我想知道一下具体的情况": false,
+		"东城区有多少许可？": false,
+	} {
+		if got := lex().continues(text); got != want {
+			t.Errorf("continues(%q) = %v, want %v", text, got, want)
+		}
+	}
+	// A follow-up that names no kind of answer asks what the earlier message asked.
+	if got := askedTypes("And an urgent one?", []string{"How long does a department have to finish a general request?"}); len(got) != 1 || got[0].Name != "how_long" {
+		t.Errorf("askedTypes of a follow-up = %v, want how_long from the earlier question", got)
+	}
+}

@@ -839,7 +839,7 @@ func documentsAnswer(t turn, tools []*toolDoc) bool {
 		return false
 	}
 	own := withoutFrames(rd.own)
-	types := lex().answerTypes(own)
+	types := askedTypes(own, t.earlier)
 	if len(types) == 0 || lex().isLive(own) {
 		return false
 	}
