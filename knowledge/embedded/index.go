@@ -2,10 +2,10 @@ package embedded
 
 import (
 	"cmp"
-	"container/heap"
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cityagent/cityagent/access"
@@ -259,12 +259,15 @@ type lexIndex struct {
 	length []int32 // tokens per slot
 	n      [levels]int
 	total  [levels]int64
-	scores sync.Pool // *[]float64 sized to the slots
+	work   sync.Pool // *lexWork
 }
 
 type postingList struct {
 	df    [levels]int32
 	posts []uint32
+	// wins summarises posts by window of slots for search; nil until a
+	// search needs it, and again after a change it cannot follow.
+	wins atomic.Pointer[windowIndex]
 }
 
 func posting(slot int32, tf int32) uint32 { return uint32(slot)<<8 | uint32(min(tf, 255)) }
@@ -311,12 +314,18 @@ func (x *lexIndex) add(s int32, level int8, t chunkTerms) {
 		p := posting(s, t.freqs[i])
 		if n := len(pl.posts); n == 0 || pl.posts[n-1]>>8 < uint32(s) {
 			pl.posts = append(pl.posts, p)
+			if w := pl.wins.Load(); w != nil && !w.appended(len(pl.posts)-1, p, int32(t.length)) {
+				pl.wins.Store(nil)
+			}
 			continue
 		}
 		// A reused slot: keep the list sorted by slot, which search's
 		// probing relies on.
 		j, _ := slices.BinarySearchFunc(pl.posts, uint32(s), func(e, slot uint32) int { return cmp.Compare(e>>8, slot) })
 		pl.posts = slices.Insert(pl.posts, j, p)
+		if w := pl.wins.Load(); w != nil && !w.inserted(j, p, int32(t.length), len(pl.posts)) {
+			pl.wins.Store(nil)
+		}
 	}
 }
 
@@ -342,6 +351,9 @@ func (x *lexIndex) remove(s int32, level int8, terms []string) {
 		if i, ok := slices.BinarySearchFunc(pl.posts, uint32(s), func(e, slot uint32) int { return cmp.Compare(e>>8, slot) }); ok {
 			pl.posts = slices.Delete(pl.posts, i, i+1)
 			pl.df[level]--
+			if w := pl.wins.Load(); w != nil && !w.removed(i, len(pl.posts)) {
+				pl.wins.Store(nil)
+			}
 		}
 		if len(pl.posts) == 0 {
 			delete(x.terms, term)
@@ -354,153 +366,6 @@ const (
 	bm25K1 = 1.2
 	bm25B  = 0.75
 )
-
-// search returns the n best allowed slots for the query terms, with
-// statistics over the levels up to and including maxLevel. allow decides
-// only among the best.
-//
-// Terms are scored one at a time, rarest (highest possible contribution)
-// first, into an accumulator per slot — the MaxScore strategy: once the
-// terms left could not lift a slot not yet seen above the n-th best allowed
-// score so far, no new slot can enter the result, and each remaining term
-// only probes its (slot-sorted) posting list for the candidates that can
-// still make it, instead of walking a list that may hold most of the
-// collection (common Chinese characters). The result is the same as
-// scoring every posting.
-func (x *lexIndex) search(terms []string, n int, maxLevel int, allow func(int32) bool) []scored {
-	var docs int
-	var total int64
-	for l := 0; l <= maxLevel && l < levels; l++ {
-		docs += x.n[l]
-		total += x.total[l]
-	}
-	if docs == 0 || n <= 0 {
-		return nil
-	}
-	avg := float64(total) / float64(docs)
-	type qterm struct {
-		pl       *postingList
-		idf, max float64
-	}
-	var qts []qterm
-	seen := make(map[string]bool, len(terms))
-	for _, t := range terms {
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		pl := x.terms[t]
-		if pl == nil {
-			continue
-		}
-		var df int
-		for l := 0; l <= maxLevel && l < levels; l++ {
-			df += int(pl.df[l])
-		}
-		if df == 0 {
-			continue
-		}
-		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
-		qts = append(qts, qterm{pl, idf, idf * (bm25K1 + 1)})
-	}
-	if len(qts) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(qts, func(a, b qterm) int { return cmp.Compare(b.max, a.max) })
-	// rest[i] bounds what terms i… can add to any slot.
-	rest := make([]float64, len(qts)+1)
-	for i := len(qts) - 1; i >= 0; i-- {
-		rest[i] = rest[i+1] + qts[i].max
-	}
-	sp, _ := x.scores.Get().(*[]float64)
-	if sp == nil || len(*sp) < len(x.length) {
-		s := make([]float64, len(x.length)+len(x.length)/4)
-		sp = &s
-	}
-	scores := *sp
-	contrib := func(p uint32) float64 {
-		tf := float64(p & 0xff)
-		norm := 1 - bm25B + bm25B*float64(x.length[p>>8])/avg
-		return tf * (bm25K1 + 1) / (tf + bm25K1*norm)
-	}
-	var touched []int32
-	best := 0.0 // the best score so far, a cheap bound of the threshold
-	i := 0
-	// Phase 1: walk the lists, admitting new slots, while a new slot could
-	// still make the top n.
-	for ; i < len(qts); i++ {
-		if len(touched) >= n && rest[i]*(1+1e-9) < best {
-			if theta := x.threshold(touched, scores, n, allow); theta > 0 && rest[i]*(1+1e-9) < theta {
-				break
-			}
-		}
-		idf := qts[i].idf
-		for _, p := range qts[i].pl.posts {
-			s := int32(p >> 8)
-			if scores[s] == 0 {
-				touched = append(touched, s)
-			}
-			scores[s] += idf * contrib(p)
-			best = max(best, scores[s])
-		}
-	}
-	// Phase 2: only slots already seen can make it; drop those that cannot
-	// reach the threshold even with every remaining term, and probe the
-	// remaining lists for the others.
-	if i < len(qts) {
-		theta := x.threshold(touched, scores, n, allow)
-		slices.Sort(touched)
-		for ; i < len(qts); i++ {
-			kept := touched[:0]
-			for _, s := range touched {
-				if (scores[s]+rest[i])*(1+1e-9) < theta {
-					scores[s] = 0
-					continue
-				}
-				kept = append(kept, s)
-			}
-			touched = kept
-			idf, posts, at := qts[i].idf, qts[i].pl.posts, 0
-			for _, s := range touched {
-				at = gallop(posts, at, s)
-				if at == len(posts) {
-					break
-				}
-				if int32(posts[at]>>8) == s {
-					scores[s] += idf * contrib(posts[at])
-				}
-			}
-		}
-	}
-	// allow is asked only about slots that would enter the top n: it
-	// reads the slot (a cache miss each), and most scored slots never
-	// come close.
-	top := topN{n: n}
-	for _, s := range touched {
-		if top.admits(s, scores[s]) && allow(s) {
-			top.offer(s, scores[s])
-		}
-		scores[s] = 0
-	}
-	x.scores.Put(sp)
-	return top.sorted()
-}
-
-// threshold is the n-th best score among the allowed slots of touched (0 if
-// fewer than n are allowed): a lower bound of the final n-th best, since
-// scores only grow.
-func (x *lexIndex) threshold(touched []int32, scores []float64, n int, allow func(int32) bool) float64 {
-	top := topN{n: n}
-	for _, s := range touched {
-		if top.admits(s, scores[s]) && allow(s) {
-			top.offer(s, scores[s])
-		}
-	}
-	if len(top.h) < n {
-		return 0
-	}
-	return top.h[0].score
-}
 
 // gallop returns the first index ≥ from of posts whose slot is ≥ s.
 func gallop(posts []uint32, from int, s int32) int {
@@ -524,10 +389,11 @@ func gallop(posts []uint32, from int, s int32) int {
 }
 
 // topN keeps the n highest scores seen; ties go to the lower slot so that
-// results do not depend on map order.
+// results do not depend on map order. h is a min-heap: the worst kept score
+// on top.
 type topN struct {
 	n int
-	h scoredHeap
+	h []scored
 }
 
 func (t *topN) offer(s int32, v float64) {
@@ -535,12 +401,13 @@ func (t *topN) offer(s int32, v float64) {
 		return
 	}
 	if len(t.h) < t.n {
-		heap.Push(&t.h, scored{s, v})
+		t.h = append(t.h, scored{s, v})
+		t.up(len(t.h) - 1)
 		return
 	}
 	if worse(t.h[0], scored{s, v}) {
 		t.h[0] = scored{s, v}
-		heap.Fix(&t.h, 0)
+		t.down(0, len(t.h))
 	}
 }
 
@@ -549,13 +416,48 @@ func (t *topN) admits(s int32, v float64) bool {
 	return t.n > 0 && (len(t.h) < t.n || worse(t.h[0], scored{s, v}))
 }
 
-// sorted empties t, best first.
+// full reports whether t holds n scores, so that h[0] is the bar to beat.
+func (t *topN) full() bool { return t.n > 0 && len(t.h) == t.n }
+
+// sorted empties t, best first, into a new slice.
 func (t *topN) sorted() []scored {
 	out := make([]scored, len(t.h))
 	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(&t.h).(scored)
+		out[i] = t.h[0]
+		last := len(t.h) - 1
+		t.h[0] = t.h[last]
+		t.h = t.h[:last]
+		t.down(0, last)
 	}
 	return out
+}
+
+func (t *topN) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !worse(t.h[j], t.h[i]) {
+			break
+		}
+		t.h[i], t.h[j] = t.h[j], t.h[i]
+		j = i
+	}
+}
+
+func (t *topN) down(i, n int) {
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if r := j + 1; r < n && worse(t.h[r], t.h[j]) {
+			j = r
+		}
+		if !worse(t.h[j], t.h[i]) {
+			return
+		}
+		t.h[i], t.h[j] = t.h[j], t.h[i]
+		i = j
+	}
 }
 
 // worse reports whether a ranks below b.
@@ -564,20 +466,6 @@ func worse(a, b scored) bool {
 		return a.score < b.score
 	}
 	return a.slot > b.slot
-}
-
-// scoredHeap is a min-heap: the worst kept score on top.
-type scoredHeap []scored
-
-func (h scoredHeap) Len() int           { return len(h) }
-func (h scoredHeap) Less(i, j int) bool { return worse(h[i], h[j]) }
-func (h scoredHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *scoredHeap) Push(x any)        { *h = append(*h, x.(scored)) }
-func (h *scoredHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // clearanceOf is the level of a rank.
