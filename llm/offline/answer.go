@@ -407,6 +407,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	threshold := max(1, 0.2*max(totalWeight(saidTerms(own, docs)), total/2))
 	lowQuestion := strings.ToLower(question)
 	shares := questionShares(question)
+	asksThreshold := lex().asksThreshold(question)
 	var cands []quoted
 	var bestMisfit quoted // the sentence that meets the question best but not its type
 	bestFitRaw := 0.0
@@ -459,6 +460,9 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 			}
 			// A question may read as several types ("承办单位要在几天内" is
 			// who and how long): a sentence that fits one of them fits.
+			if asksThreshold && statesNumber(s) && lex().statesThreshold(s) {
+				score += fitBonus * total
+			}
 			raw, fit := score, true
 			if len(types) > 0 {
 				if fit = fitsAny(types, s, lowQuestion); fit {

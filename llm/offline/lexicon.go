@@ -45,6 +45,8 @@ type lexicon struct {
 	live      []string
 	// normative: words that make a question about what a rule requires
 	normative []string
+	// thresholdQ ask for a target or floor; thresholdA state one
+	thresholdQ, thresholdA []string
 }
 
 // answerType is a kind of answer a question asks for ("how much": an amount
@@ -92,9 +94,13 @@ type languageFile struct {
 		NegationsEN       []string `yaml:"negations_en"`
 		NegationsZH       []string `yaml:"negations_zh"`
 	} `yaml:"acts"`
-	AnswerTypes      []answerType        `yaml:"answer_types"`
-	LiveWords        []string            `yaml:"live_words"`
-	NormativeWords   []string            `yaml:"normative_words"`
+	AnswerTypes    []answerType `yaml:"answer_types"`
+	LiveWords      []string     `yaml:"live_words"`
+	NormativeWords []string     `yaml:"normative_words"`
+	Threshold      struct {
+		Question []string `yaml:"question"`
+		Answer   []string `yaml:"answer"`
+	} `yaml:"threshold"`
 	References       map[string][]string `yaml:"references"`
 	FollowUpWords    []string            `yaml:"follow_up_words"`
 	FollowUpOpeners  []string            `yaml:"follow_up_openers"`
@@ -150,6 +156,7 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 	}
 	l.live = lower(lf.LiveWords)
 	l.normative = lower(lf.NormativeWords)
+	l.thresholdQ, l.thresholdA = lower(lf.Threshold.Question), lower(lf.Threshold.Answer)
 	l.followUp = lower(lf.FollowUpWords)
 	l.openers = lower(lf.FollowUpOpeners)
 	for _, a := range lf.AnswerTypes {
@@ -396,6 +403,24 @@ func (l *lexicon) isNormative(question string) bool {
 	return hasAnyPhrase(strings.ToLower(question), l.normative)
 }
 
+// asksThreshold reports whether a question asks for a target or a floor
+// ("What satisfaction rate must departments reach?").
+func (l *lexicon) asksThreshold(question string) bool {
+	return hasAnyPhrase(strings.ToLower(question), l.thresholdQ)
+}
+
+// statesThreshold reports whether a sentence states a target or a floor
+// ("目标值: ≥90%", "不低于95%", "at least 3 metres").
+func (l *lexicon) statesThreshold(sentence string) bool {
+	low := strings.ToLower(sentence)
+	for _, w := range l.thresholdA {
+		if hasCue(low, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // hasAnyPhrase reports whether low holds one of phrases, as hasPhrase matches.
 func hasAnyPhrase(low string, phrases []string) bool {
 	for _, w := range phrases {
@@ -439,7 +464,12 @@ func (a *answerType) fits(sentence, lowQuestion string) bool {
 	}
 	low := strings.ToLower(sentence)
 	for _, w := range a.Answer {
-		if hasCue(low, w) && (a.Echo || !strings.Contains(lowQuestion, strings.TrimSpace(w))) {
+		if !hasCue(low, w) {
+			continue
+		}
+		// The question's own word proves nothing ("which department"),
+		// unless a number says it: "15 minutes" answers "how many minutes".
+		if a.Echo || !strings.Contains(lowQuestion, strings.TrimSpace(w)) || a.Number && unitAfterNumber(low, strings.TrimSpace(w)) {
 			return true
 		}
 	}
@@ -447,7 +477,8 @@ func (a *answerType) fits(sentence, lowQuestion string) bool {
 }
 
 // unitAfterNumber reports whether unit follows a number in s (a digit or a
-// Chinese numeral) that does not follow 月: "提前7日", "十日内", not "3月31日".
+// Chinese numeral, and maybe a space) that does not follow 月: "提前7日",
+// "十日内", "15 minutes", not "3月31日".
 func unitAfterNumber(s, unit string) bool {
 	for from := 0; ; {
 		at := strings.Index(s[from:], unit)
@@ -455,7 +486,7 @@ func unitAfterNumber(s, unit string) bool {
 			return false
 		}
 		at += from
-		before := []rune(s[:at])
+		before := []rune(strings.TrimRight(s[:at], " "))
 		n := len(before)
 		i := n
 		for i > 0 && (unicode.IsDigit(before[i-1]) || strings.ContainsRune("〇零一二两三四五六七八九十百", before[i-1])) {

@@ -140,3 +140,30 @@ func TestUnitAfterNumber(t *testing.T) {
 		}
 	}
 }
+
+// "how many minutes" is answered by a sentence saying "15 minutes", though
+// the question says "minutes" itself; a target asked for is the sentence
+// that states one.
+func TestPickSentencesNumbersAndTargets(t *testing.T) {
+	docs := []llm.DataBlock{{Kind: "document", Ref: "inc#1", Body: "Crashes are graded I to IV by casualties and disruption; police handle minor crashes on urban roads. " +
+		"Officers leave within 5 minutes and arrive within 15 minutes on urban roads."}}
+	q := "Within how many minutes must police reach a crash on an urban road?"
+	if got := pickSentences(q, nil, lex().answerTypes(q), docs); len(got) == 0 || !strings.Contains(got[0].text, "15 minutes") {
+		t.Errorf("%q: first sentence %v, want the arrival time", q, got)
+	}
+	docs = []llm.DataBlock{
+		{Kind: "document", Ref: "visit#1", Body: "Resolution and satisfaction rates from return visits make up 60% of the departments' hotline performance score."},
+		{Kind: "document", Ref: "eval#1", Body: "指标: 满意率, 计算方法: （满意＋基本满意）÷ 回访工单数, 目标值: ≥90%, 权重: 30%"},
+		{Kind: "document", Ref: "rules#1", Body: "The hotline takes calls 24 hours a day."},
+		{Kind: "document", Ref: "visit#2", Body: "If a citizen cannot be reached after three calls on different days, the ticket is closed as not reachable and does not count in the department's satisfaction rate."},
+	}
+	q = "What satisfaction rate must departments reach in the hotline performance evaluation?"
+	got := pickSentences(q, nil, lex().answerTypes(q), docs)
+	found := false
+	for _, g := range got {
+		found = found || strings.Contains(g.text, "≥90%")
+	}
+	if !found {
+		t.Errorf("%q: quoted %v, want the target among them", q, got)
+	}
+}
