@@ -327,6 +327,31 @@ func definedLabel(s string) string {
 // maxLabel is the longest label definedLabel takes, in characters.
 const maxLabel = 24
 
+// unitWeight is the share of the fit bonus a sentence gains for giving a
+// number in the very unit the question asks for.
+const unitWeight = 0.5
+
+// askedUnits are the units a question can ask a number in, the longest of
+// a family first ("working day" before "day").
+var askedUnits = []string{"working day", "business day", "calendar day", "minute", "hour", "day", "week", "month", "year",
+	"工作日", "分钟", "小时", "天", "周", "个月", "年"}
+
+// askedUnit returns the unit a question asks a number in ("how many
+// working days" → "working day", "多少分钟" → "分钟"), or "".
+func askedUnit(lowQuestion string) string {
+	for _, u := range askedUnits {
+		for _, lead := range []string{"how many ", "多少个", "多少", "几个", "几"} {
+			if hasHan(u) != hasHan(lead) {
+				continue
+			}
+			if strings.Contains(lowQuestion, lead+u) {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
 // bridgeWeight is how much a term counts that a fitting sentence shares with
 // the sentence that meets the question best without answering it.
 const bridgeWeight = 0.5
@@ -408,6 +433,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	lowQuestion := strings.ToLower(question)
 	shares := questionShares(question)
 	asksThreshold := lex().asksThreshold(question)
+	unit := askedUnit(lowQuestion)
 	var cands []quoted
 	var bestMisfit quoted // the sentence that meets the question best but not its type
 	bestFitRaw := 0.0
@@ -462,6 +488,10 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 			// who and how long): a sentence that fits one of them fits.
 			if asksThreshold && statesNumber(s) && lex().statesThreshold(s) {
 				score += fitBonus * total
+			}
+			if unit != "" && unitAfterNumber(strings.ToLower(s), unit) {
+				// "how many working days" is answered in working days.
+				score += unitWeight * fitBonus * total
 			}
 			raw, fit := score, true
 			if len(types) > 0 {

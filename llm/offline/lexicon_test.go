@@ -88,11 +88,15 @@ func TestAnswerTypesByCueSpans(t *testing.T) {
 		return strings.Join(out, ",")
 	}
 	for q, want := range map[string]string{
-		"第二年电价要多交多少？":                                           "how_much",
-		"一个季度最多调用多少回、累计多少个钟头？":                                  "how_long,how_often",
-		"How many times a quarter may a participant be called?": "how_often",
-		"What share of enquiries are answered directly?":        "share",
-		"回访电话一天里可以在什么时间段打？":                                     "what_time",
+		"第二年电价要多交多少？":                                                            "how_much",
+		"一个季度最多调用多少回、累计多少个钟头？":                                                   "how_long,how_often",
+		"How many times a quarter may a participant be called?":                  "how_often",
+		"What share of enquiries are answered directly?":                         "share",
+		"回访电话一天里可以在什么时间段打？":                                                      "what_time",
+		"How many times the normal rate do businesses pay at the critical peak?": "how_much,multiplier",
+		"What is the speed limit near a school?":                                 "limit_value",
+		"How many working days before night works must the contractor apply?":    "how_long",
+		"When must an emergency repair crew file its application?":               "by_when",
 	} {
 		if got := names(q); got != want {
 			t.Errorf("answerTypes(%q) = %s, want %s", q, got, want)
@@ -121,5 +125,19 @@ func TestContinues(t *testing.T) {
 	// A follow-up that names no kind of answer asks what the earlier message asked.
 	if got := askedTypes("And an urgent one?", []string{"How long does a department have to finish a general request?"}); len(got) != 1 || got[0].Name != "how_long" {
 		t.Errorf("askedTypes of a follow-up = %v, want how_long from the earlier question", got)
+	}
+}
+
+func TestAskedUnit(t *testing.T) {
+	for q, want := range map[string]string{
+		"how many working days before the works?":     "working day",
+		"within how many minutes must police arrive?": "minute",
+		"最多还能延期多少个工作日？":                               "工作日",
+		"多少分钟内派单？":                                    "分钟",
+		"who is responsible?":                         "",
+	} {
+		if got := askedUnit(q); got != want {
+			t.Errorf("askedUnit(%q) = %q, want %q", q, got, want)
+		}
 	}
 }
