@@ -388,12 +388,22 @@ func numberNear(rs []rune, at, n int) bool {
 
 // periodWords are the words of the periods text names, for enumerated
 // period arguments ("这个月" → "month 本月").
+//
+// A window counted in days that is a period's length names it too
+// ("这三十天" → month, "the past 7 days" → week).
 func periodWords(text string) string {
 	low := strings.ToLower(text)
 	var b strings.Builder
+	days := map[int]bool{}
+	for _, m := range numberMentions(text) {
+		if m.end > 0 && (m.ctx["day"] || m.ctx["天"]) && m.value == math.Trunc(m.value) {
+			days[int(m.value)] = true
+		}
+	}
 	for _, p := range lex().periods {
+		named := p.Days > 0 && days[p.Days]
 		for _, ph := range p.Phrases {
-			if hasPhrase(low, ph) {
+			if named || hasPhrase(low, ph) {
 				b.WriteString(" ; " + p.Words)
 				break
 			}

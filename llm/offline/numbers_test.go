@@ -2,6 +2,7 @@ package offline
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -80,6 +81,21 @@ func TestFillNumbersByUnit(t *testing.T) {
 			if got[k] != v {
 				t.Errorf("%s: %s = %v, want %v (arguments %v)", q, k, got[k], v, got)
 			}
+		}
+	}
+}
+
+// A window counted in days that is a period's length names the period.
+func TestPeriodWordsFromDayCounts(t *testing.T) {
+	for text, want := range map[string]string{
+		"滨江区这三十天里用电最高的时候负荷有多大？":                           "month",
+		"What was the highest load over the past 7 days?": "week",
+		"这个月的峰值":                                  "month",
+		"What was the peak over the past 5 days?": "",
+	} {
+		got := periodWords(text)
+		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
+			t.Errorf("periodWords(%q) = %q, want %q", text, got, want)
 		}
 	}
 }
