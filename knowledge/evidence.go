@@ -29,6 +29,10 @@ type Matcher struct {
 	// phrase or identifier to match: a cheap test before tokenising.
 	needPhrase, needIdent []string
 	anyLetter             bool // some needed piece has letters: compare lower-cased
+	// verbatim holds each phrase as raw text (lower-cased if anyLetter),
+	// trimmed to start and end with a CJK character, or is nil when some
+	// phrase does not; see Match.
+	verbatim []string
 }
 
 // NewMatcher prepares query's evidence: its folded whole text (field
@@ -57,10 +61,12 @@ func NewMatcher(query string) *Matcher {
 	if len(quoted) == 0 {
 		quoted = []string{query}
 	}
+	var verbatim []string
 	for _, q := range quoted {
 		if k, n := phraseKey(q); n >= 2 {
 			m.phrases = append(m.phrases, k)
 			m.needPhrase = append(m.needPhrase, m.pieces(q)...)
+			verbatim = append(verbatim, cjkEnds(q))
 		}
 	}
 	for _, w := range strings.FieldsFunc(query, func(r rune) bool {
@@ -72,7 +78,33 @@ func NewMatcher(query string) *Matcher {
 			m.needIdent = append(m.needIdent, m.pieces(w)...)
 		}
 	}
+	if !slices.Contains(verbatim, "") {
+		for i, v := range verbatim {
+			if m.anyLetter {
+				verbatim[i] = strings.ToLower(v)
+			}
+		}
+		m.verbatim = verbatim
+	}
 	return m
+}
+
+// cjkEnds returns q without the separators (runes that make no term) at
+// its ends, or "" unless what is left starts and ends with a CJK
+// character. A text holding the result as a substring then holds q as a
+// phrase: the terms of a stretch of text depend on its runes alone when
+// both of its ends are CJK characters, each a term by itself.
+func cjkEnds(q string) string {
+	v := strings.TrimFunc(q, func(r rune) bool {
+		r = foldWidth(r)
+		return !isCJK(r) && !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	first, _ := utf8.DecodeRuneInString(v)
+	last, _ := utf8.DecodeLastRuneInString(v)
+	if v == "" || !isCJK(foldWidth(first)) || !isCJK(foldWidth(last)) {
+		return ""
+	}
+	return v
 }
 
 // pieces returns substrings that any text matching q as a phrase holds in
@@ -81,7 +113,8 @@ func NewMatcher(query string) *Matcher {
 // "policies", "permit" from "permits").
 func (m *Matcher) pieces(q string) []string {
 	var out []string
-	scanTerms(q, func(w string) {
+	scanTerms(q, func(b []byte) {
+		w := string(b)
 		if n := len(w); n > 3 && !isDigit(rune(w[n-1])) {
 			w = w[:n-1]
 		}
@@ -178,6 +211,11 @@ func (m *Matcher) Match(c Chunk) int {
 	if !phrase && !ident {
 		return MatchNone
 	}
+	if phrase && m.verbatim != nil && mayHold(raw, m.verbatim) {
+		// Certain without spelling the text out (cjkEnds), and common:
+		// the query copied from the text.
+		return MatchPhrase
+	}
 	text, _ := phraseKey(raw)
 	if phrase && all(m.phrases, text) {
 		return MatchPhrase
@@ -203,10 +241,11 @@ func all(keys []string, text string) bool {
 // text's. It returns the number of terms.
 func phraseKey(text string) (string, int) {
 	var sb strings.Builder
+	sb.Grow(len(text) + len(text)/3 + 1) // a CJK character's 3 bytes take 4
 	sb.WriteByte(0)
 	n := 0
-	scanTerms(text, func(w string) {
-		sb.WriteString(w)
+	scanTerms(text, func(w []byte) {
+		sb.Write(w)
 		sb.WriteByte(0)
 		n++
 	}, func(run []rune) {

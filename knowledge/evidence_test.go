@@ -106,3 +106,21 @@ func BenchmarkOrderByEvidence(b *testing.B) {
 		knowledge.OrderByEvidence("信号控制中心审批流程", hits)
 	}
 }
+
+// BenchmarkOrderByEvidencePhrase is BenchmarkOrderByEvidence with a query
+// whose characters all occur in every hit, so each hit's text is spelled
+// out term by term (phraseKey), as for most of BenchmarkStore's queries.
+func BenchmarkOrderByEvidencePhrase(b *testing.B) {
+	text := "信号配时调整须经交通信号控制中心审批，审批时限为5个工作日。Signal timing changes need the approval of the traffic signal centre within 5 working days. "
+	for len([]rune(text)) < 450 {
+		text += text
+	}
+	text = string([]rune(text)[:450])
+	hits := make([]knowledge.Hit, 20)
+	for i := range hits {
+		hits[i] = knowledge.Hit{Chunk: knowledge.Chunk{ID: fmt.Sprint(i), DocID: fmt.Sprint(i), Title: "Record", Text: text}}
+	}
+	for b.Loop() {
+		knowledge.OrderByEvidence("审批信号交通中心", hits)
+	}
+}

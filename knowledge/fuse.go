@@ -79,8 +79,11 @@ const (
 // occurrence's fields are kept.
 func Fuse(dense, lexical []Hit) []Hit {
 	type key struct{ collection, doc, chunk string }
+	// fused points at a hit's first occurrence rather than copying it:
+	// sorting small values is cheaper, and only the result is copied.
 	type fused struct {
-		hit        Hit
+		hit        *Hit
+		score      float64
 		lex, dense int // rank from 0; len+1 when absent
 	}
 	const absent = 1 << 30
@@ -94,7 +97,8 @@ func Fuse(dense, lexical []Hit) []Hit {
 				top = max(top, h.Score)
 			}
 		}
-		for rank, h := range list {
+		for rank := range list {
+			h := &list[rank]
 			f := 1.0
 			if top > 0 {
 				f = (1 + max(h.Score, 0)/top) / 2
@@ -105,10 +109,9 @@ func Fuse(dense, lexical []Hit) []Hit {
 			if !ok {
 				i = len(out)
 				index[id] = i
-				h.Score = 0
 				out = append(out, fused{hit: h, lex: absent, dense: absent})
 			}
-			out[i].hit.Score += s
+			out[i].score += s
 			if isLex {
 				out[i].lex = rank
 			} else {
@@ -119,7 +122,7 @@ func Fuse(dense, lexical []Hit) []Hit {
 	add(dense, FuseDenseWeight, false)
 	add(lexical, FuseLexicalWeight, true)
 	slices.SortFunc(out, func(a, b fused) int {
-		if c := cmp.Compare(b.hit.Score, a.hit.Score); c != 0 {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(a.lex, b.lex); c != 0 {
@@ -133,7 +136,8 @@ func Fuse(dense, lexical []Hit) []Hit {
 	})
 	hits := make([]Hit, len(out))
 	for i, f := range out {
-		hits[i] = f.hit
+		hits[i] = *f.hit
+		hits[i].Score = f.score
 	}
 	return hits
 }

@@ -89,8 +89,8 @@ func (e *HashedEmbedder) embed(text string, v []float32) {
 			v[i] -= w
 		}
 	}
-	scanTerms(text, func(w string) {
-		add(fnvString(seedWord, w), weightWord)
+	scanTerms(text, func(w []byte) {
+		add(fnvBytes(seedWord, w), weightWord)
 		if len(w) < 4 {
 			return
 		}
@@ -139,7 +139,7 @@ func fnvByte(h uint64, c byte) uint64 { return (h ^ uint64(c)) * fnvPrime }
 
 func fnvRune(h uint64, r rune) uint64 { return (h ^ uint64(r)) * fnvPrime }
 
-func fnvString(h uint64, s string) uint64 {
+func fnvBytes(h uint64, s []byte) uint64 {
 	for i := 0; i < len(s); i++ {
 		h = fnvByte(h, s[i])
 	}

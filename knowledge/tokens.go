@@ -1,6 +1,7 @@
 package knowledge
 
 import (
+	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -26,8 +27,8 @@ const TokenizerVersion = "tokens-2:cjk-unigram+bigram"
 // term; pairs keep phrases ranked above scattered characters.
 func Tokens(text string) []string {
 	var out []string
-	scanTerms(text, func(w string) {
-		out = append(out, w)
+	scanTerms(text, func(w []byte) {
+		out = append(out, string(w))
 	}, func(run []rune) {
 		for _, r := range run {
 			out = append(out, string(r))
@@ -40,19 +41,19 @@ func Tokens(text string) []string {
 }
 
 // scanTerms walks text once, calling word for each kept word or number (already
-// lower-cased and folded) and run for each maximal run of CJK characters. run's
-// slice is reused between calls.
-func scanTerms(text string, word func(string), run func([]rune)) {
-	var wb strings.Builder
+// lower-cased and folded) and run for each maximal run of CJK characters. Both
+// slices are reused between calls: a caller that keeps a term copies it (most
+// only hash or append it, and a word then costs no allocation).
+func scanTerms(text string, word func([]byte), run func([]rune)) {
+	var wb []byte
 	flushWord := func() {
-		if wb.Len() == 0 {
+		if len(wb) == 0 {
 			return
 		}
-		w := wb.String()
-		wb.Reset()
-		if !isStopWord(w) {
-			word(foldPlural(w))
+		if !isStopWord(wb) {
+			word(foldPlural(wb))
 		}
+		wb = wb[:0]
 	}
 	var cjk []rune
 	flushRun := func() {
@@ -64,18 +65,30 @@ func scanTerms(text string, word func(string), run func([]rune)) {
 	var prev rune
 	for i, w := 0, 0; i < len(text); i += w {
 		var r rune
-		r, w = utf8.DecodeRuneInString(text[i:])
-		r = foldWidth(r)
+		if c := text[i]; c < utf8.RuneSelf {
+			r, w = rune(c), 1 // foldWidth keeps ASCII
+		} else {
+			r, w = utf8.DecodeRuneInString(text[i:])
+			r = foldWidth(r)
+		}
 		switch {
 		case isCJK(r):
 			flushWord()
 			cjk = append(cjk, r)
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
+		case r < utf8.RuneSelf && (isDigit(r) || 'a' <= r|0x20 && r|0x20 <= 'z'):
+			// ASCII letters and digits, the common case of the next one.
 			flushRun()
-			wb.WriteRune(unicode.ToLower(r))
+			c := byte(r)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			wb = append(wb, c)
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			flushRun()
+			wb = utf8.AppendRune(wb, unicode.ToLower(r))
 		case r == '.' && isDigit(prev) && i+w < len(text) && isDigit(rune(text[i+w])):
 			// A decimal point inside a number: "2.0" stays one term.
-			wb.WriteRune(r)
+			wb = append(wb, '.')
 		default:
 			flushRun()
 			flushWord()
@@ -93,6 +106,9 @@ func isDigit(r rune) bool { return r >= '0' && r <= '9' }
 func isCJK(r rune) bool {
 	if r < 0x2E80 {
 		return false
+	}
+	if r >= 0x4E00 && r <= 0x9FFF {
+		return true // CJK Unified Ideographs, all Han (TestIsCJKFastPath)
 	}
 	return unicode.Is(unicode.Han, r) || unicode.In(r, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
@@ -112,26 +128,39 @@ func foldWidth(r rune) rune {
 // foldPlural strips a regular English plural so that "permits" matches
 // "permit". It is deliberately tiny: both the documents and the queries pass
 // through it, so consistency matters more than linguistic accuracy.
-func foldPlural(w string) string {
+// It may change w in place.
+func foldPlural(w []byte) []byte {
 	n := len(w)
 	if n <= 3 || w[n-1] != 's' || isDigit(rune(w[0])) {
 		return w
 	}
 	switch {
-	case strings.HasSuffix(w, "ss"), strings.HasSuffix(w, "us"), strings.HasSuffix(w, "is"):
+	case bytes.HasSuffix(w, []byte("ss")), bytes.HasSuffix(w, []byte("us")), bytes.HasSuffix(w, []byte("is")):
 		return w
-	case strings.HasSuffix(w, "ies") && n > 4:
-		return w[:n-3] + "y"
-	case strings.HasSuffix(w, "sses"), strings.HasSuffix(w, "ches"), strings.HasSuffix(w, "shes"), strings.HasSuffix(w, "xes"):
+	case bytes.HasSuffix(w, []byte("ies")) && n > 4:
+		return append(w[:n-3], 'y')
+	case bytes.HasSuffix(w, []byte("sses")), bytes.HasSuffix(w, []byte("ches")), bytes.HasSuffix(w, []byte("shes")), bytes.HasSuffix(w, []byte("xes")):
 		return w[:n-2]
 	}
 	return w[:n-1]
 }
 
-func isStopWord(w string) bool {
-	_, ok := stopWords[w]
+func isStopWord(w []byte) bool {
+	if len(w) > stopWordMaxLen || w[0] < 'a' || w[0] > 'z' {
+		return false // the cheap test first: most words miss the map
+	}
+	_, ok := stopWords[string(w)]
 	return ok
 }
+
+// stopWordMaxLen is the length of the longest stop word.
+var stopWordMaxLen = func() int {
+	n := 0
+	for w := range stopWords {
+		n = max(n, len(w))
+	}
+	return n
+}()
 
 var stopWords = func() map[string]struct{} {
 	m := map[string]struct{}{}

@@ -456,19 +456,22 @@ func byScoreDesc(a, b scoredNode) int {
 // result: filtered-out chunks guide the walk and never crowd out readable
 // ones. The walk stops as an unfiltered one would, so a selective filter
 // returns fewer than ef nodes rather than walking the whole graph.
+//
+// The walk does not depend on accept, so accept is asked after it, and only
+// about the best nodes the beam took in (see bestAccepted): each question
+// reads a slot of the store, a cache miss, and most of the nodes taken in
+// fall out of the beam again.
 func (g *graph) searchLayer(q query, eps []scoredNode, ef, l int, accept func(int32) bool) []scoredNode {
-	vs := g.visitSet()
-	defer g.visits.Put(vs)
-	cand := nodeHeap{max: true} // best candidate first
-	var beam nodeHeap           // worst of the beam first
-	var res nodeHeap            // worst accepted first
+	w := g.walk()
+	defer g.visits.Put(w)
+	cand := nodeHeap{s: w.cand[:0], max: true} // best candidate first
+	beam := nodeHeap{s: w.beam[:0]}            // worst of the beam first
+	taken := w.taken[:0]                       // every node the beam took in, in order
 	for _, e := range eps {
-		vs.visit(e.node)
+		w.visit(e.node)
 		cand.push(e)
 		beam.push(e)
-		if accept == nil || accept(e.node) {
-			res.push(e)
-		}
+		taken = append(taken, e)
 	}
 	for len(cand.s) > 0 {
 		c := cand.pop()
@@ -476,7 +479,7 @@ func (g *graph) searchLayer(q query, eps []scoredNode, ef, l int, accept func(in
 			break
 		}
 		for _, e := range g.neighbours(c.node, l) {
-			if !vs.visit(e) {
+			if !w.visit(e) {
 				continue
 			}
 			s := g.sim(q, e)
@@ -488,17 +491,94 @@ func (g *graph) searchLayer(q query, eps []scoredNode, ef, l int, accept func(in
 			if len(beam.s) > ef {
 				beam.pop()
 			}
-			if accept == nil || accept(e) {
-				res.push(scoredNode{e, s})
-				if len(res.s) > ef {
-					res.pop()
-				}
+			taken = append(taken, scoredNode{e, s})
+		}
+	}
+	w.cand, w.beam, w.taken = cand.s, beam.s, taken
+	if accept == nil {
+		// The result heap would have seen the beam's pushes and pops.
+		out := slices.Clone(beam.s)
+		slices.SortFunc(out, byScoreDesc)
+		return out
+	}
+	return w.bestAccepted(taken, len(eps), ef, accept)
+}
+
+// bestAccepted returns, best first (byScoreDesc), the nodes a bounded
+// min-heap of ef would hold after being offered the accepted ones of taken
+// in order (the first nEps without a bound): the ef best accepted nodes.
+// The heap's choice among nodes tied at the ef-th score depends on the
+// order of offers, so when such a tie straddles the cut it is replayed
+// exactly; otherwise the best nodes are found by asking accept about as
+// few nodes as possible: the ef+1 best first (enough when the ef best are
+// all accepted), else down the sorted list until ef are accepted.
+func (w *visitSet) bestAccepted(taken []scoredNode, nEps, ef int, accept func(int32) bool) []scoredNode {
+	if nEps > ef || ef <= 0 {
+		return replayAccepted(taken, nEps, ef, accept)
+	}
+	// The ef+1 best of taken.
+	top := nodeHeap{s: w.top[:0]}
+	for _, t := range taken {
+		switch {
+		case len(top.s) <= ef:
+			top.push(t)
+		case t.score > top.s[0].score:
+			top.s[0] = t
+			top.down(0)
+		}
+	}
+	w.top = top.s
+	best := top.s
+	slices.SortFunc(best, byScoreDesc)
+	if len(best) <= ef || best[ef-1].score > best[ef].score {
+		// The ef best are certain: take them if all are accepted.
+		best = best[:min(len(best), ef)]
+		ok := true
+		for _, b := range best {
+			if !accept(b.node) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return slices.Clone(best)
+		}
+	}
+	sorted := append(w.sorted[:0], taken...)
+	w.sorted = sorted
+	slices.SortFunc(sorted, byScoreDesc)
+	out := make([]scoredNode, 0, min(ef, len(sorted)))
+	i := 0
+	for ; i < len(sorted) && len(out) < ef; i++ {
+		if accept(sorted[i].node) {
+			out = append(out, sorted[i])
+		}
+	}
+	if len(out) == ef {
+		for cut := out[ef-1].score; i < len(sorted) && sorted[i].score == cut; i++ {
+			if accept(sorted[i].node) {
+				return replayAccepted(taken, nEps, ef, accept)
 			}
 		}
 	}
-	out := res.s
-	slices.SortFunc(out, byScoreDesc)
 	return out
+}
+
+// replayAccepted offers the accepted nodes of taken to a min-heap bounded
+// at ef (the first nEps without the bound) and returns it best first.
+func replayAccepted(taken []scoredNode, nEps, ef int, accept func(int32) bool) []scoredNode {
+	var res nodeHeap // worst accepted first
+	for i, t := range taken {
+		if !accept(t.node) {
+			continue
+		}
+		res.push(t)
+		if i >= nEps && len(res.s) > ef {
+			res.pop()
+		}
+	}
+	slices.SortFunc(res.s, byScoreDesc)
+	return res.s
 }
 
 // search returns up to n allowed slots nearest v (similarity > 0), best
@@ -597,36 +677,36 @@ func (g *graph) scanPending(q query, allow func(slot, node int32) bool, top *top
 	}
 }
 
-// visitSet marks visited nodes with a generation stamp, so that it is
-// cleared in O(1) between searches.
+// visitSet is a walk's scratch space, pooled: a bitset of visited nodes,
+// cleared for each walk (100,000 nodes take 12.5 KB, which stays in cache
+// where a stamp per node would not), and the walk's heaps and lists.
 type visitSet struct {
-	gen   uint32
-	marks []uint32
+	bits []uint64
+	// Kept between walks only for their capacity.
+	cand, beam, taken, top, sorted []scoredNode
 }
 
-func (g *graph) visitSet() *visitSet {
+func (g *graph) walk() *visitSet {
 	vs, _ := g.visits.Get().(*visitSet)
 	if vs == nil {
 		vs = &visitSet{}
 	}
-	if n := len(g.slotOf); len(vs.marks) < n {
-		vs.marks = make([]uint32, n+n/4)
-		vs.gen = 0
-	}
-	vs.gen++
-	if vs.gen == 0 {
-		clear(vs.marks)
-		vs.gen = 1
+	words := (len(g.slotOf) + 63) / 64
+	if len(vs.bits) < words {
+		vs.bits = make([]uint64, words+words/4)
+	} else {
+		clear(vs.bits[:words])
 	}
 	return vs
 }
 
 // visit marks n and reports whether it was not marked before.
 func (vs *visitSet) visit(n int32) bool {
-	if vs.marks[n] == vs.gen {
+	w, bit := n>>6, uint64(1)<<(n&63)
+	if vs.bits[w]&bit != 0 {
 		return false
 	}
-	vs.marks[n] = vs.gen
+	vs.bits[w] |= bit
 	return true
 }
 

@@ -474,12 +474,14 @@ func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32)
 	}
 	// Clearance and validity are checked on the slot's precomputed level
 	// and bounds, the filter on its metadata: the same rules as
-	// knowledge.Query.Allows, without its per-chunk cost.
+	// knowledge.Query.Allows, without its per-chunk cost. Without a filter
+	// the metadata is not read: the graph walk asks about thousands of
+	// slots, and each document is one more cache miss.
 	maxLevel := q.Clearance.Rank()
 	at := nanos(q.At)
 	allow := func(i int32) bool {
 		sl := &col.slots[i]
-		return sl.live && int(sl.level) <= maxLevel && sl.validAt(at) && matches(sl.metadata(), q.Filter)
+		return sl.live && int(sl.level) <= maxLevel && sl.validAt(at) && (len(q.Filter) == 0 || matches(sl.metadata(), q.Filter))
 	}
 	n := max(2*k, 20)
 	var dense []scored
@@ -503,7 +505,7 @@ func (s *Store) Search(ctx context.Context, q knowledge.Query, vector []float32)
 		}), n)
 	}
 	// Fuse on bare keys, then read the texts of only the hits kept.
-	bySlot := map[string]int32{}
+	bySlot := make(map[string]int32, len(dense)+len(lex))
 	keys := func(ranked []scored) []knowledge.Hit {
 		out := make([]knowledge.Hit, len(ranked))
 		for i, r := range ranked {
