@@ -12,6 +12,7 @@ import (
 )
 
 func TestAdmissionFIFO(t *testing.T) {
+	t.Parallel()
 	a := newAdmission(1, 2)
 	a.maxWait = time.Hour // no waiter may give up under load; the test's timeout is the hang guard
 	first, err := a.acquire(context.Background())
@@ -57,6 +58,7 @@ func TestAdmissionFIFO(t *testing.T) {
 }
 
 func TestAdmissionWaitAndCancel(t *testing.T) {
+	t.Parallel()
 	a := newAdmission(1, 4)
 	a.maxWait = 20 * time.Millisecond
 	rel, _ := a.acquire(context.Background())
@@ -79,6 +81,7 @@ func TestAdmissionWaitAndCancel(t *testing.T) {
 // TestBusyServerAnswers503: with every turn slot taken and no queue, each
 // chat form is refused with 503 problem+json and Retry-After.
 func TestBusyServerAnswers503(t *testing.T) {
+	t.Parallel()
 	env := newTurnEnv(t, turnModel{hang: true}, nil, Options{MaxTurns: 1, TurnQueue: -1})
 	conn := env.openStream(t) // holds the only slot
 	defer conn.Close()

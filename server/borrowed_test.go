@@ -26,6 +26,7 @@ import (
 // reopen from disk) and the method labels of /metrics. Fiber's strings point
 // into those reused buffers; the server copies them once (Immutable).
 func TestBorrowedStringsDoNotOutliveRequests(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {

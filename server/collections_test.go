@@ -115,6 +115,7 @@ type searchResult struct {
 }
 
 func TestCollectionsAPI(t *testing.T) {
+	t.Parallel()
 	env := newKBEnv(t)
 
 	code, body := env.json(t, "GET", "/v1/collections", "operator/internal", "")
@@ -215,6 +216,7 @@ func TestCollectionsAPI(t *testing.T) {
 // not found by an internal key through search, listing or get, however it
 // asks; a restricted key finds it.
 func TestRestrictedNeverReachesInternal(t *testing.T) {
+	t.Parallel()
 	env := newKBEnv(t)
 	docs, _ := demodocs.Documents()
 	var restricted []knowledge.Document
@@ -282,6 +284,7 @@ func must(b []byte, err error) []byte {
 }
 
 func TestCollectionsBadInput(t *testing.T) {
+	t.Parallel()
 	env := newKBEnv(t)
 	pdf, _ := os.ReadFile("../knowledge/extract/testdata/sample.pdf")
 	corrupt := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("garbage "), 50)...)
@@ -380,6 +383,7 @@ func TestCollectionsBadInput(t *testing.T) {
 // TestKnowledgeDown: a store that cannot be reached answers 503 at once and
 // readiness says so.
 func TestKnowledgeDown(t *testing.T) {
+	t.Parallel()
 	env := newKBEnv(t)
 	env.store.Close() // as good as unreachable: every call fails
 	code, body := env.json(t, "POST", "/v1/collections/traffic/search", "operator/internal", `{"query":"信号"}`)
@@ -395,6 +399,7 @@ func TestKnowledgeDown(t *testing.T) {
 // TestLowerClearanceCannotOverwrite: a key may not rewrite, downgrade or
 // delete a document above its clearance by reusing its id.
 func TestLowerClearanceCannotOverwrite(t *testing.T) {
+	t.Parallel()
 	e := newKBEnv(t)
 	const doc = `{"id":"sealed-plan","title":"Sealed plan","text":"Sealed relocation plan for the Binhe depot, phase two.","clearance":"restricted"}`
 	if code, b := e.json(t, "POST", "/v1/collections/traffic/documents", "developer/restricted", doc); code != 201 {

@@ -20,6 +20,7 @@ var surgeryAllowed = map[string]string{}
 // decoder's message whole, as "malformed JSON: " + err.Error() does, is
 // not surgery.
 func TestNoErrorTextSurgery(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +127,7 @@ func selX(sel *ast.SelectorExpr) (string, bool) {
 // TestErrorTextSurgeryDetector checks the detector on code that does and
 // does not cut error text, so that TestNoErrorTextSurgery can fail.
 func TestErrorTextSurgeryDetector(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		body string
 		want int

@@ -71,6 +71,7 @@ func evalCall(t *testing.T, base, key, method, path, body string) (*http.Respons
 }
 
 func TestEvalRoutes(t *testing.T) {
+	t.Parallel()
 	var gotBy string
 	var gotReq evals.RunRequest
 	svc := &fakeEvals{

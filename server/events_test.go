@@ -74,6 +74,7 @@ func (e *eventEnv) open(t *testing.T, ctx context.Context, role access.Role) (*h
 }
 
 func TestEventFeedHeartbeatsAndEndsWhenTheClientLeaves(t *testing.T) {
+	t.Parallel()
 	env := newEventEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	resp, br := env.open(t, ctx, access.RoleOperator)
@@ -101,6 +102,7 @@ func TestEventFeedHeartbeatsAndEndsWhenTheClientLeaves(t *testing.T) {
 }
 
 func TestEventFeedEndsAtShutdownNamingWhereToResume(t *testing.T) {
+	t.Parallel()
 	env := newEventEnv(t)
 	resp, br := env.open(t, t.Context(), access.RoleOperator)
 	defer resp.Body.Close()
@@ -150,6 +152,7 @@ func readAll(br *bufio.Reader) (string, error) {
 }
 
 func TestEventRoutesWithoutEvents(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "lookup") // a server built without Deps.Events
 	for _, c := range []struct {
 		method, path string
@@ -166,6 +169,7 @@ func TestEventRoutesWithoutEvents(t *testing.T) {
 // gave up on gets what it had buffered, then an error event naming the
 // last event id it saw.
 func TestEventStreamTellsADroppedClientWhereToResume(t *testing.T) {
+	t.Parallel()
 	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +208,7 @@ func TestEventStreamTellsADroppedClientWhereToResume(t *testing.T) {
 // event would hide every live event up to it, so it is a 400 naming the
 // header; the newest id itself resumes, and an empty types list is a 400.
 func TestEventFeedRefusesALastEventIDBeyondTheNewest(t *testing.T) {
+	t.Parallel()
 	env := newEventEnv(t)
 	for i := range 3 {
 		if err := env.db.Audit(t.Context(), audit.Entry{Kind: "alert.fire", Subject: "alt_" + strconv.Itoa(i)}); err != nil {

@@ -141,7 +141,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		Proposals: asvc, AuditLog: db, Audit: db, Hotline: hsvc, DevTools: dev, Evals: esvc, Knowledge: kb},
 		Options{BodyLimit: 64 << 10, HeartbeatInterval: time.Second})
 	env := &fuzzEnv{keys: map[access.Role]string{}, log: plog,
-		client: &http.Client{Timeout: 15 * time.Second}}
+		client: &http.Client{Timeout: streamHangGuard}} // a hang guard: a loaded machine's answers take seconds
 	for _, r := range access.Roles {
 		_, secret, err := IssueKey(ctx, db, KeyRequest{Name: string(r), Role: string(r), Clearance: "internal", Department: testDepartment(r)}, "test", time.Now())
 		if err != nil {

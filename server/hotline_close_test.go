@@ -13,7 +13,8 @@ import (
 // the department's reply, with the transition recorded; a finished ticket
 // is 409; department keys do not close.
 func TestCloseThroughLifecycle(t *testing.T) {
-	e := newLifecycleEnv(t, openStore(t, "", t.TempDir()), "")
+	t.Parallel()
+	e := newLifecycleEnv(t, openStore(t, "", storeDir(t)), "")
 	id := e.dispatched(t)
 	const resolution = `{"resolution":"已电话答复市民"}`
 	code, p := e.do(t, "POST", "/v1/hotline/tickets/"+id+"/close", "hotline", resolution)

@@ -31,6 +31,7 @@ func (e *hotlineEnv) approved(t *testing.T, body string) hotline.Ticket {
 // for the department the ticket is with (and supervisors) only, when a
 // reply applies.
 func TestReplyDraft(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{})
 	const caller = `{"text":"我们小区从今天早上就停水了，到现在还没来水，我是李四，电话13900001111","channel":"phone","location":{"address":"幸福里小区5栋"}}`
 	tk := e.approved(t, caller)
@@ -120,6 +121,7 @@ func TestReplyDraft(t *testing.T) {
 
 // TestReplyDraftEnglish: a ticket in English gets its draft in English.
 func TestReplyDraftEnglish(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{})
 	tk := e.approved(t, `{"text":"There has been no water in our building since this morning, nothing comes out of the tap.","channel":"web"}`)
 	if tk.Department != "water" {

@@ -211,9 +211,10 @@ func queueIDs(out map[string]any) []string {
 // over the HTTP API with real keys, on SQLite and PostgreSQL, and verifies
 // the audit chain at the end.
 func TestTicketLifecycle(t *testing.T) {
-	pgURL := pgtest.Start(t)
+	t.Parallel()
+	pgURL := postgresURL(t)
 	backends := map[string]func(t *testing.T) *store.DB{
-		"sqlite": func(t *testing.T) *store.DB { return openStore(t, "", t.TempDir()) },
+		"sqlite": func(t *testing.T) *store.DB { return openStore(t, "", storeDir(t)) },
 		"postgres": func(t *testing.T) *store.DB {
 			return openStore(t, pgtest.NewDatabase(t, pgURL), "")
 		},
@@ -544,7 +545,8 @@ func (e *lifecycleEnv) testConcurrent(t *testing.T) {
 // TestTicketPauseNeedsTheRule: the shipped utilities rule does not let the
 // clock of a water outage pause.
 func TestTicketPauseNeedsTheRule(t *testing.T) {
-	e := newLifecycleEnv(t, openStore(t, "", t.TempDir()), "")
+	t.Parallel()
+	e := newLifecycleEnv(t, openStore(t, "", storeDir(t)), "")
 	id := e.dispatched(t)
 	e.act(t, "water", id, "accept", "", 200)
 	out := e.act(t, "water", id, "progress", `{"note":"等待市民","waiting_for_citizen":true}`, 400)

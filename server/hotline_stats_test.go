@@ -17,6 +17,7 @@ import (
 // own, operators and developers nothing — and bad ranges are 400
 // problems naming the field.
 func TestHotlineStatsAPI(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{now: steppingClock()})
 	ctx := t.Context()
 	from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -102,6 +103,7 @@ func TestHotlineStatsAPI(t *testing.T) {
 
 // TestHotspotsAPI: hot spots over HTTP with their trend, and the refusals.
 func TestHotspotsAPI(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{now: steppingClock()})
 	from := time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC)
 	for i, day := range []int{-3, 1, 2, 3} {

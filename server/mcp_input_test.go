@@ -12,6 +12,7 @@ import (
 // TestMCPAskAppliesTheChatRules: ask_<agent> refuses what POST
 // /v1/agents/{agent}/chat refuses, with the same words, and stores nothing.
 func TestMCPAskAppliesTheChatRules(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	cs := env.connect(t, env.keys["operator/internal"], "2025-11-25", nil)
 	for name, c := range map[string]struct{ message, want string }{
@@ -45,6 +46,7 @@ func TestMCPAskAppliesTheChatRules(t *testing.T) {
 // session of another key) are problem+json naming the request, whose id is
 // also the X-Request-Id header, as on /v1.
 func TestMCPErrorsAreProblems(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	resp, body := mcpPost(t, env.url, "", "", initializeBody)
 	checkMCPProblem(t, "no key", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("X-Request-Id"), body, 401)
@@ -95,6 +97,7 @@ func checkMCPProblem(t *testing.T, name string, status int, contentType, request
 // answered exactly as a read of a missing document, and both leave an
 // mcp.read record with outcome not_found.
 func TestMCPAuditsReadsThatFindNothing(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	_, closed := demoDocuments(t, env)
 	cs := env.connect(t, env.keys["operator/internal"], "2025-11-25", nil)

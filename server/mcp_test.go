@@ -155,6 +155,7 @@ func toolNames(t *testing.T, cs *mcp.ClientSession) []string {
 var mcpVersions = []string{"", "2025-11-25"}
 
 func TestMCPToolsFollowRoleAndClearance(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	for _, v := range mcpVersions {
 		cases := map[string][]string{
@@ -186,6 +187,7 @@ func TestMCPToolsFollowRoleAndClearance(t *testing.T) {
 }
 
 func TestMCPAskRunsATurn(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	for _, v := range mcpVersions {
 		t.Run("version="+v, func(t *testing.T) {
@@ -257,6 +259,7 @@ func hasAudit(recs []audit.Record, kind, subject, actor string) bool {
 }
 
 func TestMCPBadArguments(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	cs := env.connect(t, env.keys["developer/internal"], "2025-11-25", nil)
 	cases := map[string]struct {
@@ -285,6 +288,7 @@ func TestMCPBadArguments(t *testing.T) {
 }
 
 func TestMCPCallsARegistryTool(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	cs := env.connect(t, env.keys["developer/restricted"], "", nil)
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "secret_lookup", Arguments: map[string]any{"road": "Renmin"}})
@@ -310,6 +314,7 @@ func TestMCPCallsARegistryTool(t *testing.T) {
 }
 
 func TestMCPListsProposalsForTheCaller(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	cs := env.connect(t, env.keys["operator/public"], "", nil)
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "list_proposals", Arguments: map[string]any{"status": "proposed"}})
@@ -351,6 +356,7 @@ func (m heldModel) Generate(ctx context.Context, _ llm.Request, _ llm.StreamFunc
 // native chat route: with one slot and no queue, a turn over MCP makes the
 // native route answer 503, and a second MCP turn is refused.
 func TestMCPAskTakesATurnSlot(t *testing.T) {
+	t.Parallel()
 	m := heldModel{started: make(chan struct{}, 1), release: make(chan struct{})}
 	env := newMCPEnvWith(t, m, Options{MaxTurns: 1, TurnQueue: -1})
 	cs := env.connect(t, env.keys["operator/internal"], "2025-11-25", nil)

@@ -41,6 +41,7 @@ func mcpPost(t *testing.T, url, key, sessionID, body string) (*http.Response, st
 }
 
 func TestMCPAuth(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	cases := map[string]struct{ header, detail string }{
 		"no key":      {"", "send an API key"},
@@ -111,6 +112,7 @@ func demoDocuments(t *testing.T, env *mcpEnv) (open, closed [2]string) {
 }
 
 func TestMCPResourcesFollowClearance(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	open, closed := demoDocuments(t, env)
 	cs := env.connect(t, env.keys["operator/internal"], "2025-11-25", nil)
@@ -161,6 +163,7 @@ func TestMCPResourcesFollowClearance(t *testing.T) {
 }
 
 func TestMCPToolListChanged(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	for _, v := range mcpVersions {
 		t.Run("version="+v, func(t *testing.T) {
@@ -216,6 +219,7 @@ func TestMCPToolListChanged(t *testing.T) {
 // One keep-alive connection that alternates between the HTTP API and /mcp
 // (a client's connection pool does this) is served right every time.
 func TestMCPSharesConnectionsWithTheAPI(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(env.base, "http://"))
 	if err != nil {
@@ -281,6 +285,7 @@ func TestMCPSharesConnectionsWithTheAPI(t *testing.T) {
 
 // Shutdown ends open MCP sessions and their GET streams.
 func TestMCPShutdownEndsStreams(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	key := "Bearer " + env.keys["operator/internal"]
 	resp, _ := mcpPost(t, env.url, key, "", initializeBody)

@@ -144,6 +144,7 @@ func (c open311Client) post(form url.Values) (*http.Response, []byte) {
 // it by service code and status; each payload is compared with its golden
 // file.
 func TestOpen311ClientFlow(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{now: steppingClock()})
 	public := open311Client{t: t, base: e.base}
 	c := open311Client{t: t, base: e.base, apiKey: e.keys[access.RoleHotline]}
@@ -230,6 +231,7 @@ func TestOpen311ClientFlow(t *testing.T) {
 // TestOpen311Errors: every refusal is a GeoReport error array with the
 // HTTP status as its code, and creates no ticket.
 func TestOpen311Errors(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{now: steppingClock()})
 	key := e.keys[access.RoleHotline]
 	post := func(ct, body string) (*http.Response, []byte) {

@@ -145,6 +145,7 @@ type xmlRequests struct {
 // store as the lifecycle writes transitions); each answer is a golden file,
 // in XML and, for the list, in JSON too.
 func TestOpen311XMLFlow(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{now: steppingClock()})
 	public := open311Client{t: t, base: e.base}
 	c := open311Client{t: t, base: e.base, apiKey: e.keys[access.RoleHotline]}
@@ -267,6 +268,7 @@ func (e *hotlineEnv) transition(t *testing.T, id string, at time.Time, steps ...
 // list, with the HTTP status as its code — those raised before a handler
 // runs too.
 func TestOpen311XMLErrors(t *testing.T) {
+	t.Parallel()
 	e := newHotlineEnv(t, hotlineEnvOptions{now: steppingClock()})
 	key := e.keys[access.RoleHotline]
 	cases := map[string]struct {

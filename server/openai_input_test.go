@@ -16,6 +16,7 @@ import (
 // 400 in OpenAI's envelope naming it, as docs/api.md says; the fields the
 // official clients and common UIs send are accepted.
 func TestOpenAIRefusesWhatItCannotHonour(t *testing.T) {
+	t.Parallel()
 	env := newOAIEnv(t, nil, 5*time.Second)
 	user := `"messages":[{"role":"user","content":"Is Zhongshan Road congested?"}]`
 	for name, tc := range map[string]struct{ body, param, says string }{
@@ -69,6 +70,7 @@ func TestOpenAIRefusesWhatItCannotHonour(t *testing.T) {
 // TestOpenAITrailingSystemMessage: a system message after the question is
 // an instruction like any other, as docs/api.md ("anywhere in messages") says.
 func TestOpenAITrailingSystemMessage(t *testing.T) {
+	t.Parallel()
 	model := scripted.New("m", scripted.Reply("Slow.")).RepeatLast()
 	env := newOAIEnv(t, map[string]llm.Model{"m": model}, 5*time.Second)
 	resp, b := env.post(t, access.RoleOperator, `{"model":"traffic","messages":[{"role":"user","content":"Is Zhongshan Road congested?"},`+
@@ -90,6 +92,7 @@ func TestOpenAITrailingSystemMessage(t *testing.T) {
 // may take a name no tool has; the call comes back to the client. Only a
 // key that can see the tool is refused its name.
 func TestOpenAIClientToolNamedLikeAHiddenServerTool(t *testing.T) {
+	t.Parallel()
 	model := scripted.New("m", scripted.Call("secret_lookup", `{"road":"Renmin"}`)).RepeatLast()
 	env := newMCPEnvWith(t, model, Options{Version: "test"})
 	body := func(tool string) string {

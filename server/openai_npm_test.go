@@ -18,6 +18,7 @@ import (
 // models, a completion, a stream with usage, errors, and a client tool
 // round trip, JSON and streamed (installed by scripts/test-deps.sh).
 func TestOpenAINpmClient(t *testing.T) {
+	t.Parallel()
 	dir, err := filepath.Abs(filepath.Join("..", "testenv", "openaiclient"))
 	if err != nil {
 		t.Fatal(err)

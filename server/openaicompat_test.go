@@ -13,6 +13,7 @@ import (
 
 // TestOpenAICompatible drives the facade with the official openai-go client.
 func TestOpenAICompatible(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "lookup")
 	client := oai.NewClient(option.WithBaseURL(env.base+"/v1"), option.WithAPIKey(env.keys[access.RoleOperator]), option.WithMaxRetries(0))
 	ctx := context.Background()

@@ -103,7 +103,8 @@ func (p *promptRecorder) all() []string {
 // personal_data: nothing unmasked may be found. A sensitive key gets the
 // originals back; a server with another key fails closed.
 func TestPersonalDataSweep(t *testing.T) {
-	pgURL := pgtest.Start(t)
+	t.Parallel()
+	pgURL := postgresURL(t)
 	for _, backend := range []string{store.BackendSQLite, store.BackendPostgres} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -185,6 +185,7 @@ func suiteYAML(input string) string {
 }
 
 func TestEvalRunNeverActsAboveItsCaller(t *testing.T) {
+	t.Parallel()
 	rig := newPrivRig(t)
 	for name, tc := range map[string]struct {
 		key    string
@@ -226,6 +227,7 @@ func TestEvalRunNeverActsAboveItsCaller(t *testing.T) {
 }
 
 func TestEvalProposalsAreNotQueued(t *testing.T) {
+	t.Parallel()
 	rig := newPrivRig(t)
 	suite := "name: props\nagent: city\ncases:\n  - id: retime\n    input:\n      message: retime renmin road\n" +
 		"    expect:\n      proposals:\n        must_propose:\n          - action: traffic.retime_signal\n"
@@ -252,6 +254,7 @@ func TestEvalProposalsAreNotQueued(t *testing.T) {
 }
 
 func TestClearanceBindsAdmin(t *testing.T) {
+	t.Parallel()
 	rig := newPrivRig(t)
 	// A restricted operator's chat reads the restricted tool and proposes
 	// from what it read, so the session and the proposal are restricted.
@@ -328,6 +331,7 @@ func TestClearanceBindsAdmin(t *testing.T) {
 }
 
 func TestEvalTurnsAndReportsStayWithinClearance(t *testing.T) {
+	t.Parallel()
 	rig := newPrivRig(t)
 	for name, tc := range map[string]struct {
 		key, body string

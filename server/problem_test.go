@@ -19,6 +19,7 @@ import (
 // and the public message the package gave the error, exactly as the API
 // has always worded it.
 func TestProblemsFromRealErrors(t *testing.T) {
+	t.Parallel()
 	cat, err := agents.NewCatalog(agents.Spec{Name: "traffic", Instructions: "x"})
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +70,7 @@ func TestProblemsFromRealErrors(t *testing.T) {
 // TestUnknownSuiteNamesTheShippedOnes checks the field message of an
 // unknown shipped suite, which lists the suites there are.
 func TestUnknownSuiteNamesTheShippedOnes(t *testing.T) {
+	t.Parallel()
 	_, err := evals.ShippedByName("nope")
 	if !errors.Is(err, evals.ErrUnknownSuite) {
 		t.Fatalf("err = %v", err)

@@ -87,6 +87,7 @@ func call(t *testing.T, s *Server, method, path, key, body string) (int, string)
 }
 
 func TestProposalErrorsMapToStatuses(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		err  error
 		want int
@@ -119,6 +120,7 @@ func TestProposalErrorsMapToStatuses(t *testing.T) {
 }
 
 func TestGovernanceRoutes(t *testing.T) {
+	t.Parallel()
 	f := &fakeProposals{}
 	s, keys, db := governanceServer(t, f)
 	if err := db.Audit(t.Context(), audit.Entry{Actor: "x", Kind: audit.KindChatTurn, Subject: "s"}, audit.Entry{Actor: "y", Kind: audit.KindToolCall, Subject: "t"}); err != nil {
@@ -172,6 +174,7 @@ func TestGovernanceRoutes(t *testing.T) {
 }
 
 func TestKeyChangesAreAudited(t *testing.T) {
+	t.Parallel()
 	s, keys, db := governanceServer(t, &fakeProposals{})
 	code, body := call(t, s, "POST", "/v1/keys", keys[access.RoleAdmin], `{"name":"desk","role":"operator","clearance":"public"}`)
 	if code != 201 {

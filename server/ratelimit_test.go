@@ -44,7 +44,7 @@ type quotaEnv struct {
 func newQuotaEnv(t *testing.T, limits RateLimits, tokens int) *quotaEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
+	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

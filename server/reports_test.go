@@ -82,6 +82,7 @@ func (e *reportEnv) get(t *testing.T, query string, role access.Role, accept str
 }
 
 func TestOperationsReportRoles(t *testing.T) {
+	t.Parallel()
 	e := newReportEnv(t)
 	allowed := []access.Role{access.RoleSupervisor, access.RoleAdmin, access.RoleDeveloper}
 	for _, r := range access.Roles {
@@ -103,6 +104,7 @@ func TestOperationsReportRoles(t *testing.T) {
 }
 
 func TestOperationsReportRanges(t *testing.T) {
+	t.Parallel()
 	e := newReportEnv(t)
 	cases := map[string]struct {
 		query          string
@@ -149,6 +151,7 @@ func TestOperationsReportRanges(t *testing.T) {
 }
 
 func TestOperationsReportJSONAndCSV(t *testing.T) {
+	t.Parallel()
 	e := newReportEnv(t)
 	q := "?" + url.Values{"from": {"2026-11-08"}, "to": {"2026-11-08"}}.Encode()
 	resp, body := e.get(t, q, access.RoleDeveloper, "")
@@ -212,6 +215,7 @@ func TestOperationsReportJSONAndCSV(t *testing.T) {
 }
 
 func TestOperationsReportReadsAreAudited(t *testing.T) {
+	t.Parallel()
 	e := newReportEnv(t)
 	if resp, _ := e.get(t, "?from=2026-11-08", access.RoleSupervisor, "text/csv"); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
@@ -239,6 +243,7 @@ func TestOperationsReportReadsAreAudited(t *testing.T) {
 // an internal supervisor (not even the monitor's name), and are in a
 // restricted supervisor's.
 func TestOperationsReportFiltersByClearance(t *testing.T) {
+	t.Parallel()
 	e := newReportEnv(t)
 	at := reportNow.Add(-23 * time.Hour)
 	_, err := e.db.AppendAudit(t.Context(),

@@ -97,6 +97,7 @@ func (e *ctxEnv) post(path, body string) (*http.Response, error) {
 // A request's context carries the server's deadline and ends when the
 // handler returns: nothing a handler starts outlives it by accident.
 func TestRequestContextHasDeadline(t *testing.T) {
+	t.Parallel()
 	env := newCtxEnv(t, Options{RequestTimeout: time.Hour})
 	before := time.Now()
 	req, _ := http.NewRequest("GET", env.base+"/v1/tools", nil)
@@ -123,6 +124,7 @@ func TestRequestContextHasDeadline(t *testing.T) {
 // handler's c.UserContext() was context.Background(): the hanging tool
 // kept Shutdown waiting for its own 30 s timeout.
 func TestShutdownCancelsRequestsInFlight(t *testing.T) {
+	t.Parallel()
 	env := newCtxEnv(t, Options{})
 	answered := make(chan error, 1)
 	go func() {
@@ -147,6 +149,7 @@ func TestShutdownCancelsRequestsInFlight(t *testing.T) {
 // request's context: the middleware leaves it alone, and the request's
 // deadline (here far shorter than the turn's 1-minute budget) ends it.
 func TestStreamKeepsRequestContext(t *testing.T) {
+	t.Parallel()
 	model := ctxModel{ended: make(chan error, 1)}
 	env := newTurnEnv(t, model, nil, Options{RequestTimeout: 300 * time.Millisecond})
 	conn := env.openStream(t) // the handler has returned; the writer streams

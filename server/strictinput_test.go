@@ -103,6 +103,7 @@ func strictDo(t *testing.T, e *fuzzEnv, r strictRoute, ctype, body string) (int,
 // TestStrictInput shares one fully wired server (the fuzz targets' env)
 // between its parts.
 func TestStrictInput(t *testing.T) {
+	t.Parallel()
 	e := newFuzzEnv(t)
 	t.Run("media types", func(t *testing.T) { strictMediaTypes(t, e) })
 	t.Run("strings", func(t *testing.T) { strictStrings(t, e) })
@@ -248,6 +249,7 @@ func strictOpen311(t *testing.T, e *fuzzEnv) {
 }
 
 func TestIsJSONMediaType(t *testing.T) {
+	t.Parallel()
 	for mt, want := range map[string]bool{
 		"application/json": true, "application/problem+json": true, "application/vnd.api+json": true,
 		"application/jsonx": false, "application/+json": false, "text/json": false, "application/json+x": false, "text/x+json": false,
@@ -273,6 +275,7 @@ func FuzzCheckJSONStrings(f *testing.F) {
 // TestDecodeOpenJSON runs the OpenAI request shape through the helper its
 // route is to call: the same refusals, and unknown sampling fields ignored.
 func TestDecodeOpenJSON(t *testing.T) {
+	t.Parallel()
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
 		var p *Problem
 		if !errors.As(err, &p) {
@@ -319,6 +322,7 @@ func TestDecodeOpenJSON(t *testing.T) {
 
 // TestStrictMultipartDocuments: form fields of an upload meet the same rules.
 func TestStrictMultipartDocuments(t *testing.T) {
+	t.Parallel()
 	e := newFuzzEnv(t)
 	r := strictRoutes["documents"]
 	for name, c := range map[string]struct{ id, file, field string }{

@@ -47,6 +47,7 @@ func sameAsMissing(t *testing.T, what string, hiddenStatus, missingStatus int, h
 // key only the tools its clearance covers, as MCP's tools/list does, and
 // invoking a hidden tool is answered as invoking a missing one.
 func TestToolListFollowsClearance(t *testing.T) {
+	t.Parallel()
 	env := newMCPEnv(t)
 	names, body := listedTools(t, env.base, env.keys["developer/internal"])
 	if !names["lookup"] || names["secret_lookup"] || strings.Contains(body, "restricted road data") {
@@ -68,6 +69,7 @@ func TestToolListFollowsClearance(t *testing.T) {
 // and the tool sources leave out a registered tool above the key's
 // clearance, its description and its endpoint included.
 func TestDeveloperToolListFollowsClearance(t *testing.T) {
+	t.Parallel()
 	doc := []byte(`{"openapi":"3.0.0","info":{"title":"t","version":"1"},"servers":[{"url":"http://127.0.0.1:1"}],"paths":{` +
 		`"/open":{"get":{"operationId":"open_data","responses":{"200":{"description":"ok"}}}}}}`)
 	env, _ := sourceEnv(t, openapi.Limits{}, nil)
@@ -120,6 +122,7 @@ func issueTestKeyOn(t *testing.T, db *store.DB, role, clearance string) (string,
 // listed tool above the key's clearance as it shows a listed tool that is
 // not registered: by name, unavailable, without description or clearance.
 func TestAgentViewHidesToolsAboveClearance(t *testing.T) {
+	t.Parallel()
 	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)

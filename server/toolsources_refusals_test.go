@@ -14,6 +14,7 @@ import (
 // document url that is not http(s) a 400; an http(s) url the guard
 // refuses a 422.
 func TestToolSourceRefusalStatuses(t *testing.T) {
+	t.Parallel()
 	env, _ := sourceEnv(t, openapi.Limits{}, nil)
 	doc := string(mustJSON(`{"openapi":"3.0.3","info":{"title":"t","version":"1"},"servers":[{"url":"http://127.0.0.1:1"}],
 		"paths":{"/signals":{"post":{"operationId":"traffic_retime_signal","responses":{"200":{"description":"ok"}}}}}}`))

@@ -93,6 +93,7 @@ func decodeSource(t *testing.T, b []byte) sourceAnswer {
 // operation each tool calls. (tools/openapi imports GitHub's whole; parsing
 // it once here keeps this package's race-enabled run short.)
 func TestToolSourceLargeOpenAPI(t *testing.T) {
+	t.Parallel()
 	gh := openapiFixture(t, "github-rest-api.json.gz")
 	bf := openapiFixture(t, "blockfrost-openapi.yaml.gz")
 	env, docs := sourceEnv(t, openapi.Limits{MaxOperations: 1500}, map[string][]byte{"/github.json": gh, "/blockfrost.yaml": bf})
@@ -125,6 +126,7 @@ func TestToolSourceLargeOpenAPI(t *testing.T) {
 
 // Defect 4: every limit error is problem+json naming its setting.
 func TestToolSourceLimitsNamed(t *testing.T) {
+	t.Parallel()
 	pet := openapiFixture(t, "petstore-openapi3.json")
 	env, docs := sourceEnv(t, openapi.Limits{MaxDocumentBytes: 16 << 10, MaxOperations: 5}, map[string][]byte{"/big.json": pet})
 	for name, body := range map[string]string{
@@ -147,6 +149,7 @@ func mustJSON(v any) []byte {
 // Defects 2 and 10 over HTTP: a Swagger 2.0 upload (multipart) converts,
 // and skipped operations are listed; all_or_nothing refuses instead.
 func TestToolSourceUploadAndSkips(t *testing.T) {
+	t.Parallel()
 	env, _ := sourceEnv(t, openapi.Limits{}, nil)
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -177,6 +180,7 @@ func TestToolSourceUploadAndSkips(t *testing.T) {
 // announces a body over the limit and the server answers before reading
 // it (a client still writing would see its connection reset instead).
 func TestToolSourceBodyLimitNamed(t *testing.T) {
+	t.Parallel()
 	env, _ := sourceEnv(t, openapi.Limits{}, nil)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(env.base, "http://"))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 // the path's methods in Allow (404 on a path with no route), and is traced,
 // counted and given a request id like any request.
 func TestUnknownMethodIsProblemJSON(t *testing.T) {
+	t.Parallel()
 	env, rcv, p := newTracedMCPEnv(t)
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	for _, tc := range []struct {

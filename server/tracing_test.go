@@ -121,6 +121,7 @@ func (w *mcpRequests) wait(t *testing.T) {
 // trace_id is the caller's, and with tracing on its spans hang from the
 // MCP method's span, under the HTTP request's, under the caller's.
 func TestMCPAskJoinsTheCallersTrace(t *testing.T) {
+	t.Parallel()
 	const trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	for _, on := range []bool{false, true} {
 		env := newMCPEnv(t)
@@ -182,6 +183,7 @@ func TestMCPAskJoinsTheCallersTrace(t *testing.T) {
 // cityagent_http_requests_total; its MCP methods are spans under it, and a
 // tools/call refused for bad arguments is one, with status Error.
 func TestMCPRequestsTracedAndCounted(t *testing.T) {
+	t.Parallel()
 	env, rcv, p := newTracedMCPEnv(t)
 	reqs, transport := watchMCPRequests(env, bearer{env.keys["developer/internal"], http.DefaultTransport})
 	tr := &mcp.StreamableClientTransport{Endpoint: env.url, HTTPClient: &http.Client{Transport: transport}}

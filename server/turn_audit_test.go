@@ -67,6 +67,7 @@ func answeredRecords(t *testing.T, db *store.DB) int {
 // got a 503 (with Retry-After when it was still possible to send one) or an
 // error event.
 func TestEveryAnswerHasItsAuditRecord(t *testing.T) {
+	t.Parallel()
 	env := newTurnEnv(t, turnModel{}, func(db *store.DB) audit.Auditor { return &failingAuditor{next: db, failEvery: 3} }, Options{})
 	const turns = 120
 	var answered, failed atomic.Int64

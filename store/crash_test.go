@@ -25,6 +25,7 @@ const crashBatch = 3
 // TestCrashSQLite kills a process that is appending events with SIGKILL and
 // checks that every append it acknowledged is in the file afterwards.
 func TestCrashSQLite(t *testing.T) {
+	t.Parallel()
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		crashChild(dir)
 		return
@@ -145,6 +146,7 @@ func crashChild(dir string) {
 // TestSQLiteFile checks the embedded store's file: private, and in WAL mode
 // with full syncs (checkSQLite refuses to open otherwise).
 func TestSQLiteFile(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "nested", "data")
 	db, err := Open(t.Context(), "", dir)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 // TestGroupCommitIsolatesFailures runs many concurrent writes, some failing
 // half-way, and checks that exactly the successful ones are visible.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := Open(ctx, "", t.TempDir())
 	if err != nil {

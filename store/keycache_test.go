@@ -14,7 +14,8 @@ import (
 // revocation through another handle on the same database (another replica,
 // the keys CLI) shows within the TTL.
 func TestKeyCache(t *testing.T) {
-	pgURL := pgtest.Start(t)
+	t.Parallel()
+	pgURL := postgresURL(t)
 	for name, tg := range map[string]func(t *testing.T) target{
 		BackendSQLite:   func(t *testing.T) target { return target{backend: BackendSQLite, dir: t.TempDir()} },
 		BackendPostgres: func(t *testing.T) target { return target{backend: BackendPostgres, url: pgtest.NewDatabase(t, pgURL)} },

@@ -13,7 +13,8 @@ import (
 // backend: proposals by status and hotline tickets that missed their
 // deadline (open past it, closed after it), never the ones in time.
 func TestMetricsCounts(t *testing.T) {
-	pgURL := pgtest.Start(t)
+	t.Parallel()
+	pgURL := postgresURL(t)
 	for name, tg := range map[string]func(t *testing.T) target{
 		BackendSQLite:   func(t *testing.T) target { return target{backend: BackendSQLite, dir: t.TempDir()} },
 		BackendPostgres: func(t *testing.T) target { return target{backend: BackendPostgres, url: pgtest.NewDatabase(t, pgURL)} },

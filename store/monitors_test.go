@@ -11,7 +11,8 @@ import (
 
 // TestMonitorStore runs the monitor and alert store on both backends.
 func TestMonitorStore(t *testing.T) {
-	pgURL := pgtest.Start(t)
+	t.Parallel()
+	pgURL := postgresURL(t)
 	targets := map[string]func(t *testing.T) target{
 		BackendSQLite:   func(t *testing.T) target { return target{backend: BackendSQLite, dir: t.TempDir()} },
 		BackendPostgres: func(t *testing.T) target { return target{backend: BackendPostgres, url: pgtest.NewDatabase(t, pgURL)} },

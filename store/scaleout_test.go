@@ -21,7 +21,8 @@ type pair func(t *testing.T) (a, b *DB)
 // rate counters, turn slots, city effects — on both backends, each test
 // with two handles on one database.
 func TestScaleOut(t *testing.T) {
-	pgURL := pgtest.Start(t)
+	t.Parallel()
+	pgURL := postgresURL(t)
 	backends := map[string]pair{
 		BackendSQLite: func(t *testing.T) (*DB, *DB) {
 			dir := t.TempDir()
@@ -241,7 +242,7 @@ func TestPoolParams(t *testing.T) {
 // the pool has that size, not the built-in one.
 func TestPoolMaxConnsHonoured(t *testing.T) {
 	t.Parallel()
-	url := pgtest.NewDatabase(t, pgtest.Start(t))
+	url := pgtest.NewDatabase(t, postgresURL(t))
 	for _, c := range []struct {
 		url  string
 		want int

@@ -7,6 +7,7 @@ import (
 )
 
 func TestQueryRows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := Open(ctx, "", t.TempDir())
 	if err != nil {

@@ -36,7 +36,8 @@ func (tg target) open(t *testing.T) *DB {
 // embedded SQLite file and a real PostgreSQL 15 (started by pgtest); each
 // case gets its own empty database.
 func TestConformance(t *testing.T) {
-	pgURL := pgtest.Start(t)
+	t.Parallel()
+	pgURL := postgresURL(t)
 	var sqliteTarget, postgresTarget func(t *testing.T) target
 	sqliteTarget = func(t *testing.T) target {
 		return target{backend: BackendSQLite, dir: t.TempDir(), newTarget: sqliteTarget}
@@ -551,6 +552,7 @@ func assertTimePtr(t *testing.T, field string, got, want *time.Time) {
 }
 
 func TestKeyActive(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		key  Key
 		now  time.Time
@@ -571,6 +573,7 @@ func TestKeyActive(t *testing.T) {
 }
 
 func TestRebind(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct{ in, want string }{
 		"none":      {"SELECT 1", "SELECT 1"},
 		"several":   {"UPDATE t SET a = ? WHERE b = ? AND c = ?", "UPDATE t SET a = $1 WHERE b = $2 AND c = $3"},
@@ -587,6 +590,7 @@ func TestRebind(t *testing.T) {
 }
 
 func TestMigrationsLoad(t *testing.T) {
+	t.Parallel()
 	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
@@ -604,6 +608,7 @@ func TestMigrationsLoad(t *testing.T) {
 }
 
 func TestOpenRefusesUnknownScheme(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{"mysql://u:secret@h/db", "sqlite:///x.db", "u:secret@localhost/db"} {
 		db, err := Open(t.Context(), u, t.TempDir())
 		if err == nil {

@@ -74,6 +74,10 @@ func TestMain(m *testing.M) {
 	})
 	code := m.Run()
 	os.RemoveAll(dir)
+	if err := stopSharedPG(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
+	}
 	os.Exit(code)
 }
 

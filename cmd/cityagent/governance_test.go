@@ -338,7 +338,7 @@ func TestRecoveryAtStartup(t *testing.T) {
 // must fail naming the first bad seq, and pass on the untouched log.
 func TestAuditVerifyDetectsTampering(t *testing.T) {
 	t.Parallel()
-	pgURL := pgtest.Start(t)
+	pgURL := postgresURL(t)
 	cases := []struct {
 		name    string
 		sql     []string

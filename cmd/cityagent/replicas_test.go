@@ -194,7 +194,7 @@ func withParam(raw, kv string) string {
 func TestReplicas(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	stateDB := pgtest.NewDatabase(t, pgtest.Start(t))
+	stateDB := pgtest.NewDatabase(t, postgresURL(t))
 	stateURL := withParam(stateDB, "pool_max_conns=6")
 	vec, err := pglitetest.NewServer()
 	if err != nil {

@@ -241,7 +241,7 @@ func TestServeEndToEnd(t *testing.T) {
 // PostgreSQL: keys, sessions and events survive a restart there too.
 func TestServeOnPostgreSQL(t *testing.T) {
 	t.Parallel()
-	url := pgtest.NewDatabase(t, pgtest.Start(t))
+	url := pgtest.NewDatabase(t, postgresURL(t))
 	onPG := func(c *config.Config) { c.DatabaseURL = url }
 	data := t.TempDir()
 	in := startServe(t, data, onPG)

@@ -16,6 +16,7 @@ import (
 // An operation whose tool name the server reserves (list_proposals,
 // propose_*, ask_*) is skipped with that reason.
 func TestReservedOperationNamesSkipped(t *testing.T) {
+	t.Parallel()
 	doc := head(`  /proposals:
     get: {operationId: proposals, responses: {'200': {description: ok}}}
   /meters:
@@ -33,6 +34,7 @@ func TestReservedOperationNamesSkipped(t *testing.T) {
 // A source header the guard refuses is a 400 naming the field, not every
 // operation skipped without a reason.
 func TestRefusedSourceHeaderNamesTheField(t *testing.T) {
+	t.Parallel()
 	doc := head("  /a:\n    get: {responses: {'200': {description: ok}}}\n")
 	for header, value := range map[string]string{"Host": "${CITYAGENT_SECRET_X}", "X-Key": "literal-secret-value",
 		"X-Db": "${CITYAGENT_DATABASE_URL}"} {
@@ -46,6 +48,7 @@ func TestRefusedSourceHeaderNamesTheField(t *testing.T) {
 
 // When nothing can be imported, the error says why each operation was not.
 func TestNothingImportedSaysWhy(t *testing.T) {
+	t.Parallel()
 	doc := head("  /a:\n    post:\n      requestBody: {content: {application/xml: {schema: {type: object}}}}\n      responses: {'200': {description: ok}}\n")
 	_, _, err := openapi.Import(context.Background(), []byte(doc), openapi.Options{Source: "s"})
 	if !errors.Is(err, openapi.ErrDocument) || !strings.Contains(err.Error(), "POST /a: request body types application/xml") {
@@ -55,6 +58,7 @@ func TestNothingImportedSaysWhy(t *testing.T) {
 
 // A $ref loop that never reaches a schema is reported as one.
 func TestRefLoopReported(t *testing.T) {
+	t.Parallel()
 	doc := head(`  /a:
     post:
       requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}}
@@ -78,6 +82,7 @@ components:
 // OpenAPI 3.1 marks a file in multipart by contentMediaType, as 3.0 does
 // by format: binary; both become file parts.
 func TestContentMediaTypeIsAFile(t *testing.T) {
+	t.Parallel()
 	doc := `openapi: 3.1.0
 info: {title: t, version: '1'}
 servers: [{url: 'https://api.example'}]
@@ -109,6 +114,7 @@ paths:
 // unavailable, as a tool whose named secret is unset is: it is never
 // sent unauthenticated.
 func TestUnconfiguredSchemeUnavailable(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	doc := "openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: '" + rec.srv.URL + "'}]\n" +
 		"security: [{key: []}]\npaths:\n  /a:\n    get: {operationId: a, responses: {'200': {description: ok}}}\n" +

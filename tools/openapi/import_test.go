@@ -18,6 +18,7 @@ func head(paths string) string {
 // Defect 2: one operation that cannot be imported is skipped with its
 // reason; all_or_nothing keeps refusing the whole document.
 func TestSkipsWhatCannotBeImported(t *testing.T) {
+	t.Parallel()
 	doc := head(`  /things:
     get:
       operationId: listThings
@@ -47,6 +48,7 @@ func TestSkipsWhatCannotBeImported(t *testing.T) {
 
 // Defect 10: cosmetic violations (an empty info.version) are warnings.
 func TestCosmeticViolationsWarn(t *testing.T) {
+	t.Parallel()
 	doc := "openapi: 3.0.3\ninfo: {title: t, version: ''}\nservers: [{url: 'https://api.example'}]\npaths:\n  /a:\n    get:\n      responses: {'200': {description: ok}}\n"
 	defs, rep, err := openapi.Import(context.Background(), []byte(doc), openapi.Options{Source: "s"})
 	if err != nil || len(defs) != 1 || len(rep.Warnings) == 0 || !strings.Contains(rep.Warnings[0], "version") {
@@ -56,6 +58,7 @@ func TestCosmeticViolationsWarn(t *testing.T) {
 
 // Defect 4: limits are settings, and their errors name them.
 func TestLimitsNameTheirSetting(t *testing.T) {
+	t.Parallel()
 	doc := head("  /a:\n    get: {responses: {'200': {description: ok}}}\n  /b:\n    get: {responses: {'200': {description: ok}}}\n")
 	_, _, err := openapi.Import(context.Background(), []byte(doc), openapi.Options{Source: "s", Limits: openapi.Limits{MaxOperations: 1}})
 	var le *openapi.LimitError
@@ -103,6 +106,7 @@ func TestIncludeExclude(t *testing.T) {
 // Defect 9: names that differ only after 64 characters stay distinct and
 // readable; GET /v1/tool-sources/{name} lists the mapping.
 func TestLongNamesStayDistinct(t *testing.T) {
+	t.Parallel()
 	long := "listAllTheScheduledMaintenanceWindowsForTheWaterTreatmentPlantsOfTheCity"
 	doc := head("  /a:\n    get: {operationId: " + long + "North, responses: {'200': {description: ok}}}\n  /b:\n    get: {operationId: " + long + "South, responses: {'200': {description: ok}}}\n  /c:\n    get: {operationId: get-thing, responses: {'200': {description: ok}}}\n  /d:\n    get: {operationId: getThing, responses: {'200': {description: ok}}}\n")
 	defs, rep, err := openapi.Import(context.Background(), []byte(doc), openapi.Options{Source: "water"})
@@ -129,6 +133,7 @@ func TestLongNamesStayDistinct(t *testing.T) {
 
 // Defect 8: nullable beside oneOf/allOf/$ref admits null.
 func TestNullableWithoutType(t *testing.T) {
+	t.Parallel()
 	doc := head(`  /issues/{n}:
     patch:
       operationId: update
@@ -166,6 +171,7 @@ components:
 
 // Defect 5: a default is the server's; a description is never a value.
 func TestDefaultsAreNotSent(t *testing.T) {
+	t.Parallel()
 	doc := head(`  /mail/send:
     post:
       operationId: send
@@ -192,6 +198,7 @@ func TestDefaultsAreNotSent(t *testing.T) {
 // Defect 10: a Swagger 2.0 document in YAML (with the usual unquoted
 // status codes) converts too, and the report says so.
 func TestSwaggerYAML(t *testing.T) {
+	t.Parallel()
 	doc := `swagger: "2.0"
 info: {title: Parks, version: ""}
 host: parks.example

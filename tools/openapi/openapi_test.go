@@ -59,6 +59,7 @@ components:
 `
 
 func TestImportAndCall(t *testing.T) {
+	t.Parallel()
 	var got []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = append(got, r.Method+" "+r.URL.String())
@@ -124,6 +125,7 @@ func TestImportAndCall(t *testing.T) {
 }
 
 func TestBrokenDocuments(t *testing.T) {
+	t.Parallel()
 	for name, doc := range map[string]string{
 		"not a document":  `{"hello": "world"`,
 		"swagger 2":       `{"swagger":"2.0","info":{"title":"x","version":"1"},"paths":{}}`,

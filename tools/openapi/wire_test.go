@@ -81,6 +81,7 @@ func checkNames(t *testing.T, rep *openapi.Report) {
 // and its form, multipart and apiKey operations send what it says
 // (defects 2 and 6), with integers past 2^53 intact (defect 1).
 func TestPetstoreSwagger2Wire(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	ts, rep := importTools(t, fixture(t, "petstore-swagger2.json"), openapi.Options{Source: "pet", BaseURL: rec.srv.URL + "/v2",
 		Security: map[string]httptool.Auth{"api_key": {Secret: "${CITYAGENT_SECRET_PET_KEY}"}}}, map[string]string{"CITYAGENT_SECRET_PET_KEY": "special-key"})
@@ -113,6 +114,7 @@ func TestPetstoreSwagger2Wire(t *testing.T) {
 // them: form not exploded, pipeDelimited, deepObject, a header parameter,
 // and an octet-stream body.
 func TestPetstoreOpenAPI3Wire(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	ts, rep := importTools(t, fixture(t, "petstore-openapi3.json"), openapi.Options{Source: "pet", BaseURL: rec.srv.URL + "/v2"}, nil)
 	if len(rep.Skipped) != 0 || len(ts) != 25 {
