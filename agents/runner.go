@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/cityagent/cityagent/internal/usererr"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -181,6 +182,7 @@ func (r *Runner) run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 		return ChatResult{}, err
 	}
 	var history []store.Event
+	var newSession *store.Session // created below, with the question
 	if t.SessionID != "" {
 		sess, err := r.Sessions.GetSession(ctx, t.SessionID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && sess.OwnerKeyID != t.Principal.KeyID && t.Principal.Role != access.RoleAdmin) {
@@ -204,9 +206,7 @@ func (r *Runner) run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 		if len(title) > 80 {
 			title = title[:80]
 		}
-		if err := r.createSession(ctx, store.Session{ID: t.SessionID, Agent: spec.Name, OwnerKeyID: t.Principal.KeyID, Title: string(title), CreatedAt: start, UpdatedAt: start}); err != nil {
-			return ChatResult{}, fmt.Errorf("agents: create session: %w", err)
-		}
+		newSession = &store.Session{ID: t.SessionID, Agent: spec.Name, OwnerKeyID: t.Principal.KeyID, Title: string(title), CreatedAt: start, UpdatedAt: start}
 	}
 	if t.TraceID == "" {
 		t.TraceID = telemetry.TraceID(ctx) // the span's, or a new W3C trace id
@@ -228,7 +228,12 @@ func (r *Runner) run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 	tr := &turnRun{r: r, spec: spec, t: t, turn: turnNo, start: start, emitFn: emit, refused: map[string]bool{},
 		res: ChatResult{SessionID: t.SessionID, Agent: spec.Name, AgentVersion: spec.Version, TraceID: t.TraceID, Turn: turnNo,
 			Citations: []Citation{}, ToolCalls: []ToolCallRecord{}, Proposals: []ProposalRef{}, Warnings: []string{}}}
-	if !resuming {
+	switch {
+	case newSession != nil:
+		if err := tr.openSession(ctx, *newSession, Event{EventUser, TextData{msg}}); err != nil {
+			return ChatResult{}, err
+		}
+	case !resuming:
 		if err := tr.record(ctx, Event{EventUser, TextData{msg}}); err != nil {
 			return ChatResult{}, err
 		}
@@ -272,6 +277,13 @@ func (tr *turnRun) finish(ctx context.Context, question string, res ChatResult, 
 	} else {
 		tr.pending = append(tr.pending, Event{EventAnswer, AnswerData{Text: res.Answer, Clearance: tr.clearance}}, Event{EventDone, res})
 	}
+	if tr.closeTogether(bg, question, res, runErr) {
+		if runErr != nil {
+			return ChatResult{}, runErr
+		}
+		tr.emit(Event{EventDone, res})
+		return res, nil
+	}
 	sctx, cancel := context.WithTimeout(bg, closingWriteTimeout)
 	flushErr := tr.flush(sctx)
 	cancel()
@@ -301,6 +313,52 @@ func (tr *turnRun) finish(ctx context.Context, question string, res ChatResult, 
 	}
 	tr.emit(Event{EventDone, res})
 	return res, nil
+}
+
+// ClosingWriter is an optional ability of a SessionStore that is also the
+// runner's Auditor: to append a turn's closing events and its audit
+// records in one write, all or none.
+type ClosingWriter interface {
+	AppendEventsWithAudit(ctx context.Context, sessionID string, events []store.Event, entries []audit.Entry) ([]store.Event, error)
+}
+
+var _ ClosingWriter = (*store.DB)(nil)
+
+// closeTogether writes the turn's closing events and its audit records in
+// one write when the session store is the auditor and can, and reports
+// whether that write is durable. Then the turn is closed: the records say
+// outcome runErr, as finish's would. When it cannot, or the write fails
+// (nothing is stored then), finish writes them one after the other, which
+// decides what a failure of either means.
+func (tr *turnRun) closeTogether(bg context.Context, question string, res ChatResult, runErr error) bool {
+	cw, ok := tr.r.Sessions.(ClosingWriter)
+	if !ok || !sameStore(tr.r.Sessions, tr.r.Audit) {
+		return false
+	}
+	evs, err := tr.storeEvents(tr.pending)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(bg, closingWriteTimeout)
+	defer cancel()
+	entries := tr.auditEntries(question, res, runErr)
+	if err := tr.r.appendEventsWithAudit(ctx, cw, tr.t.SessionID, evs, entries); err != nil {
+		tr.r.log().Warn("closing a chat turn in one write failed; writing the session, then the audit", "err", err, "trace_id", tr.t.TraceID, "session_id", tr.t.SessionID)
+		return false
+	}
+	tr.pending = tr.pending[:0]
+	return true
+}
+
+// sameStore reports whether a and b are the same pointer (the one state
+// store serving both roles). Only pointers are compared: comparing other
+// values of one type could panic.
+func sameStore(a, b any) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	ta := reflect.TypeOf(a)
+	return ta.Kind() == reflect.Pointer && ta == reflect.TypeOf(b) && a == b
 }
 
 func (r *Runner) now() time.Time {
@@ -365,17 +423,55 @@ func (tr *turnRun) record(ctx context.Context, e Event) error {
 	return tr.flush(ctx)
 }
 
+// SessionOpener is an optional ability of a SessionStore: to create a
+// session and append its first events in one write. A turn that opens a
+// session records its question with it, one write instead of two.
+type SessionOpener interface {
+	CreateSessionWithEvents(ctx context.Context, s store.Session, events []store.Event) ([]store.Event, error)
+}
+
+var _ SessionOpener = (*store.DB)(nil)
+
+// openSession creates the turn's new session s and records first in it:
+// in one write when the store can, else as CreateSession then an append.
+func (tr *turnRun) openSession(ctx context.Context, s store.Session, first Event) error {
+	o, ok := tr.r.Sessions.(SessionOpener)
+	if !ok {
+		if err := tr.r.createSession(ctx, s); err != nil {
+			return fmt.Errorf("agents: create session: %w", err)
+		}
+		return tr.record(ctx, first)
+	}
+	evs, err := tr.storeEvents([]Event{first})
+	if err != nil {
+		return err
+	}
+	if err := tr.r.createSessionWithEvents(ctx, o, s, evs); err != nil {
+		return fmt.Errorf("agents: create session: %w", err)
+	}
+	return nil
+}
+
+// storeEvents encodes events as the turn's session events.
+func (tr *turnRun) storeEvents(events []Event) ([]store.Event, error) {
+	evs := make([]store.Event, 0, len(events))
+	for _, e := range events {
+		data, err := json.Marshal(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("agents: encode %s event: %w", e.Type, err)
+		}
+		evs = append(evs, store.Event{SessionID: tr.t.SessionID, Turn: tr.turn, Type: e.Type, Data: data, CreatedAt: tr.r.now()})
+	}
+	return evs, nil
+}
+
 func (tr *turnRun) flush(ctx context.Context) error {
 	if len(tr.pending) == 0 {
 		return nil
 	}
-	evs := make([]store.Event, 0, len(tr.pending))
-	for _, e := range tr.pending {
-		data, err := json.Marshal(e.Data)
-		if err != nil {
-			return fmt.Errorf("agents: encode %s event: %w", e.Type, err)
-		}
-		evs = append(evs, store.Event{SessionID: tr.t.SessionID, Turn: tr.turn, Type: e.Type, Data: data, CreatedAt: tr.r.now()})
+	evs, err := tr.storeEvents(tr.pending)
+	if err != nil {
+		return err
 	}
 	if err := tr.appendEvents(ctx, evs); err != nil {
 		return fmt.Errorf("agents: record session events: %w", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cityagent/cityagent/actions"
 	"github.com/cityagent/cityagent/internal/usererr"
@@ -180,10 +181,11 @@ func (tr *turnRun) callTools(ctx context.Context, offered map[string]tools.Tool,
 				if title == "" {
 					title = c.Name
 				}
-				cite = &Citation{Kind: "tool", Ref: c.ID, Title: title, Snippet: snippet(summaryOf(res.Content), 200), Source: res.Citation.Source, AsOf: &asOf}
+				summary := summaryOf(res.Content)
+				cite = &Citation{Kind: "tool", Ref: c.ID, Title: title, Snippet: snippet(summary, 200), Source: res.Citation.Source, AsOf: &asOf}
 				found[i] = &actions.Evidence{Kind: "tool", Ref: c.ID, Title: title, Source: res.Citation.Source, Tool: c.Name,
 					Arguments: compactArgs(c.Arguments), AsOf: &asOf, Clearance: tool.Spec().Clearance, Text: string(res.Content),
-					Snippet: summaryOf(res.Content)}
+					Snippet: summary}
 			}
 			records[i] = rec
 			out[i] = toolOutcome{msg: toolMessage(c, res.Citation.Source, formatAsOf(res.Citation.AsOf), err, res.Content), cite: cite}
@@ -291,9 +293,20 @@ func summaryOf(content json.RawMessage) string {
 }
 
 func snippet(s string, n int) string {
-	r := []rune(strings.TrimSpace(s))
-	if len(r) <= n {
-		return string(r)
+	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) {
+		r := []rune(s) // each invalid byte becomes one U+FFFD
+		if len(r) <= n {
+			return string(r)
+		}
+		return string(r[:n]) + "…"
 	}
-	return string(r[:n]) + "…"
+	runes := 0
+	for i := range s {
+		if runes == n {
+			return s[:i] + "…"
+		}
+		runes++
+	}
+	return s
 }

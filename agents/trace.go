@@ -145,6 +145,27 @@ func (r *Runner) createSession(ctx context.Context, s store.Session) error {
 	return endStoreSpan(span, r.Sessions.CreateSession(ctx, s))
 }
 
+// createSessionWithEvents stores a new session with its first events in
+// one write, in the spans of both operations.
+func (r *Runner) createSessionWithEvents(ctx context.Context, o SessionOpener, s store.Session, evs []store.Event) error {
+	_, events := storeSpan(ctx, "append_events", len(evs)) // a sibling: the same write
+	ctx, span := storeSpan(ctx, "create_session", 1)
+	_, err := o.CreateSessionWithEvents(ctx, s, evs)
+	endStoreSpan(events, err)
+	return endStoreSpan(span, err)
+}
+
+// appendEventsWithAudit closes a turn in one write, in the spans of its
+// session write and its audit write.
+func (r *Runner) appendEventsWithAudit(ctx context.Context, cw ClosingWriter, sessionID string, evs []store.Event, entries []audit.Entry) error {
+	_, aspan := storeSpan(ctx, "append_audit", len(entries)) // a sibling: the same write
+	aspan.Str("cityagent.audit.kind", string(audit.KindChatTurn))
+	ctx, span := storeSpan(ctx, "append_events", len(evs))
+	_, err := cw.AppendEventsWithAudit(ctx, sessionID, evs, entries)
+	endStoreSpan(aspan, err)
+	return endStoreSpan(span, err)
+}
+
 // commitAuditTraced is commitAudit in a span.
 func (tr *turnRun) commitAuditTraced(ctx context.Context, question string, res ChatResult, outcome error) error {
 	if tr.r.Audit == nil {

@@ -18,6 +18,11 @@ func (tr *turnRun) commitAudit(ctx context.Context, question string, res ChatRes
 	if a == nil {
 		return nil
 	}
+	return a.Audit(ctx, tr.auditEntries(question, res, outcome)...)
+}
+
+// auditEntries are the records commitAudit appends.
+func (tr *turnRun) auditEntries(question string, res ChatResult, outcome error) []audit.Entry {
 	p := tr.t.Principal
 	now := tr.r.now()
 	entries := make([]audit.Entry, 0, len(tr.res.ToolCalls)+1)
@@ -52,8 +57,7 @@ func (tr *turnRun) commitAudit(ctx context.Context, question string, res ChatRes
 	if len(res.ClientToolCalls) > 0 {
 		turn["paused_for_client_tools"] = len(res.ClientToolCalls)
 	}
-	entries = append(entries, audit.Entry{Actor: p.KeyID, Kind: audit.KindChatTurn, Subject: tr.t.SessionID, At: now, Payload: turn})
-	return a.Audit(ctx, entries...)
+	return append(entries, audit.Entry{Actor: p.KeyID, Kind: audit.KindChatTurn, Subject: tr.t.SessionID, At: now, Payload: turn})
 }
 
 // toolErrors counts the calls that failed or were refused.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cityagent/cityagent/actions/audit"
 )
 
 // Session is one conversation between a key's holder and an agent.
@@ -128,17 +130,117 @@ func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event
 	if len(events) == 0 {
 		return nil, nil
 	}
+	out, err := checkEvents(sessionID, events)
+	if err != nil {
+		return nil, fmt.Errorf("store: append events to %s: %w", sessionID, err)
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error { return db.appendEvents(ctx, tx, sessionID, out) })
+	if err != nil {
+		return nil, fmt.Errorf("store: append events to %s: %w", sessionID, err)
+	}
+	return out, nil
+}
+
+// AppendEventsWithAudit appends events to a session's transcript (as
+// AppendEvents) and entries to the audit chain (as AppendAudit) in one
+// write: all of it or none. A chat turn closes this way, so that its
+// answer and the answer's audit record commit together, at the cost of
+// one write instead of two.
+func (db *DB) AppendEventsWithAudit(ctx context.Context, sessionID string, events []Event, entries []audit.Entry) ([]Event, error) {
+	out, err := checkEvents(sessionID, events)
+	if err != nil {
+		return nil, fmt.Errorf("store: append events to %s: %w", sessionID, err)
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		if len(out) > 0 {
+			if err := db.appendEvents(ctx, tx, sessionID, out); err != nil {
+				return fmt.Errorf("append events to %s: %w", sessionID, err)
+			}
+		}
+		if _, err := db.appendAudit(ctx, tx, entries); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return out, nil
+}
+
+// appendEvents appends checked events to a session inside tx.
+func (db *DB) appendEvents(ctx context.Context, tx *sql.Tx, sessionID string, out []Event) error {
+	var updated int64
+	err := db.txQueryRow(ctx, tx, db.d.lockSession(), sessionID).Scan(&updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	var last int64
+	if err := db.txQueryRow(ctx, tx, "SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?", sessionID).Scan(&last); err != nil {
+		return err
+	}
+	if updated, err = db.insertEventRows(ctx, tx, sessionID, out, last, updated); err != nil {
+		return err
+	}
+	_, err = db.txExec(ctx, tx, "UPDATE sessions SET updated_at = ? WHERE id = ?", updated, sessionID)
+	return err
+}
+
+// CreateSessionWithEvents stores s and appends its first events in one
+// write: CreateSession followed by AppendEvents, at the cost of one. A
+// chat turn that opens a session records its question this way. The rules
+// of both apply (an id already stored gives ErrConflict, Data that is not
+// JSON is refused); nothing is stored when either fails. It returns the
+// events with SessionID and Seq filled, as AppendEvents does.
+func (db *DB) CreateSessionWithEvents(ctx context.Context, s Session, events []Event) ([]Event, error) {
+	if s.ID == "" || s.Agent == "" {
+		return nil, fmt.Errorf("store: create session %q: empty id or agent", s.ID)
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = time.Now()
+	}
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = s.CreatedAt
+	}
+	out, err := checkEvents(s.ID, events)
+	if err != nil {
+		return nil, fmt.Errorf("store: create session %s: %w", s.ID, err)
+	}
+	updated := nanos(s.UpdatedAt)
+	for _, e := range out {
+		updated = max(updated, nanos(e.CreatedAt))
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := db.txExec(ctx, tx, "INSERT INTO sessions ("+sessionColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+			s.ID, s.Agent, s.OwnerKeyID, s.Title, nanos(s.CreatedAt), updated); err != nil {
+			return db.classify(err)
+		}
+		_, err := db.insertEventRows(ctx, tx, s.ID, out, 0, updated)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: create session %s: %w", s.ID, err)
+	}
+	return out, nil
+}
+
+// checkEvents validates events for sessionID and returns copies ready to
+// insert: nil Data as JSON null, a zero CreatedAt as now, times in UTC.
+func checkEvents(sessionID string, events []Event) ([]Event, error) {
 	now := time.Now()
 	out := make([]Event, len(events))
 	for i, e := range events {
 		if e.Type == "" {
-			return nil, fmt.Errorf("store: append events to %s: event %d has no type", sessionID, i)
+			return nil, fmt.Errorf("event %d has no type", i)
 		}
 		if e.Data == nil {
 			e.Data = json.RawMessage("null")
 		}
 		if !json.Valid(e.Data) {
-			return nil, fmt.Errorf("store: append events to %s: event %d (%s): data is not JSON", sessionID, i, e.Type)
+			return nil, fmt.Errorf("event %d (%s): data is not JSON", i, e.Type)
 		}
 		if e.CreatedAt.IsZero() {
 			e.CreatedAt = now
@@ -147,43 +249,29 @@ func (db *DB) AppendEvents(ctx context.Context, sessionID string, events []Event
 		e.CreatedAt = e.CreatedAt.UTC()
 		out[i] = e
 	}
-
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		var updated int64
-		err := db.txQueryRow(ctx, tx, db.d.lockSession(), sessionID).Scan(&updated)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		var last int64
-		if err := db.txQueryRow(ctx, tx, "SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?", sessionID).Scan(&last); err != nil {
-			return err
-		}
-		// A turn appends its closing events together: one statement of
-		// several rows (at most eventsPerInsert) costs the writer much less
-		// than one statement each.
-		for start := 0; start < len(out); start += eventsPerInsert {
-			rows := out[start:min(start+eventsPerInsert, len(out))]
-			args := make([]any, 0, 6*len(rows))
-			for i := range rows {
-				rows[i].Seq = last + int64(start+i) + 1
-				e := rows[i]
-				args = append(args, sessionID, e.Seq, e.Turn, e.Type, string(e.Data), nanos(e.CreatedAt))
-				updated = max(updated, nanos(e.CreatedAt))
-			}
-			if _, err := db.txExec(ctx, tx, insertEvents(len(rows)), args...); err != nil {
-				return db.classify(err)
-			}
-		}
-		_, err = db.txExec(ctx, tx, "UPDATE sessions SET updated_at = ? WHERE id = ?", updated, sessionID)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: append events to %s: %w", sessionID, err)
-	}
 	return out, nil
+}
+
+// insertEventRows inserts events as the session's seq last+1, last+2, …
+// (filling their Seq) and returns updated moved to the newest event's time.
+func (db *DB) insertEventRows(ctx context.Context, tx *sql.Tx, sessionID string, events []Event, last, updated int64) (int64, error) {
+	// A turn appends its closing events together: one statement of
+	// several rows (at most eventsPerInsert) costs the writer much less
+	// than one statement each.
+	for start := 0; start < len(events); start += eventsPerInsert {
+		rows := events[start:min(start+eventsPerInsert, len(events))]
+		args := make([]any, 0, 6*len(rows))
+		for i := range rows {
+			rows[i].Seq = last + int64(start+i) + 1
+			e := rows[i]
+			args = append(args, sessionID, e.Seq, e.Turn, e.Type, string(e.Data), nanos(e.CreatedAt))
+			updated = max(updated, nanos(e.CreatedAt))
+		}
+		if _, err := db.txExec(ctx, tx, insertEvents(len(rows)), args...); err != nil {
+			return 0, db.classify(err)
+		}
+	}
+	return updated, nil
 }
 
 // eventsPerInsert bounds the rows of one INSERT of events, and so the
