@@ -394,10 +394,15 @@ func numberNear(rs []rune, at, n int) bool {
 func periodWords(text string) string {
 	low := strings.ToLower(text)
 	var b strings.Builder
-	days := map[int]bool{}
-	for _, m := range numberMentions(text) {
-		if m.end > 0 && (m.ctx["day"] || m.ctx["天"]) && m.value == math.Trunc(m.value) {
-			days[int(m.value)] = true
+	var days map[int]bool
+	if strings.Contains(low, "day") || strings.Contains(low, "天") {
+		for _, m := range numberMentions(text) {
+			if m.end > 0 && (m.ctx["day"] || m.ctx["天"]) && m.value == math.Trunc(m.value) {
+				if days == nil {
+					days = map[int]bool{}
+				}
+				days[int(m.value)] = true
+			}
 		}
 	}
 	for _, p := range lex().periods {
