@@ -142,3 +142,22 @@ func TestFollowUpOpeners(t *testing.T) {
 		}
 	}
 }
+
+// An English word an operator would use meets the term a Chinese-only
+// document writes (the glossary's groups for the Chinese documents' rules).
+func TestGlossaryMeetsChineseRules(t *testing.T) {
+	for q, want := range map[string]string{
+		"May they pass on the caller's home address?":        "住址",
+		"How many lifts may be switched off?":                "电梯",
+		"Which lanes must trucks use, the right-hand lanes?": "右侧车道",
+		"When does the rule take effect?":                    "施行",
+		"Who issues the alert, the weather bureau?":          "气象局",
+		"What happens when the backup power runs out?":       "耗尽",
+		"Who is the licensing authority for a concert?":      "许可机关",
+		"Must the contractor be qualified?":                  "资质",
+	} {
+		if got := QueryTerms(q); !slices.Contains(got, want) {
+			t.Errorf("QueryTerms(%q) = %q, lacks %q", q, got, want)
+		}
+	}
+}
