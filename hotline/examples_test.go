@@ -13,9 +13,8 @@ import (
 
 var (
 	updateExamples = flag.Bool("update-examples", false, "regenerate examples.yaml from the dev set and the shipped set's dev split")
-	exampleRounds  = flag.Bool("example-rounds", false, "log the example model's leave-one-round-out scores on the dev rounds")
-	exampleTh      = flag.String("example-th", "", "with -example-rounds: the thresholds catWeak,catTie,catCued,typWeak,emerg")
-	exampleHold    = flag.String("example-hold", "", "with -example-rounds: hold back these rounds together (comma-separated) instead of one at a time")
+	exampleTh      = flag.String("example-th", "", "for BenchmarkExampleModelRounds: the thresholds catWeak,catTie,catCued,typWeak,emerg")
+	exampleHold    = flag.String("example-hold", "", "for BenchmarkExampleModelRounds: hold back these rounds together (comma-separated) instead of one at a time")
 )
 
 // labelled is a labelled request of the dev set or the shipped set's dev
@@ -49,15 +48,13 @@ func asExamples(ls []labelled) []example {
 	return out
 }
 
-// TestExampleModelRounds trains the example model on every dev round but
+// BenchmarkExampleModelRounds trains the example model on every dev round but
 // one and scores the rules alone, the model alone and the two combined on
-// the round held back (a measurement; -example-rounds logs it):
+// the round held back (a measurement, logged):
 //
-//	go test ./hotline -run TestExampleModelRounds -example-rounds -v
-func TestExampleModelRounds(t *testing.T) {
-	if !*exampleRounds {
-		t.Skip("a measurement: run with -example-rounds")
-	}
+//	go test ./hotline -run '^$' -bench ExampleModelRounds -benchtime 1x -v
+func BenchmarkExampleModelRounds(b *testing.B) {
+	t := testing.TB(b)
 	all := devRounds(t)
 	var folds [][]string
 	for _, l := range all {

@@ -1,42 +1,19 @@
 package store
 
 import (
-	"fmt"
-	"os"
-	"sync"
 	"testing"
 
 	"github.com/cityagent/cityagent/internal/pgtest"
 )
 
-// sharedPG is one PostgreSQL server for the package's tests, started by
-// the first test that needs it (a run that selects none starts none) and
-// stopped by TestMain. Each test still gets a database of its own
-// (pgtest.NewDatabase), so sharing the server shares no state; it saves
-// an initdb and a server start per test.
-var sharedPG struct {
-	once sync.Once
-	srv  *pgtest.Server
-	err  error
-}
+// sharedPG is one PostgreSQL server for the package's tests (each test its
+// own database).
+var sharedPG pgtest.Shared
 
 // postgresURL is the shared server's URL.
 func postgresURL(t testing.TB) string {
 	t.Helper()
-	sharedPG.once.Do(func() { sharedPG.srv, sharedPG.err = pgtest.NewServer() })
-	if sharedPG.err != nil {
-		t.Fatal(sharedPG.err)
-	}
-	return sharedPG.srv.URL()
+	return sharedPG.URL(t)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if sharedPG.srv != nil {
-		if err := sharedPG.srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = max(code, 1)
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.RunShared(m, &sharedPG) }

@@ -74,7 +74,7 @@ func TestMain(m *testing.M) {
 	})
 	code := m.Run()
 	os.RemoveAll(dir)
-	if err := stopSharedPG(); err != nil {
+	if err := sharedPG.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		code = max(code, 1)
 	}

@@ -100,6 +100,46 @@ func Main(m *testing.M, use func(url string)) {
 	os.Exit(code)
 }
 
+// Shared is one server for a package's tests, started by the first test
+// that asks for it (a run that selects none starts none). Each test still
+// takes a database of its own (NewDatabase), so sharing the server shares
+// no state; it saves an initdb and a server start per test. Stop it from
+// TestMain after m.Run.
+type Shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// URL starts the server on first use and returns its URL.
+func (s *Shared) URL(t testing.TB) string {
+	t.Helper()
+	s.once.Do(func() { s.srv, s.err = NewServer() })
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	return s.srv.URL()
+}
+
+// Stop stops the server if a test started it.
+func (s *Shared) Stop() error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Stop()
+}
+
+// RunShared runs the package's tests, stops s and exits with the tests'
+// status (1 if stopping fails). Call it from TestMain.
+func RunShared(m *testing.M, s *Shared) {
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
+	}
+	os.Exit(code)
+}
+
 // NewDatabase creates an empty database on the server at baseURL and returns
 // its URL. The database is dropped when t finishes.
 func NewDatabase(t testing.TB, baseURL string) string {

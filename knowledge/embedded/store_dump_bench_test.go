@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,21 +17,30 @@ import (
 	"github.com/cityagent/cityagent/knowledge/embedded"
 )
 
-// TestStoreSearchDump writes the hits of BenchmarkStore's queries (and of
+// BenchmarkStoreSearchDump writes the hits of BenchmarkStore's queries (and of
 // longer and mixed-script ones) on the store in KB_DUMP_DIR to KB_DUMP_OUT,
 // one line per hit: query number, rank, chunk id, score. Two builds'
 // dumps of the same store are compared to show that a speed-up leaves
-// the results unchanged. It does nothing unless both are set.
-func TestStoreSearchDump(t *testing.T) {
+// the results unchanged:
+//
+//	KB_DUMP_DIR=/tmp/kb100k KB_DUMP_OUT=/tmp/new.txt go test -tags bench -run '^$' -bench StoreSearchDump -benchtime 1x ./knowledge/embedded/
+func BenchmarkStoreSearchDump(b *testing.B) {
+	t := testing.TB(b)
 	dir, out := os.Getenv("KB_DUMP_DIR"), os.Getenv("KB_DUMP_OUT")
-	if dir == "" || out == "" {
-		t.Skip("set KB_DUMP_DIR and KB_DUMP_OUT")
+	if dir == "" {
+		dir = b.TempDir() // an empty store: the dump says nothing, but the tool runs
+	}
+	if out == "" {
+		out = filepath.Join(b.TempDir(), "dump.txt")
 	}
 	s, err := embedded.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if _, err := s.CreateCollection(context.Background(), "bench"); err != nil { // present in a BenchmarkStore store
+		t.Fatal(err)
+	}
 	base := knowledge.NewBase(s, knowledge.NewHashedEmbedder(0))
 	ss := sentences(t)
 	r := rand.New(rand.NewPCG(3, 3))
