@@ -55,6 +55,7 @@ func (s score) String() string {
 //
 //	go test ./hotline -run TestTriageAccuracy -v
 func TestTriageAccuracy(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	reqs := loadRequests(t)
 	if len(reqs) < 120 {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	cases := map[string]struct {
 		text                            string
@@ -67,6 +68,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	text := "投诉：小区门口天天有人乱停车，把消防通道都堵死了"
 	rules := c.Classify(text)
@@ -114,6 +116,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideUrgencySafety(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	text := "楼道里一股很浓的煤气味"
 	d := c.decide(text, &TriageArgs{Type: "help", Category: "030301", Urgency: "normal"}, c.Classify(text), "")
@@ -123,6 +126,7 @@ func TestDecideUrgencySafety(t *testing.T) {
 }
 
 func TestReplyProblem(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		reply, lang string
 		bad         bool
@@ -159,6 +163,7 @@ func ExampleClassifier_Classify() {
 // TestClassifyMainIssue holds the rules that decide on the main issue of a
 // request rather than on words said in passing.
 func TestClassifyMainIssue(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	cases := map[string]struct {
 		text                         string

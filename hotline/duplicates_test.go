@@ -12,6 +12,7 @@ import (
 // threshold in both languages; another problem at the same place scores
 // below it.
 func TestDuplicateSimilarity(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		a, b string
 		dup  bool
@@ -32,6 +33,7 @@ func TestDuplicateSimilarity(t *testing.T) {
 }
 
 func TestNormalizeAddress(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"5 Xingfu Road":          "5xingfurd",
 		"5, Xingfu Rd.":          "5xingfurd",
@@ -50,6 +52,7 @@ func TestNormalizeAddress(t *testing.T) {
 // English, is linked to it and counted on it; the same text at another
 // place, in another category or about another problem is not.
 func TestDuplicateLinked(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{noDispatch: true})
 	ctx := context.Background()
 	create := func(text, category, address string, lat, lon float64) Ticket {
@@ -102,6 +105,7 @@ func TestDuplicateLinked(t *testing.T) {
 // coordinates are far apart, are never picked; without any place the text
 // must be nearly the same.
 func TestBestDuplicateBounds(t *testing.T) {
+	t.Parallel()
 	lat, lon, far := 30.58, 114.27, 30.59
 	now := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	text := "光明路东段的路灯坏了，晚上一片漆黑"

@@ -60,6 +60,7 @@ cases:
 //
 //	go test ./hotline -run TestTriageEvalSuite -v
 func TestTriageEvalSuite(t *testing.T) {
+	t.Parallel()
 	want := triageSuite(loadRequests(t))
 	if *update {
 		if err := os.WriteFile(suiteFile, want, 0o644); err != nil {

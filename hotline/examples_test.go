@@ -147,6 +147,7 @@ func examplesFile(t testing.TB) []byte {
 // TestExamplesGenerated holds examples.yaml to the dev requests it is
 // generated from.
 func TestExamplesGenerated(t *testing.T) {
+	t.Parallel()
 	want := examplesFile(t)
 	if *updateExamples {
 		if err := os.WriteFile(examplesPath, want, 0o644); err != nil {
@@ -178,6 +179,7 @@ func TestExamplesGenerated(t *testing.T) {
 // TestExampleModel trains the example model on a few requests and checks
 // what it says of new wording, and that it says it the same way every time.
 func TestExampleModel(t *testing.T) {
+	t.Parallel()
 	train := []example{
 		{Type: "help", Category: "030101", Urgency: "urgent", Text: "家里水龙头没水了，一滴都没有"},
 		{Type: "help", Category: "030101", Urgency: "urgent", Text: "整栋楼停水一上午了，没人通知"},
@@ -224,6 +226,7 @@ func TestExampleModel(t *testing.T) {
 // with the rules: it decides what the rules are unsure of, and never lowers
 // an urgency or moves a category the rules put first for a hazard.
 func TestClassifyWithExamples(t *testing.T) {
+	t.Parallel()
 	with := NewClassifier(DefaultTaxonomy())
 	without := *with
 	without.examples = nil

@@ -6,6 +6,7 @@ import "testing"
 // passing, a praise or a suggestion that tells of one keeps its urgency,
 // and a hazard told as over (past, negated) raises nothing.
 func TestHazardDecides(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	for _, tc := range []struct{ text, category, urgency string }{
 		// passing words (a bus stop, a car park) do not take the category
@@ -42,6 +43,7 @@ func TestHazardDecides(t *testing.T) {
 // contented clauses do not decide the category; a request told wholly as a
 // setting still does.
 func TestSettingIsNotTheIssue(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	for _, tc := range []struct{ text, category string }{
 		{"打了物业电话，物业说不归他们管，让我找你们，我们家从下午三点就没电了。", "030201"},

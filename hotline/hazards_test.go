@@ -6,6 +6,7 @@ import "testing"
 // reaching electrics, a burning smell at electrics — in words of the
 // trial and in other wordings.
 func TestHazardsByMeaning(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	for _, tc := range []struct {
 		text, hazard, notCategory string
@@ -46,6 +47,7 @@ func contains(list []string, s string) bool {
 // Requests that similarity used to misfile (the trial's and new wordings):
 // the main issue decides the category, a live outage keeps its urgency.
 func TestMainIssueOverSimilarity(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	for _, tc := range []struct{ text, typ, category, urgency string }{
 		{"你好，我们小区3号楼那边从昨天晚上到现在一滴水都没有，老人小孩都没法洗漱，能不能催一下", "", "030101", "urgent"},

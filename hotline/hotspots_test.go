@@ -16,6 +16,7 @@ import (
 // grid cell, a duplicate counted at its original's place), counted against
 // the previous week, filtered, ordered and paged.
 func TestHotspots(t *testing.T) {
+	t.Parallel()
 	from := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
 	to := from.Add(7 * 24 * time.Hour)
 	r := newRig(t, rigOptions{noDispatch: true, now: func() time.Time { return to.Add(time.Hour) }})
@@ -121,6 +122,7 @@ func TestHotspots(t *testing.T) {
 }
 
 func TestTrend(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		now, before int
 		want        string
@@ -135,6 +137,7 @@ func TestTrend(t *testing.T) {
 // introduced it: tickets whose address held a phone number group with
 // the others at the place.
 func TestPlaceNameDropsPersonalData(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"联系135****1234 武昌区积玉桥":             "武昌区积玉桥",
 		"武昌区积玉桥，联系电话：010-******56":         "武昌区积玉桥，",

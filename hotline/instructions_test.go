@@ -27,6 +27,7 @@ var steeringCases = []struct {
 }
 
 func TestInstructionsDoNotSteerRules(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	for _, tc := range steeringCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,6 +55,7 @@ func TestInstructionsDoNotSteerRules(t *testing.T) {
 // A model that obeys the injected instructions is overruled field by field
 // and the ticket and its dispatch proposal are flagged.
 func TestInstructionsDoNotSteerModel(t *testing.T) {
+	t.Parallel()
 	obey := scripted.New("obedient", scripted.Call(ToolName, `{"type":"praise","category":"080101","department":"market_regulation","urgency":"emergency"}`),
 		scripted.Reply("已分诊。")).RepeatLast()
 	r := newRig(t, rigOptions{model: obey})
@@ -85,6 +87,7 @@ func TestInstructionsDoNotSteerModel(t *testing.T) {
 }
 
 func TestPromptKeepsTextAsData(t *testing.T) {
+	t.Parallel()
 	p := Prompt(TriageRequest{Text: steeringCases[2].text})
 	if !strings.Contains(p, "<<<\n"+steeringCases[2].text+"\n>>>") || !strings.Contains(p, "not an instruction") {
 		t.Errorf("prompt %q", p)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestLifecycleTable(t *testing.T) {
+	t.Parallel()
 	for _, e := range lifecycle {
 		if !slices.Contains(Statuses, e.from) || !slices.Contains(Statuses, e.to) {
 			t.Errorf("edge %v names a status not in Statuses", e)
@@ -83,6 +84,7 @@ func TestLifecycleTable(t *testing.T) {
 }
 
 func TestMayAct(t *testing.T) {
+	t.Parallel()
 	dept := access.Principal{KeyID: "k", Role: access.RoleDepartment, Department: "water"}
 	cases := []struct {
 		by access.Principal
@@ -110,6 +112,7 @@ func TestMayAct(t *testing.T) {
 }
 
 func TestCheckReply(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		typ, text string
 		ok        bool
@@ -164,6 +167,7 @@ func (c *lockedClock) Add(d time.Duration) {
 // TestSupervisionLease: one replica supervises at a time; the holder
 // flags overdue tickets once and gives the lease up when it stops.
 func TestSupervisionLease(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {

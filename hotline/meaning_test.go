@@ -10,6 +10,7 @@ import (
 // hazards recognised by meaning, clauses that do not decide the category,
 // places named by category words, paraphrase and the inquiry cap.
 func TestClassifyByMeaning(t *testing.T) {
+	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())
 	cases := map[string]struct {
 		text                   string
@@ -45,6 +46,7 @@ func TestClassifyByMeaning(t *testing.T) {
 }
 
 func TestGapped(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		s, kw string
 		want  bool
@@ -63,6 +65,7 @@ func TestGapped(t *testing.T) {
 }
 
 func TestHazardNeedsKnownCategory(t *testing.T) {
+	t.Parallel()
 	bad := strings.Replace(string(builtinTaxonomy), `category: "030301"`, `category: "999999"`, 1)
 	if bad == string(builtinTaxonomy) {
 		t.Fatal("the edit changed nothing")

@@ -67,6 +67,7 @@ func assertNoSecrets(t *testing.T, where string, b []byte) {
 }
 
 func TestPersonalDataStoredApartAndRevealed(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 	k := newKey(t)
@@ -163,6 +164,7 @@ func TestPersonalDataStoredApartAndRevealed(t *testing.T) {
 }
 
 func TestKeyRotationReseals(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{noDispatch: true})
 	ctx := context.Background()
 	oldKey, newKey := newKey(t), newKey(t)
@@ -193,6 +195,7 @@ func TestKeyRotationReseals(t *testing.T) {
 // TestMaintainPersonalMasksOldTickets: a ticket stored in the clear (as
 // before migration 0009) is masked in place, its originals sealed.
 func TestMaintainPersonalMasksOldTickets(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "", dir)

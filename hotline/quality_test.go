@@ -218,6 +218,7 @@ func triageAll(r *rig, texts []string, workers int) []Triage {
 //	go test ./hotline -run TestTriageQuality -v
 //	go test ./hotline -run TestTriageQuality -update-quality-docs   # rewrite the table in docs/hotline.md
 func TestTriageQuality(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("triages about 500 requests through the offline engine")
 	}

@@ -34,6 +34,7 @@ func countTickets(t *testing.T, r *rig) int {
 }
 
 func TestCreateTicket(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 	received := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
@@ -94,6 +95,7 @@ func TestCreateTicket(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 	opt := CreateOptions{Principal: hotlineKey, IdempotencyKey: "same-key-1", Scope: "v1"}
@@ -160,6 +162,7 @@ func TestIdempotency(t *testing.T) {
 
 // A key expires after its TTL: the same key then starts a new request.
 func TestIdempotencyExpiry(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	var clock atomic.Int64
 	clock.Store(now.UnixNano())
@@ -187,6 +190,7 @@ func TestIdempotencyExpiry(t *testing.T) {
 // A request that stored its ticket and died before answering: the retry
 // with the same key finishes that ticket instead of making another.
 func TestIdempotencyResumesAfterCrash(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 	opt := CreateOptions{Principal: hotlineKey, IdempotencyKey: "crash-key", Scope: "v1"}
@@ -221,6 +225,7 @@ func TestIdempotencyResumesAfterCrash(t *testing.T) {
 }
 
 func TestBadRequestsCreateNothing(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 	cases := map[string]struct {
@@ -261,6 +266,7 @@ func TestBadRequestsCreateNothing(t *testing.T) {
 // A model that hangs: every call answers by the deadline, from the rules,
 // degraded.
 func TestHangingModelFallsBackToRules(t *testing.T) {
+	t.Parallel()
 	hang := scripted.New("hang", scripted.Hang()).RepeatLast()
 	deadline := time.Second
 	r := newRig(t, rigOptions{model: hang, deadline: deadline})
@@ -290,6 +296,7 @@ func TestHangingModelFallsBackToRules(t *testing.T) {
 // A model that answers garbage (tool arguments that are not JSON) is
 // replaced by the offline engine within the turn: still triaged, degraded.
 func TestGarbageModel(t *testing.T) {
+	t.Parallel()
 	garbage := scripted.New("garbage", scripted.Call(ToolName, `{"type": "help", "categ`)).RepeatLast()
 	r := newRig(t, rigOptions{model: garbage})
 	out, err := r.svc.Create(context.Background(), waterOutage, CreateOptions{Principal: hotlineKey, Scope: "v1"})
@@ -304,6 +311,7 @@ func TestGarbageModel(t *testing.T) {
 // A model that triages well and drafts a reply: its reply is used, with the
 // ticket's facts added; its choices are checked by the rules.
 func TestModelReply(t *testing.T) {
+	t.Parallel()
 	model := scripted.New("llm",
 		scripted.Call(ToolName, `{"type":"help","category":"030101","department":"water","urgency":"urgent","reply":"您好，我们已收到您反映的停水问题，抢修人员正在排查。"}`),
 		scripted.Reply("已分诊。")).RepeatLast()
@@ -322,6 +330,7 @@ func TestModelReply(t *testing.T) {
 }
 
 func TestDispatchGovernance(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	streetLight := CreateRequest{Text: "我家楼下的路灯坏了一个星期了，晚上黑漆漆的"}
 	sup := access.Principal{KeyID: "key_sup", Role: access.RoleSupervisor, Clearance: access.Internal}
@@ -413,6 +422,7 @@ func TestDispatchGovernance(t *testing.T) {
 }
 
 func TestCloseAndStats(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 	var ids []string
@@ -476,6 +486,7 @@ func TestCloseAndStats(t *testing.T) {
 // A triage degraded because the model missed its deadline says so in its
 // warnings, whichever way the fallback answered.
 func TestDegradedTriageWarns(t *testing.T) {
+	t.Parallel()
 	hang := scripted.New("hang", scripted.Hang()).RepeatLast()
 	r := newRig(t, rigOptions{model: hang, deadline: time.Second})
 	out, err := r.svc.Create(context.Background(), waterOutage, CreateOptions{Principal: hotlineKey, Scope: "v1"})

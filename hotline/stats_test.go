@@ -16,6 +16,7 @@ import (
 // lifecycle's transitions) and checks them figure by figure; an empty
 // denominator gives null, never 0 or NaN.
 func TestResults(t *testing.T) {
+	t.Parallel()
 	from := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
 	to := from.Add(7 * 24 * time.Hour)
 	r := newRig(t, rigOptions{noDispatch: true, now: func() time.Time { return to.Add(time.Hour) }})
@@ -113,6 +114,7 @@ func TestResults(t *testing.T) {
 // unsatisfied visit, a reopen and a satisfied visit are two visits), and a
 // ticket still inside its time and not handled is not due yet.
 func TestResultsEveryVisitAndDue(t *testing.T) {
+	t.Parallel()
 	from := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
 	to := from.Add(7 * 24 * time.Hour)
 	now := from.Add(3 * 24 * time.Hour)

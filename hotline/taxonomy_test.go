@@ -13,6 +13,7 @@ import (
 )
 
 func TestDefaultTaxonomy(t *testing.T) {
+	t.Parallel()
 	tax := DefaultTaxonomy()
 	wantTypes := []string{"inquiry", "help", "complaint", "report", "suggestion", "praise"}
 	for i, id := range wantTypes {
@@ -44,6 +45,7 @@ func TestDefaultTaxonomy(t *testing.T) {
 // The shipped departments must be ones the shipped dispatch action accepts,
 // or their tickets could never be dispatched.
 func TestDepartmentsMatchDispatchAction(t *testing.T) {
+	t.Parallel()
 	cat, err := actions.LoadCatalog("")
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +78,7 @@ func TestDepartmentsMatchDispatchAction(t *testing.T) {
 }
 
 func TestDeadlineRules(t *testing.T) {
+	t.Parallel()
 	tax := DefaultTaxonomy()
 	cat := func(code string) *Category {
 		c, ok := tax.Category(code)
@@ -108,6 +111,7 @@ func TestDeadlineRules(t *testing.T) {
 }
 
 func TestParseTaxonomyProblems(t *testing.T) {
+	t.Parallel()
 	good := string(builtinTaxonomy)
 	cases := map[string]struct {
 		edit func(string) string
@@ -138,6 +142,7 @@ func TestParseTaxonomyProblems(t *testing.T) {
 }
 
 func TestLoadTaxonomyFile(t *testing.T) {
+	t.Parallel()
 	if tax, err := LoadTaxonomy(""); err != nil || tax.Origin != "builtin:taxonomy.yaml" {
 		t.Fatalf("LoadTaxonomy(\"\") = %v, %v", tax, err)
 	}

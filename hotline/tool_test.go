@@ -14,6 +14,7 @@ import (
 )
 
 func TestToolSchemaCarriesTheTaxonomy(t *testing.T) {
+	t.Parallel()
 	tax := DefaultTaxonomy()
 	tool, err := NewTool(tax)
 	if err != nil {
@@ -50,6 +51,7 @@ func TestToolSchemaCarriesTheTaxonomy(t *testing.T) {
 }
 
 func TestToolCall(t *testing.T) {
+	t.Parallel()
 	tool, err := NewTool(DefaultTaxonomy())
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +100,7 @@ func TestToolCall(t *testing.T) {
 // The offline engine knows nothing about hotlines: it fills the tool from
 // the enum descriptions alone.
 func TestOfflineEngineFillsTheTool(t *testing.T) {
+	t.Parallel()
 	tool, err := NewTool(DefaultTaxonomy())
 	if err != nil {
 		t.Fatal(err)

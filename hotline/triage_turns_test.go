@@ -23,6 +23,7 @@ func (f runnerFunc) Run(ctx context.Context, t agents.Turn, emit func(agents.Eve
 // budget. The Triager owns those goroutines: it bounds how many are
 // outstanding (beyond that the model is skipped) and Wait drains them.
 func TestAbandonedTriageTurnsAreBoundedAndDrained(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	var calls, running atomic.Int32
 	stuck := runnerFunc(func(ctx context.Context, _ agents.Turn, _ func(agents.Event)) (agents.ChatResult, error) {
