@@ -13,7 +13,7 @@ import (
 
 var (
 	updateExamples = flag.Bool("update-examples", false, "regenerate examples.yaml from the dev set and the shipped set's dev split")
-	exampleTh      = flag.String("example-th", "", "for BenchmarkExampleModelRounds: the thresholds catWeak,catTie,catCued,typWeak,emerg")
+	exampleTh      = flag.String("example-th", "", "for BenchmarkExampleModelRounds: the thresholds catWeak,catTie,catCued,catOne,typWeak,emerg")
 	exampleHold    = flag.String("example-hold", "", "for BenchmarkExampleModelRounds: hold back these rounds together (comma-separated) instead of one at a time")
 )
 
@@ -81,9 +81,9 @@ func BenchmarkExampleModelRounds(b *testing.B) {
 				train = append(train, l)
 			}
 		}
-		m := newExampleModel(asExamples(train))
+		m := newExampleModel(asExamples(train), base.tax)
 		if *exampleTh != "" {
-			if _, err := fmt.Sscanf(*exampleTh, "%g,%g,%g,%g,%g", &m.th.catWeak, &m.th.catTie, &m.th.catCued, &m.th.typWeak, &m.th.emerg); err != nil {
+			if _, err := fmt.Sscanf(*exampleTh, "%g,%g,%g,%g,%g,%g", &m.th.catWeak, &m.th.catTie, &m.th.catCued, &m.th.catOne, &m.th.typWeak, &m.th.emerg); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -190,7 +190,7 @@ func TestExampleModel(t *testing.T) {
 		{Type: "help", Category: "030301", Urgency: "emergency", Text: "楼道里一股煤气味，很浓"},
 		{Type: "help", Category: "030301", Urgency: "emergency", Text: "Strong smell of gas in the stairwell"},
 	}
-	m := newExampleModel(train)
+	m := newExampleModel(train, nil)
 	cases := map[string]struct {
 		text, category, typ string
 		emergency           bool
@@ -214,7 +214,7 @@ func TestExampleModel(t *testing.T) {
 			if got := m.emerg.prob(fs, exampleEmergency) > 0.5; got != tc.emergency {
 				t.Errorf("emergency %v, want %v", got, tc.emergency)
 			}
-			again := newExampleModel(train)
+			again := newExampleModel(train, nil)
 			if a, b := m.cat.posterior(fs), again.cat.posterior(fs); !slices.Equal(a, b) {
 				t.Errorf("two models of the same examples differ: %v and %v", a, b)
 			}
