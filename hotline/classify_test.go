@@ -115,6 +115,30 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideKeepsConfidentRules: a category the labelled requests chose over
+// the keywords' leader, or a keyword said in other words, stands against a
+// model that reads the words alone and picks another.
+func TestDecideKeepsConfidentRules(t *testing.T) {
+	c := NewClassifier(DefaultTaxonomy())
+	cases := []struct {
+		text, via, rules, model string
+	}{
+		// 卫生间 is a public toilet's word; the wall seeping is the house's.
+		{"我家卫生间的墙角一直往下渗，墙皮都泡起来了，这楼才交房三年。", ViaExamples, "060202", "050103"},
+		{"一楼那户把自家院子往外砌了一圈墙，把小区的公共通道都占了一半。", "paraphrase", "050201", "060202"},
+	}
+	for _, tc := range cases {
+		r := c.Classify(tc.text)
+		if r.Via != tc.via || r.Category != tc.rules {
+			t.Fatalf("%s: rules %s via %s, the test needs %s via %s", tc.text, r.Category, r.Via, tc.rules, tc.via)
+		}
+		d := c.decide(tc.text, &TriageArgs{Type: r.Type, Category: tc.model, Urgency: r.Urgency}, r, "")
+		if d.Category != tc.rules || d.Sources["category"] != SourceRules || len(d.Warnings) != 1 {
+			t.Errorf("%s: category %s (%s, warnings %q), want the rules' %s", tc.text, d.Category, d.Sources["category"], d.Warnings, tc.rules)
+		}
+	}
+}
+
 func TestDecideUrgencySafety(t *testing.T) {
 	t.Parallel()
 	c := NewClassifier(DefaultTaxonomy())

@@ -87,7 +87,13 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			refuse = "the request describes a hazard (" + strings.Join(rules.Hazards, ", ") + ") filed under the other"
 		case rules.interrupted && !c.interruption(mv):
 			refuse = "the request states an interruption of service, filed under the other"
-		case rules.Via != "keywords" && rules.Via != ViaExamples:
+		case rules.Via == ViaExamples:
+			// The labelled requests chose it over the keywords' leader,
+			// which is what a reading of the words alone returns to.
+			refuse = "the labelled requests the rules learn from chose the other"
+		case rules.Via == "paraphrase" && rules.catEvidence[mv] == 0:
+			refuse = "the request says the other's keyword in other words and has no cue for it"
+		case rules.Via != "keywords":
 		case rules.catEvidence[mv] == 0:
 			refuse = "the request has no cue for it and has cues for the other"
 		case rules.catEvidence[mv] < rules.catEvidence[rules.Category]:
