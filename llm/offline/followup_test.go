@@ -58,6 +58,8 @@ func TestPlanOnAgentTools(t *testing.T) {
 		args      map[string]any
 		noAction  bool // no propose_ tool may be called
 	}{
+		"its keeps the earlier district": {agent: "energy", questions: []string{"What was the peak load in Binjiang today?", "Show me its consumption over the last 12 hours."},
+			tool: "energy_consumption", args: map[string]any{"district": "binjiang", "hours": 12.0}},
 		"status question proposes nothing": {agent: "traffic", questions: []string{"Is a crew already on S042?"}, tool: "traffic_segment",
 			args: map[string]any{"segment_id": "S042"}, noAction: true},
 		"zh status question proposes nothing": {agent: "permits", questions: []string{"BP-20261120-03 下一次现场检查是什么时候？"}, tool: "permits_detail",

@@ -174,6 +174,9 @@ func stem(w string) string {
 	if len(w) <= 3 {
 		return w
 	}
+	if b, ok := compass[w]; ok {
+		return b
+	}
 	switch {
 	case strings.HasSuffix(w, "ies") && len(w) > 4:
 		w = w[:len(w)-3] + "y"
@@ -200,6 +203,10 @@ func stem(w string) string {
 	}
 	return w
 }
+
+// compass reads the compass adjectives as their nouns: "the northern Ring
+// Expressway" is the Ring Expressway North.
+var compass = map[string]string{"northern": "north", "southern": "south", "eastern": "east", "western": "west"}
 
 // undouble turns "permitt" back into "permit".
 func undouble(w string) string {

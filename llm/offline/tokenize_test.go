@@ -10,13 +10,14 @@ func TestTokenize(t *testing.T) {
 		in   string
 		want []string
 	}{
-		"english stems":   {"Which roads are the most congested?", []string{"road", "congest"}},
-		"inflections":     {"congestion permits issued issue busiest", []string{"congest", "permit", "issu", "issu", "busy"}},
-		"identifiers":     {"segment S042, 2026", []string{"segment", "s042"}},
-		"chinese bigrams": {"东城区最堵", []string{"东", "东城", "城", "城区", "区", "区最", "最", "最堵", "堵"}},
-		"particles split": {"堵车的路", []string{"堵", "堵车", "车", "路"}},
-		"stop bigrams":    {"哪些路", []string{"些路", "路"}},
-		"mixed":           {"Dongcheng东城", []string{"dongcheng", "东", "东城", "城"}},
+		"english stems":      {"Which roads are the most congested?", []string{"road", "congest"}},
+		"compass adjectives": {"the northern Ring Expressway", []string{"north", "ring", "expressway"}},
+		"inflections":        {"congestion permits issued issue busiest", []string{"congest", "permit", "issu", "issu", "busy"}},
+		"identifiers":        {"segment S042, 2026", []string{"segment", "s042"}},
+		"chinese bigrams":    {"东城区最堵", []string{"东", "东城", "城", "城区", "区", "区最", "最", "最堵", "堵"}},
+		"particles split":    {"堵车的路", []string{"堵", "堵车", "车", "路"}},
+		"stop bigrams":       {"哪些路", []string{"些路", "路"}},
+		"mixed":              {"Dongcheng东城", []string{"dongcheng", "东", "东城", "城"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if got := tokenize(tc.in); !reflect.DeepEqual(got, tc.want) {
