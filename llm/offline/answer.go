@@ -327,6 +327,11 @@ func definedLabel(s string) string {
 // maxLabel is the longest label definedLabel takes, in characters.
 const maxLabel = 24
 
+// quantityWeight is the share of the fit bonus, and more, a sentence gains
+// for stating the very quantity the question states: the number names the
+// rule more surely than any of the words around it.
+const quantityWeight = 2
+
 // unitWeight is the share of the fit bonus a sentence gains for giving a
 // number in the very unit the question asks for.
 const unitWeight = 0.5
@@ -432,6 +437,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	threshold := max(1, 0.2*max(totalWeight(saidTerms(own, docs)), total/2))
 	lowQuestion := strings.ToLower(question)
 	shares := questionShares(question)
+	quantities := questionQuantities(question)
 	asksThreshold := lex().asksThreshold(question)
 	unit := askedUnit(lowQuestion)
 	var cands []quoted
@@ -480,6 +486,11 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 				// The rule whose range holds the share the question
 				// states answers it, in whatever words it says so.
 				score += max(threshold, fitBonus*total)
+			}
+			if len(quantities) > 0 && statesQuantity(s, quantities) {
+				// The rule written for the quantity the question states
+				// ("below 100 metres") is the one it asks for.
+				score += quantityWeight * fitBonus * total
 			}
 			if score < threshold && earlier == 0 {
 				continue

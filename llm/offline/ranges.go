@@ -97,3 +97,48 @@ func coversShare(sentence string, shares []float64) bool {
 	}
 	return false
 }
+
+// A question that states a quantity as the condition of a rule ("when
+// visibility drops below 100 metres", "积水超过27厘米") asks for the rule
+// written for that quantity: of a list of thresholds ("below 200 m: 60 km/h",
+// "below 100 m: 40 km/h"), the sentence that states the same number answers.
+
+// statedQuantity is a number a question writes in digits followed by a unit:
+// at most three digits before the point, so that neither a year, a hotline
+// number (12345) nor an identifier's digits (S062) is read as one.
+var statedQuantity = regexp.MustCompile(`(?:^|[^A-Za-z0-9.,\-])(\d{1,3}(?:\.\d+)?)\s*[\p{L}]`)
+
+// questionQuantities are the quantities q states, as written.
+func questionQuantities(q string) []string {
+	var out []string
+	for _, m := range statedQuantity.FindAllStringSubmatch(q, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// statesQuantity reports whether s writes one of the numbers qs as a whole
+// number: "100 m" states 100, "1,100" and "100.5" do not.
+func statesQuantity(s string, qs []string) bool {
+	for _, n := range qs {
+		for off := 0; ; {
+			i := strings.Index(s[off:], n)
+			if i < 0 {
+				break
+			}
+			i += off
+			end := i + len(n)
+			off = i + 1
+			if i > 0 && strings.ContainsRune("0123456789.,", rune(s[i-1])) {
+				continue
+			}
+			if end < len(s) && (isDigitByte(s[end]) || (s[end] == '.' || s[end] == ',') && end+1 < len(s) && isDigitByte(s[end+1])) {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func isDigitByte(b byte) bool { return b >= '0' && b <= '9' }

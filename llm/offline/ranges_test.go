@@ -52,3 +52,29 @@ func TestOverlapsQuoted(t *testing.T) {
 		t.Error("different sentences do not overlap")
 	}
 }
+
+func TestStatedQuantities(t *testing.T) {
+	for q, want := range map[string][]string{
+		"What is the speed limit when visibility drops below 100 metres?": {"100"},
+		"下穿通道积水超过27厘米怎么办？":                                                {"27"},
+		"数据中心PUE高出0.05以上要多交多少？":                                           {"0.05"},
+		"12345热线受理哪些类型的诉求？":                                               nil,
+		"Within how long must the call be put through to 119?":            nil,
+		"路段S125的实时情况怎么样？":                                                 nil,
+		"2025年夏季最高负荷是多少？":                                                 nil,
+	} {
+		if got := questionQuantities(q); !slices.Equal(got, want) {
+			t.Errorf("questionQuantities(%q) = %v, want %v", q, got, want)
+		}
+	}
+	for s, want := range map[string]bool{
+		"Visibility below 100 m: limit 40 km/h.": true,
+		"Target 1,100 chargers.":                 false,
+		"A 100.5 m bridge.":                      false,
+		"Below 1000 m.":                          false,
+	} {
+		if got := statesQuantity(s, []string{"100"}); got != want {
+			t.Errorf("statesQuantity(%q, 100) = %v, want %v", s, got, want)
+		}
+	}
+}
