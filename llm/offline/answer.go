@@ -445,86 +445,96 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	bestFitRaw := 0.0
 	counted, has := map[string]bool{}, map[string]bool{}
 	for di, d := range docs {
-		for si, s := range splitSentences(d.Body) {
-			clear(counted)
-			clear(has)
-			words, han, aliases, earlier := 0, 0, 0.0, 0.0
-			for _, t := range tokenize(s) {
-				f := flags[t]
-				if f&termOfMember != 0 {
-					has[t] = true
-				}
-				if w := context[t]; w > 0 && !own[t] && !counted[t] {
-					counted[t] = true
-					earlier += w * termWeight(t)
-					continue
-				}
-				if counted[t] || !own[t] && f&termOfAlias == 0 {
-					continue
-				}
-				counted[t] = true
-				switch {
-				case !own[t]:
-					// A synonym the question does not say counts as a
-					// translation does, by each of its words and bigrams.
-					if !isSingleHan(t) {
-						aliases += crossWeight
+		for si, whole := range splitSentences(d.Body) {
+			// A sentence too long to quote whole is read clause by clause,
+			// or its truncated quote would lose the clause that answers;
+			// at most one clause of it is quoted.
+			one := [1]string{whole}
+			clauses := one[:]
+			if utf8.RuneCountInString(whole) > maxSentence {
+				clauses = appendClauses(nil, whole)
+			}
+			for _, s := range clauses {
+				clear(counted)
+				clear(has)
+				words, han, aliases, earlier := 0, 0, 0.0, 0.0
+				for _, t := range tokenize(s) {
+					f := flags[t]
+					if f&termOfMember != 0 {
+						has[t] = true
 					}
-				case isSingleHan(t):
-					han++
-				default:
-					words++
+					if w := context[t]; w > 0 && !own[t] && !counted[t] {
+						counted[t] = true
+						earlier += w * termWeight(t)
+						continue
+					}
+					if counted[t] || !own[t] && f&termOfAlias == 0 {
+						continue
+					}
+					counted[t] = true
+					switch {
+					case !own[t]:
+						// A synonym the question does not say counts as a
+						// translation does, by each of its words and bigrams.
+						if !isSingleHan(t) {
+							aliases += crossWeight
+						}
+					case isSingleHan(t):
+						han++
+					default:
+						words++
+					}
 				}
-			}
-			cross := translatedWeight(has, trs, counted)
-			score := float64(words) + hanUnigramWeight*float64(han) + aliases + cross
-			score += earlier
-			// Retrieval ranked the passages by the whole question: of
-			// sentences that meet it as well, the better passage's wins.
-			score += docPrior * float64(len(docs)-di) / float64(len(docs))
-			if len(shares) > 0 && coversShare(s, shares) {
-				// The rule whose range holds the share the question
-				// states answers it, in whatever words it says so.
-				score += max(threshold, fitBonus*total)
-			}
-			if len(quantities) > 0 && statesQuantity(s, quantities) {
-				// The rule written for the quantity the question states
-				// ("below 100 metres") is the one it asks for.
-				score += quantityWeight * fitBonus * total
-			}
-			if score < threshold && earlier == 0 {
-				continue
-			}
-			// A question may read as several types ("承办单位要在几天内" is
-			// who and how long): a sentence that fits one of them fits.
-			if asksThreshold && statesNumber(s) && lex().statesThreshold(s) {
-				score += fitBonus * total
-			}
-			if unit != "" && unitAfterNumber(strings.ToLower(s), unit) {
-				// "how many working days" is answered in working days.
-				score += unitWeight * fitBonus * total
-			}
-			raw, fit := score, true
-			if len(types) > 0 {
-				if fit = fitsAny(types, s, lowQuestion); fit {
+				cross := translatedWeight(has, trs, counted)
+				score := float64(words) + hanUnigramWeight*float64(han) + aliases + cross
+				score += earlier
+				// Retrieval ranked the passages by the whole question: of
+				// sentences that meet it as well, the better passage's wins.
+				score += docPrior * float64(len(docs)-di) / float64(len(docs))
+				if len(shares) > 0 && coversShare(s, shares) {
+					// The rule whose range holds the share the question
+					// states answers it, in whatever words it says so.
+					score += max(threshold, fitBonus*total)
+				}
+				if len(quantities) > 0 && statesQuantity(s, quantities) {
+					// The rule written for the quantity the question states
+					// ("below 100 metres") is the one it asks for.
+					score += quantityWeight * fitBonus * total
+				}
+				if score < threshold && earlier == 0 {
+					continue
+				}
+				// A question may read as several types ("承办单位要在几天内" is
+				// who and how long): a sentence that fits one of them fits.
+				if asksThreshold && statesNumber(s) && lex().statesThreshold(s) {
 					score += fitBonus * total
-				} else {
-					score *= 1 - misfitCut
 				}
+				if unit != "" && unitAfterNumber(strings.ToLower(s), unit) {
+					// "how many working days" is answered in working days.
+					score += unitWeight * fitBonus * total
+				}
+				raw, fit := score, true
+				if len(types) > 0 {
+					if fit = fitsAny(types, s, lowQuestion); fit {
+						score += fitBonus * total
+					} else {
+						score *= 1 - misfitCut
+					}
+				}
+				if !fit && raw > bestMisfit.score {
+					bestMisfit = quoted{text: s, score: raw}
+				}
+				if fit && raw > bestFitRaw {
+					bestFitRaw = raw
+				}
+				// A sentence met through the earlier message must also say
+				// what the question asks for ("这个归哪个单位处理？" after a
+				// burst pipe: the rule naming the pipe's department).
+				if score < threshold {
+					continue
+				}
+				cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score, translated: cross > 0, fit: fit})
 			}
-			if !fit && raw > bestMisfit.score {
-				bestMisfit = quoted{text: s, score: raw}
-			}
-			if fit && raw > bestFitRaw {
-				bestFitRaw = raw
-			}
-			// A sentence met through the earlier message must also say
-			// what the question asks for ("这个归哪个单位处理？" after a
-			// burst pipe: the rule naming the pipe's department).
-			if score < threshold {
-				continue
-			}
-			cands = append(cands, quoted{text: truncate(s, maxSentence), doc: di, pos: si, score: score, translated: cross > 0, fit: fit})
 		}
 	}
 	if len(types) > 0 && bestMisfit.score > bestFitRaw {
@@ -553,12 +563,13 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 // overlapsQuoted reports whether c and a sentence already quoted from the
 // same passage are one the start of the other: a list's lead-in ("Calls
 // that belong to an emergency service are transferred…:") and the lead-in
-// joined to one of its items say the lead-in twice.
+// joined to one of its items say the lead-in twice. Two clauses of one long
+// sentence overlap too.
 func overlapsQuoted(out []quoted, c quoted) bool {
 	a := strings.TrimRight(c.text, ":：")
 	for _, o := range out {
 		b := strings.TrimRight(o.text, ":：")
-		if o.doc == c.doc && (strings.HasPrefix(a, b) || strings.HasPrefix(b, a)) {
+		if o.doc == c.doc && (o.pos == c.pos || strings.HasPrefix(a, b) || strings.HasPrefix(b, a)) {
 			return true
 		}
 	}
@@ -750,6 +761,27 @@ func appendSentences(out []string, line string) []string {
 		}
 	}
 	flush(len(line))
+	return out
+}
+
+// appendClauses adds the clauses of a sentence too long to quote, cut after
+// each semicolon ("…within 3 months; a road occupation permit lasts at most
+// 90 days…; a night works permit covers at most 15 nights."); a sentence
+// without one stays whole.
+func appendClauses(out []string, s string) []string {
+	start := 0
+	for i, r := range s {
+		if r != ';' && r != '；' {
+			continue
+		}
+		if c := strings.TrimSpace(s[start : i+utf8.RuneLen(r)]); utf8.RuneCountInString(c) >= 4 {
+			out = append(out, c)
+		}
+		start = i + utf8.RuneLen(r)
+	}
+	if c := strings.TrimSpace(s[start:]); utf8.RuneCountInString(c) >= 4 {
+		out = append(out, c)
+	}
 	return out
 }
 

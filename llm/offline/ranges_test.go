@@ -43,13 +43,18 @@ func TestCoversShare(t *testing.T) {
 }
 
 func TestOverlapsQuoted(t *testing.T) {
-	lead := quoted{text: "Calls that belong to an emergency service are transferred within 1 minute:", doc: 0}
-	item := quoted{text: "Calls that belong to an emergency service are transferred within 1 minute: fire: 119;", doc: 0}
+	lead := quoted{text: "Calls that belong to an emergency service are transferred within 1 minute:", doc: 0, pos: 3}
+	item := quoted{text: "Calls that belong to an emergency service are transferred within 1 minute: fire: 119;", doc: 0, pos: 4}
 	if !overlapsQuoted([]quoted{item}, lead) || !overlapsQuoted([]quoted{lead}, item) {
 		t.Error("a lead-in and the lead-in with an item must overlap")
 	}
-	if overlapsQuoted([]quoted{{text: "Another rule.", doc: 0}}, lead) {
+	if overlapsQuoted([]quoted{{text: "Another rule.", doc: 0, pos: 5}}, lead) {
 		t.Error("different sentences do not overlap")
+	}
+	first := quoted{text: "a road occupation permit lasts at most 90 days;", doc: 1, pos: 7}
+	second := quoted{text: "a night works permit covers at most 15 nights.", doc: 1, pos: 7}
+	if !overlapsQuoted([]quoted{first}, second) {
+		t.Error("two clauses of one long sentence must overlap")
 	}
 }
 

@@ -167,3 +167,11 @@ func TestPickSentencesNumbersAndTargets(t *testing.T) {
 		t.Errorf("%q: quoted %v, want the target among them", q, got)
 	}
 }
+
+func TestAppendClauses(t *testing.T) {
+	got := appendClauses(nil, "A permit lapses after 3 months; a road occupation permit lasts at most 90 days；a night works permit covers at most 15 nights.")
+	want := []string{"A permit lapses after 3 months;", "a road occupation permit lasts at most 90 days；", "a night works permit covers at most 15 nights."}
+	if !slices.Equal(got, want) {
+		t.Errorf("appendClauses = %q, want %q", got, want)
+	}
+}
