@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -410,6 +411,10 @@ const (
 	// docPrior is what a sentence of the best-ranked passage gains over one
 	// of the last: less than one shared word.
 	docPrior = 0.5
+
+	// titleWeight is how much a term of the question counts that a
+	// sentence does not say but its passage's title does.
+	titleWeight = 0.4
 )
 
 // pickSentences returns the passages' sentences that share most terms with
@@ -445,6 +450,16 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	bestFitRaw := 0.0
 	counted, has := map[string]bool{}, map[string]bool{}
 	for di, d := range docs {
+		// The question's words the passage's title says (the document
+		// and its section: "Outdoor Advertising Permits › Duration") are
+		// what each of its sentences is about, said or not. Words only:
+		// a title's Chinese bigrams (收费, 回访) name whole families of rules.
+		var titled []string
+		for _, t := range tokenize(d.Title) {
+			if own[t] && !hasHan(t) && !slices.Contains(titled, t) {
+				titled = append(titled, t)
+			}
+		}
 		for si, whole := range splitSentences(d.Body) {
 			// A sentence too long to quote whole is read clause by clause,
 			// or its truncated quote would lose the clause that answers;
@@ -487,6 +502,11 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 				}
 				cross := translatedWeight(has, trs, counted)
 				score := float64(words) + hanUnigramWeight*float64(han) + aliases + cross
+				for _, t := range titled {
+					if !counted[t] {
+						score += titleWeight * termWeight(t)
+					}
+				}
 				score += earlier
 				// Retrieval ranked the passages by the whole question: of
 				// sentences that meet it as well, the better passage's wins.

@@ -175,3 +175,17 @@ func TestAppendClauses(t *testing.T) {
 		t.Errorf("appendClauses = %q, want %q", got, want)
 	}
 }
+
+func TestTitleSaysWhatSentencesAreAbout(t *testing.T) {
+	q := "How long is an outdoor advertising permit valid for?"
+	docs := []llm.DataBlock{
+		{Kind: "document", Ref: "faq#2", Title: "Permit Application FAQ",
+			Body: "Processing takes 10 working days for outdoor advertising."},
+		{Kind: "document", Ref: "advert#3", Title: "Outdoor Advertising Permits in Detail › Duration and renewal",
+			Body: "Permits are valid for up to 3 years and are renewed on application 30 days before expiry."},
+	}
+	got := pickSentences(q, nil, askedTypes(q, nil), docs)
+	if len(got) == 0 || !strings.Contains(got[0].text, "3 years") {
+		t.Fatalf("pickSentences = %+v, want the validity rule of the advertising passage first", got)
+	}
+}
