@@ -195,6 +195,9 @@ func stem(w string) string {
 		w = undouble(w[:len(w)-3])
 	case strings.HasSuffix(w, "ed") && len(w) >= 6:
 		w = undouble(w[:len(w)-2])
+	case strings.HasSuffix(w, "nsion") && len(w) >= 8:
+		// extension, suspension, expansion: extend, suspend, expand
+		w = w[:len(w)-4] + "d"
 	case strings.HasSuffix(w, "ion") && len(w) >= 8:
 		w = w[:len(w)-3]
 	}

@@ -12,6 +12,7 @@ func TestTokenize(t *testing.T) {
 	}{
 		"english stems":      {"Which roads are the most congested?", []string{"road", "congest"}},
 		"compass adjectives": {"the northern Ring Expressway", []string{"north", "ring", "expressway"}},
+		"-nsion verbs":       {"an extension may be extended", []string{"extend", "extend"}},
 		"inflections":        {"congestion permits issued issue busiest", []string{"congest", "permit", "issu", "issu", "busy"}},
 		"identifiers":        {"segment S042, 2026", []string{"segment", "s042"}},
 		"chinese bigrams":    {"东城区最堵", []string{"东", "东城", "城", "城区", "区", "区最", "最", "最堵", "堵"}},
