@@ -92,16 +92,50 @@ func (l *lexicon) translations(text string, terms map[string]bool) []translation
 	ids = append(ids, l.unkeyed...)
 	sort.Ints(ids)
 	var out []translation
+	var spans [][2]int
 	for k, g := range ids {
 		if k > 0 && ids[k-1] == g {
 			continue
 		}
 		ms := l.members[g]
+		said, at := -1, [2]int{}
 		for i := range ms {
-			if hasPhrase(low, ms[i].text) {
-				out = append(out, translation{said: &ms[i], others: ms, group: g})
+			if said >= 0 && len(ms[i].text) <= at[1]-at[0] {
+				continue
+			}
+			// The group's first member the text says is what it says;
+			// its longest is how far its words reach.
+			if sp := phraseSpans(low, ms[i].text); len(sp) > 0 {
+				if said < 0 {
+					said = i
+				}
+				at = sp[0]
+			}
+		}
+		if said >= 0 {
+			out = append(out, translation{said: &ms[said], others: ms, group: g})
+			spans = append(spans, at)
+		}
+	}
+	return withinLonger(out, spans)
+}
+
+// withinLonger drops the translations whose words the text says only inside
+// the longer words of another group ("power" inside "power supply company",
+// "running" inside "keep one running"): the text names the longer thing.
+// spans are where each translation's member is said first.
+func withinLonger(trs []translation, spans [][2]int) []translation {
+	out := trs[:0]
+	for i, tr := range trs {
+		inside := false
+		for j, sp := range spans {
+			if j != i && sp[0] <= spans[i][0] && spans[i][1] <= sp[1] && sp[1]-sp[0] > spans[i][1]-spans[i][0] {
+				inside = true
 				break
 			}
+		}
+		if !inside {
+			out = append(out, tr)
 		}
 	}
 	return out

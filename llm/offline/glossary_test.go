@@ -17,6 +17,10 @@ func TestQueryTerms(t *testing.T) {
 			want: []string{"黄灯", "路口", "交叉口"}, not: []string{"amber", "intersection"}},
 		{name: "chinese question gets english names", text: "城管局负责哪些事？",
 			want: []string{"urban management bureau"}, not: []string{"城市管理局", "urban_management"}},
+		{name: "words inside a longer term name only it", text: "Under a red warning, how often must the power supply company report load data?",
+			want: []string{"供电公司", "红色预警", "报送"}, not: []string{"用电量", "能耗"}},
+		{name: "a status word inside a phrase", text: "When lifts are switched off to save power, must each stairwell still keep one running?",
+			want: []string{"电梯", "保留", "节约用电"}, not: []string{"执行中", "用电量"}},
 		{name: "no city term", text: "Hello there", want: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
