@@ -38,7 +38,35 @@ func (tr *turnRun) search(ctx context.Context, collection, question string, k in
 		// The question's own hits answer; the expansion only adds.
 		return hits, nil
 	}
-	return mergeExpanded(hits, more, k), nil
+	return withExpandedPassages(mergeExpanded(hits, more, k), more), nil
+}
+
+// withExpandedPassages adds to each hit the passage by which the
+// glossary-expanded search found the same document, when it is another
+// one: an English question meets a bilingual document's English summary,
+// its Chinese names the rule itself ("how often … under a red warning" and
+// 红色预警…每15分钟报送). The passage goes first among the hit's further
+// ones, at most 2·MaxAlso of them, as a follow-up's does.
+func withExpandedPassages(hits, more []knowledge.Hit) []knowledge.Hit {
+	for i := range hits {
+		for _, m := range more {
+			if m.DocID != hits[i].DocID {
+				continue
+			}
+			if m.ID == hits[i].ID {
+				break
+			}
+			also := []knowledge.Chunk{m.Chunk}
+			for _, c := range hits[i].Also {
+				if c.ID != m.ID {
+					also = append(also, c)
+				}
+			}
+			hits[i].Also = also[:min(len(also), 2*knowledge.MaxAlso)]
+			break
+		}
+	}
+	return hits
 }
 
 // mergeExpanded adds to the hits of a question the best document of its

@@ -130,3 +130,21 @@ func TestRetrieveAcrossLanguages(t *testing.T) {
 		t.Errorf("the Chinese rule was not retrieved for %q (citations %v)", question, cited)
 	}
 }
+
+func TestWithExpandedPassages(t *testing.T) {
+	chunk := func(id string) knowledge.Chunk { return knowledge.Chunk{DocID: "plan", ID: id} }
+	hits := []knowledge.Hit{{Chunk: chunk("plan#9"), Also: []knowledge.Chunk{chunk("plan#1"), chunk("plan#4")}}}
+	more := []knowledge.Hit{{Chunk: chunk("plan#4")}, {Chunk: knowledge.Chunk{DocID: "other", ID: "other#0"}}}
+	got := withExpandedPassages(hits, more)
+	var ids []string
+	for _, c := range got[0].Also {
+		ids = append(ids, c.ID)
+	}
+	if got[0].ID != "plan#9" || !slices.Equal(ids, []string{"plan#4", "plan#1"}) {
+		t.Errorf("hit %s, further passages %v; want plan#9 with plan#4 first, then plan#1", got[0].ID, ids)
+	}
+	same := withExpandedPassages([]knowledge.Hit{{Chunk: chunk("plan#9")}}, []knowledge.Hit{{Chunk: chunk("plan#9")}})
+	if len(same[0].Also) != 0 {
+		t.Errorf("the same passage found twice adds nothing: %v", same[0].Also)
+	}
+}
