@@ -192,7 +192,7 @@ func NewClassifier(t *Taxonomy) *Classifier {
 	}
 	c.index = newSimIndex(t)
 	c.ngrams = newNgramIndex(t)
-	c.examples = newExampleModel(builtinExampleSet(), t)
+	c.examples = builtinExampleModel(t)
 	c.fallback = t.Categories()[len(t.Categories())-1]
 	for _, cat := range t.Categories() {
 		if cat.Department == "district_office" && strings.HasPrefix(cat.NameZh, "其他") {
