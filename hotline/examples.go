@@ -211,6 +211,35 @@ func (m nbModel) best(fs []string) guess {
 	return guess{m.classes[b], p[b]}
 }
 
+// margin is the best class and how much more probable it is than the
+// second best: the log of their posteriors' ratio (+Inf with one class).
+func (m nbModel) margin(fs []string) (guess, float64) {
+	p := m.posterior(fs)
+	b, s := 0, -1
+	for c := range p {
+		switch {
+		case p[c] > p[b]:
+			b, s = c, b
+		case c != b && (s < 0 || p[c] > p[s]):
+			s = c
+		}
+	}
+	g := guess{m.classes[b], p[b]}
+	if s < 0 {
+		return g, math.Inf(1)
+	}
+	score := func(c int) float64 {
+		v := m.prior[c]
+		for _, f := range fs {
+			if lp, ok := m.logp[f]; ok {
+				v += lp[c]
+			}
+		}
+		return v
+	}
+	return g, score(b) - score(s)
+}
+
 // prob is class's posterior probability.
 func (m nbModel) prob(fs []string, class string) float64 {
 	p := m.posterior(fs)
@@ -265,14 +294,19 @@ type exampleThresholds struct {
 	catTie  float64 // between categories whose keyword scores nearly tie
 	catCued float64 // over any category, for one the request has a keyword of
 	catOne  float64 // over a category found by one keyword, for one the request has none of (English)
-	typWeak float64 // over a type found without a strong cue
-	emerg   float64 // to raise the urgency to emergency
+	// catOneZh is catOne for Chinese, as a log ratio of the two best
+	// posteriors: over overlapping character n-grams the posterior is 1.000
+	// for wrong and right alike, but how far the best stands from the
+	// second still separates them.
+	catOneZh float64
+	typWeak  float64 // over a type found without a strong cue
+	emerg    float64 // to raise the urgency to emergency
 }
 
 // defaultExampleThresholds were chosen on the dev rounds held back from
 // the rules of their time (docs/hotline.md, "Triage quality"). Naive Bayes
 // is overconfident, hence the high values where the rules were sure.
-var defaultExampleThresholds = exampleThresholds{catWeak: 0.5, catTie: 0.7, catCued: 0.95, catOne: 0.99, typWeak: 0.99, emerg: 0.999}
+var defaultExampleThresholds = exampleThresholds{catWeak: 0.5, catTie: 0.7, catCued: 0.95, catOne: 0.99, catOneZh: 20, typWeak: 0.99, emerg: 0.999}
 
 // withExamples lets the example model decide what the rules are unsure
 // of — the category when no strong keyword found it, two keyword scores
@@ -285,7 +319,7 @@ func (c *Classifier) withExamples(r *request, s string, out *Classification) {
 	th := c.examples.th
 	fs := exampleFeatures(s)
 	rulesUrgency := out.Urgency
-	if g := c.examples.cat.best(fs); g.class != out.Category && c.examplesMayMove(out, g, th) {
+	if g, margin := c.examples.cat.margin(fs); g.class != out.Category && c.examplesMayMove(out, g, margin, th) {
 		cat, _ := c.tax.Category(g.class)
 		out.Category, out.Department, out.Via = cat.Code, cat.Department, ViaExamples
 		out.CategoryCues, out.CategoryStrong = []string{ViaExamples}, false
@@ -326,9 +360,17 @@ func (c *Classifier) examplesEmergency(out *Classification) {
 	out.capLifted, out.examplesEmergency = true, true
 }
 
+// otherDepartment reports whether categories a and b are led by different
+// departments.
+func (c *Classifier) otherDepartment(a, b string) bool {
+	ca, _ := c.tax.Category(a)
+	cb, _ := c.tax.Category(b)
+	return ca.Department != cb.Department
+}
+
 // examplesMayMove reports whether the example model's category g may
 // replace the rules' category.
-func (c *Classifier) examplesMayMove(out *Classification, g guess, th exampleThresholds) bool {
+func (c *Classifier) examplesMayMove(out *Classification, g guess, margin float64, th exampleThresholds) bool {
 	if _, ok := c.tax.Category(g.class); !ok {
 		return false
 	}
@@ -346,6 +388,12 @@ func (c *Classifier) examplesMayMove(out *Classification, g guess, th exampleThr
 		// n-grams the model is sure of almost anything (p = 1.000 for
 		// wrong and right alike); over English words its posterior
 		// separates (the held-back rounds: docs/hotline.md).
+		return true
+	case out.Lang == LangZh && out.catEvidence[out.Category] < oneKeywordScore && margin >= th.catOneZh && c.otherDepartment(out.Category, g.class):
+		// Chinese: by how far the model's best category stands from its
+		// second, and only across departments — its n-grams tell whose
+		// words a request uses (供电 in 供电公司), a keyword which of one
+		// department's items it is about (电线: the lines, not an outage).
 		return true
 	}
 	return out.catEvidence[g.class] >= closeScore*out.catEvidence[out.Category] && g.p >= th.catTie

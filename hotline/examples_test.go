@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 var (
 	updateExamples = flag.Bool("update-examples", false, "regenerate examples.yaml from the dev set and the shipped set's dev split")
 	exampleTh      = flag.String("example-th", "", "for BenchmarkExampleModelRounds: the thresholds catWeak,catTie,catCued,catOne,typWeak,emerg")
+	exampleZh      = flag.Float64("example-zh-margin", -1, "for BenchmarkExampleModelRounds: the threshold catOneZh (a log ratio; -1: the default)")
 	exampleHold    = flag.String("example-hold", "", "for BenchmarkExampleModelRounds: hold back these rounds together (comma-separated) instead of one at a time")
 )
 
@@ -86,6 +88,9 @@ func BenchmarkExampleModelRounds(b *testing.B) {
 			if _, err := fmt.Sscanf(*exampleTh, "%g,%g,%g,%g,%g,%g", &m.th.catWeak, &m.th.catTie, &m.th.catCued, &m.th.catOne, &m.th.typWeak, &m.th.emerg); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if *exampleZh >= 0 {
+			m.th.catOneZh = *exampleZh
 		}
 		withModel := *base
 		withModel.examples = m
@@ -260,5 +265,19 @@ func TestClassifyWithExamples(t *testing.T) {
 	}
 	if got := with.Classify("停水了，什么时候来水？").Type; got != "help" {
 		t.Errorf("a question about a stated outage is %s, want help", got)
+	}
+}
+
+// TestExampleMargin checks the log ratio of the two best posteriors.
+func TestExampleMargin(t *testing.T) {
+	t.Parallel()
+	m := trainNB([][]string{{"a"}, {"a"}, {"b"}}, []string{"x", "x", "y"}, nil, nil)
+	g, margin := m.margin([]string{"a"})
+	p := m.posterior([]string{"a"})
+	if g.class != "x" || math.Abs(margin-math.Log(p[0]/p[1])) > 1e-9 {
+		t.Errorf("margin %v %.4f, want x %.4f", g, margin, math.Log(p[0]/p[1]))
+	}
+	if _, margin := (nbModel{classes: []string{"x"}, prior: []float64{0}}).margin(nil); !math.IsInf(margin, 1) {
+		t.Errorf("one class: margin %v, want +Inf", margin)
 	}
 }
