@@ -33,6 +33,15 @@ func TestHazardsByMeaning(t *testing.T) {
 			t.Errorf("%q: false emergency, hazards %v", text, got.Hazards)
 		}
 	}
+	// Words of a hazard that describe no hazard.
+	for _, text := range []string{
+		// hazard-free:
+		"The glass in the bus shelter has been smashed again",
+	} {
+		if got := c.Classify(text); len(got.Hazards) > 0 {
+			t.Errorf("%q: hazards %v", text, got.Hazards)
+		}
+	}
 }
 
 func contains(list []string, s string) bool {
