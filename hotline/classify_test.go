@@ -215,3 +215,25 @@ func TestClassifyMainIssue(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideAlsoDepartment: a department a category lists under also leads
+// it only when the request names that department.
+func TestDecideAlsoDepartment(t *testing.T) {
+	t.Parallel()
+	c := NewClassifier(DefaultTaxonomy())
+	for _, tc := range []struct {
+		text, want string
+	}{
+		{"门口的路被挖开半个月了，施工围挡把人行道全占了，也没人来干活", "urban_management"},
+		{"门口的路被挖开半个月了，施工围挡把半条马路占了，麻烦交警来看看", "traffic_police"},
+	} {
+		r := c.Classify(tc.text)
+		if r.Category != "020301" {
+			t.Fatalf("%s: rules %s, the test needs 020301", tc.text, r.Category)
+		}
+		d := c.decide(tc.text, &TriageArgs{Type: r.Type, Category: r.Category, Department: "traffic_police", Urgency: r.Urgency}, r, "")
+		if d.Department != tc.want {
+			t.Errorf("%s: department %s (%s, warnings %q), want %s", tc.text, d.Department, d.Sources["department"], d.Warnings, tc.want)
+		}
+	}
+}

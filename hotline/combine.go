@@ -147,8 +147,12 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			}
 		}
 		refuse := ""
-		if steered && ok && mv != rules.Department {
+		switch {
+		case steered && ok && mv != rules.Department:
 			refuse = "the request's instruction-like text may have chosen it"
+		case ok && mv != rules.Department && mv != cat.Department && !c.namedDepartments(c.prepareRequest(text))[mv]:
+			// The taxonomy's also: who else may lead when the request says so.
+			refuse = "another department leads " + cat.Code + " only when the request names it"
 		}
 		d.Department = pick("department", mv, rules.Department, ok, refuse)
 	}
