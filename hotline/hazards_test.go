@@ -21,6 +21,8 @@ func TestHazardsByMeaning(t *testing.T) {
 		{"Water is dripping out of the ceiling light in our kitchen after the flat upstairs flooded", "water on electrics", ""},
 		{"My neighbour's basement is filling up with water and there is a smell of something burning near the fuse box", "burning smell at electrics", "040201"},
 		{"楼道的电表箱里有一股烧焦的味道，还在冒烟", "burning smell at electrics", ""},
+		{"The cover of the cable box on the corner is off and bare copper is poking out", "live wire", ""},
+		{"An old lady is sitting in the park in the rain, shivering badly, and doesn't know where she is", "medical emergency", ""},
 	} {
 		got := c.Classify(tc.text)
 		if got.Urgency != UrgencyEmergency || !contains(got.Hazards, tc.hazard) || (tc.notCategory != "" && got.Category == tc.notCategory) {
