@@ -21,6 +21,7 @@ func TestHazardsByMeaning(t *testing.T) {
 		{"Water is dripping out of the ceiling light in our kitchen after the flat upstairs flooded", "water on electrics", ""},
 		{"My neighbour's basement is filling up with water and there is a smell of something burning near the fuse box", "burning smell at electrics", "040201"},
 		{"楼道的电表箱里有一股烧焦的味道，还在冒烟", "burning smell at electrics", ""},
+		{"灶台那儿一直嘶嘶地响，还有一股怪味", "gas leak", ""},
 		{"The cover of the cable box on the corner is off and bare copper is poking out", "live wire", ""},
 		{"An old lady is sitting in the park in the rain, shivering badly, and doesn't know where she is", "medical emergency", ""},
 	} {
@@ -37,7 +38,9 @@ func TestHazardsByMeaning(t *testing.T) {
 	}
 	// Words of a hazard that describe no hazard.
 	for _, text := range []string{
-		// hazard-free:
+		"人行道旁的栏杆被撞出一个大口子",
+		"水龙头拧开只有嘶嘶的声音，一滴水都没有",
+		"路边那排灯一闪一闪的",
 		"The glass in the bus shelter has been smashed again",
 	} {
 		if got := c.Classify(text); len(got.Hazards) > 0 {

@@ -392,7 +392,13 @@ func (c *Classifier) findHazards(sentences []text) []*Hazard {
 			if c.over(s) {
 				continue
 			}
-			if len(h.things.hits(s)) > 0 && slices.ContainsFunc(h.signs.hits(s), func(k keyword) bool { return !c.nearMiss(s, k) && !c.signTaken(i, s, k) }) {
+			things := h.things.hits(s)
+			// A thing and its sign are two words: a word that is both (嘶嘶,
+			// a hiss) needs another of the hazard's things beside it — the
+			// hiss of air in a tap is no gas.
+			if slices.ContainsFunc(h.signs.hits(s), func(k keyword) bool {
+				return slices.ContainsFunc(things, func(t keyword) bool { return t.norm != k.norm }) && !c.nearMiss(s, k) && !c.signTaken(i, s, k)
+			}) {
 				out = append(out, c.hazardDefs[i])
 				break
 			}
