@@ -30,7 +30,7 @@ const (
 // Floors on the held-out set: what the classifier reaches, so that a change
 // that loses generalisation fails here (the targets are in
 // docs/hotline.md beside the measured numbers).
-var heldoutFloors = qualityFloors{typ: 0.89, cat: 0.87, dept: 0.91, emergencyRecall: 0.96, langGap: 0.05}
+var heldoutFloors = qualityFloors{typ: 0.89, cat: 0.90, dept: 0.94, emergencyRecall: 0.96, langGap: 0.05}
 
 type qualityFloors struct {
 	typ, cat, dept, emergencyRecall, langGap float64
