@@ -249,6 +249,12 @@ func (r *Runner) run(ctx context.Context, t Turn, emit func(Event)) (ChatResult,
 // ask the client to retry.
 var ErrAuditUnavailable = errors.New("agents: the turn's audit record could not be written")
 
+// ErrNoAnswer is returned when no model, the offline engine included, gave
+// an answer within the turn's time: every model in the chain failed or was
+// cut off. Nothing the client sent is wrong; callers should answer 503 and
+// ask the client to retry.
+var ErrNoAnswer = errors.New("agents: no model answered in time")
+
 // closingWriteTimeout bounds each of a turn's two closing writes (session,
 // then audit). Each gets its own: when they shared one deadline, a slow
 // session write left the audit write too little time.
@@ -625,7 +631,7 @@ func (tr *turnRun) offlineAnswer(ctx context.Context, msgs []llm.Message) error 
 		}
 	}
 	if tr.res.Answer == "" {
-		return errors.New("agents: no model produced an answer")
+		return fmt.Errorf("%w: the offline engine produced no answer either", ErrNoAnswer)
 	}
 	return nil
 }
@@ -683,9 +689,9 @@ func (tr *turnRun) generate(turnCtx, clientCtx context.Context, chain []llm.Mode
 			continue
 		}
 		tr.warn("model %s failed (%s)", m.Name(), shortErr(err))
-		return llm.Response{}, m, fmt.Errorf("agents: every model failed: %w", err)
+		return llm.Response{}, m, fmt.Errorf("%w: every model failed: %w", ErrNoAnswer, err)
 	}
-	return llm.Response{}, nil, errors.New("agents: no model left to try")
+	return llm.Response{}, nil, fmt.Errorf("%w: no model left to try", ErrNoAnswer)
 }
 
 func checkResponse(resp llm.Response) error {

@@ -154,8 +154,9 @@ func (s *Server) admitTurn(c *fiber.Ctx) (release func(), err error) {
 }
 
 // turnFailure maps the errors a turn can end with that mean "try again"
-// (its audit record could not be written) to 503 with Retry-After; other
-// errors pass through to the error handler unchanged.
+// (its audit record could not be written, or no model answered in time) to
+// 503 with Retry-After; other errors pass through to the error handler
+// unchanged.
 func turnFailure(c *fiber.Ctx, err error) error {
 	if p := turnProblem(err); p != nil {
 		c.Set(fiber.HeaderRetryAfter, turnRetryAfter)
@@ -165,10 +166,13 @@ func turnFailure(c *fiber.Ctx, err error) error {
 }
 
 // turnProblem is the problem for a turn withheld for want of its audit
-// record, nil for any other error.
+// record or ended without any model's answer, nil for any other error.
 func turnProblem(err error) *Problem {
-	if errors.Is(err, agents.ErrAuditUnavailable) {
+	switch {
+	case errors.Is(err, agents.ErrAuditUnavailable):
 		return unavailable("the answer could not be recorded, so it was withheld; retry the question")
+	case errors.Is(err, agents.ErrNoAnswer):
+		return unavailable("no model could answer in the time this agent allows; retry the question")
 	}
 	return nil
 }

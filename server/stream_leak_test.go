@@ -55,13 +55,19 @@ type turnEnv struct {
 // "traffic", on model, auditing through aud (nil: the store itself).
 func newTurnEnv(t *testing.T, model llm.Model, aud func(*store.DB) audit.Auditor, opts Options) *turnEnv {
 	t.Helper()
+	return newTurnEnvOn(t, agents.Models{ByName: map[string]llm.Model{"m": model}, Default: "m", Offline: turnModel{}}, time.Minute, aud, opts)
+}
+
+// newTurnEnvOn is newTurnEnv with the agent's models and turn timeout given.
+func newTurnEnvOn(t *testing.T, models agents.Models, timeout time.Duration, aud func(*store.DB) audit.Auditor, opts Options) *turnEnv {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	cat, err := agents.NewCatalog(agents.Spec{Name: "traffic", Instructions: "x", Budgets: agents.Budgets{Timeout: time.Minute}})
+	cat, err := agents.NewCatalog(agents.Spec{Name: "traffic", Instructions: "x", Budgets: agents.Budgets{Timeout: timeout}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +75,7 @@ func newTurnEnv(t *testing.T, model llm.Model, aud func(*store.DB) audit.Auditor
 	if aud != nil {
 		a = aud(db)
 	}
-	runner := &agents.Runner{Catalog: cat, Sessions: db, Audit: a, Log: slog.New(slog.DiscardHandler),
-		Models: agents.Models{ByName: map[string]llm.Model{"m": model}, Default: "m", Offline: turnModel{}}}
+	runner := &agents.Runner{Catalog: cat, Sessions: db, Audit: a, Log: slog.New(slog.DiscardHandler), Models: models}
 	srv := New(Deps{Runner: runner, Catalog: cat, Keys: db, Sessions: db, Log: slog.New(slog.DiscardHandler)}, opts)
 	// fasthttp keeps an idle worker goroutine per recent connection for
 	// MaxIdleWorkerDuration (10 s by default): a cache, not a leak. Shorten
