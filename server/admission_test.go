@@ -3,9 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,15 +90,7 @@ func TestBusyServerAnswers503(t *testing.T) {
 			`{"model":"traffic","stream":true,"messages":[{"role":"user","content":"q"}]}`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			req, _ := http.NewRequest("POST", "http://"+env.addr+tc.path, strings.NewReader(tc.body))
-			req.Header.Set("Authorization", "Bearer "+env.key)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, b := env.post(t, tc.path, tc.body)
 			if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != errorContentType(tc.path) {
 				t.Fatalf("%d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 			}

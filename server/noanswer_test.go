@@ -1,8 +1,6 @@
 package server
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -26,15 +24,7 @@ func TestNoModelAnswersIs503(t *testing.T) {
 		"openai stream": {"/v1/chat/completions", `{"model":"traffic","stream":true,"messages":[{"role":"user","content":"q"}]}`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			req, _ := http.NewRequest("POST", "http://"+env.addr+tc.path, strings.NewReader(tc.body))
-			req.Header.Set("Authorization", "Bearer "+env.key)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, b := env.post(t, tc.path, tc.body)
 			if !strings.Contains(tc.body, `"stream":true`) {
 				if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != errorContentType(tc.path) {
 					t.Fatalf("%d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)

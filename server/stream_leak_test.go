@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -87,6 +89,21 @@ func newTurnEnvOn(t *testing.T, models agents.Models, timeout time.Duration, aud
 	}
 	addr := serveLoopback(t, srv)
 	return &turnEnv{srv: srv, addr: addr, db: db, key: secret}
+}
+
+// post sends body as the operator to path and reads the whole answer.
+func (e *turnEnv) post(t *testing.T, path, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+e.addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, b
 }
 
 // openStream sends a streamed chat over a raw connection (no client
