@@ -19,6 +19,10 @@ build:
 ## Nothing waits that need not: staticcheck is installed while vet compiles, and runs beside the tests (which spend
 ## much of their time waiting on servers and child processes); the tests skip go test's own vet pass (-vet=off),
 ## a subset of the full go vet that has just run. Every step still gates: the target fails if any of them fails.
+## GORACE=atexit_sleep_ms=50: a race-enabled binary sleeps 1 s at exit by default (for late race reports), which
+## 67 test binaries and every race-built child process a test starts pay in wall time; a race during a test is
+## reported and fails that test without the sleep.
+test: export GORACE = atexit_sleep_ms=50
 test: test-deps
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
