@@ -284,6 +284,9 @@ func (c *Config) Validate() error {
 	if c.Server.HeartbeatInterval < 100*time.Millisecond {
 		bad("server.heartbeat_interval", "must be at least 100ms")
 	}
+	if c.Events.LeaseTTL != 0 && c.Events.LeaseTTL < time.Second {
+		bad("events.lease_ttl", "must be at least 1s (0 = the default, 15s)")
+	}
 	if c.Server.RequestTimeout != 0 && c.Server.RequestTimeout < time.Second {
 		bad("server.request_timeout", "must be at least 1s (0 = the default, 5m)")
 	}

@@ -52,6 +52,7 @@ func TestInvalid(t *testing.T) {
 		"bad duration":     {env: map[string]string{"CITYAGENT_LLM_TIMEOUT": "soon"}, want: []string{"CITYAGENT_LLM_TIMEOUT"}},
 		"bad store":        {env: map[string]string{"CITYAGENT_KNOWLEDGE_STORE": "milvus"}, want: []string{"knowledge.store"}},
 		"request timeout":  {file: "server:\n  request_timeout: 10ms\n", want: []string{"server.request_timeout"}},
+		"lease ttl":        {file: "events:\n  lease_ttl: 100ms\n", want: []string{"events.lease_ttl"}},
 		"several at once":  {env: map[string]string{"CITYAGENT_LOG_LEVEL": "loud", "CITYAGENT_LOG_FORMAT": "xml"}, want: []string{"log.level", "log.format"}},
 	}
 	for name, tc := range cases {

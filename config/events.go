@@ -19,4 +19,8 @@ type EventsConfig struct {
 	// the requests in flight [4].
 	DeliverTimeout time.Duration `yaml:"deliver_timeout"`
 	Concurrency    int           `yaml:"concurrency"`
+	// LeaseTTL is how long the delivery lease lasts unrenewed: after the
+	// replica holding it dies without releasing it (kill -9, a lost host),
+	// another takes delivery over within about this long [15s]; at least 1s.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }

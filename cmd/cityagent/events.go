@@ -43,7 +43,7 @@ func startEvents(ctx context.Context, db *store.DB, cfg config.Config, log *slog
 		},
 		Release:  func(ctx context.Context) { _ = db.ReleaseLease(ctx, deliveryLease, holder) },
 		Interval: cfg.Events.DeliverInterval, RetryBase: cfg.Events.RetryBase, RetryMax: cfg.Events.RetryMax,
-		RetryFor: cfg.Events.RetryFor, Timeout: timeout, Concurrency: cfg.Events.Concurrency})
+		RetryFor: cfg.Events.RetryFor, Timeout: timeout, Concurrency: cfg.Events.Concurrency, LeaseTTL: cfg.Events.LeaseTTL})
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(ctx) })

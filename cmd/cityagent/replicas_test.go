@@ -213,6 +213,7 @@ outbound:
   allow: ["127.0.0.1"]
 events:
   deliver_interval: 50ms
+  lease_ttl: 2s
 registry_poll: 100ms
 rate_limits:
   per_role:
@@ -573,7 +574,7 @@ rate_limits:
 			}
 			return false
 		})
-		t.Logf("delivery lease moved %v after the kill (lease TTL 15 s)", time.Since(start).Round(time.Millisecond))
+		t.Logf("delivery lease moved %v after the kill (lease TTL 2 s)", time.Since(start).Round(time.Millisecond))
 		reps = survivors
 	})
 

@@ -82,7 +82,7 @@ func TestWebhookDeliverySurvivesKill9(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "cityagent.yaml")
 	if err := os.WriteFile(cfg, []byte("log:\n  level: warn\noutbound:\n  allow: [\"127.0.0.1\"]\n"+
-		"events:\n  deliver_interval: 50ms\n  retry_base: 100ms\n  retry_max: 300ms\n"), 0o600); err != nil {
+		"events:\n  deliver_interval: 50ms\n  retry_base: 100ms\n  retry_max: 300ms\n  lease_ttl: 2s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
