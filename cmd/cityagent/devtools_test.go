@@ -135,6 +135,7 @@ paths:
 // does it again, and checks that a hanging tool is cut at its timeout with
 // the answer saying so, and that a server that is down shows unavailable.
 func TestDeveloperToolsEndToEnd(t *testing.T) {
+	t.Parallel()
 	root := toolsRepoRoot(t)
 	script := filepath.Join(root, "testenv", "mcp", "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js")
 	if _, err := os.Stat(script); err != nil {
@@ -172,7 +173,12 @@ func TestDeveloperToolsEndToEnd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(agentsDir, "devtools.yaml"), []byte(devtoolsAgent), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("CITYAGENT_SECRET_AQI", "aqi-secret")
+	// The server reads secrets from the process environment. t.Setenv
+	// would keep this test from running in parallel; a name no other test
+	// uses does the same.
+	const secretVar = "CITYAGENT_SECRET_DEVTOOLS_E2E_AQI"
+	os.Setenv(secretVar, "aqi-secret")
+	t.Cleanup(func() { os.Unsetenv(secretVar) })
 	tweak := func(c *config.Config) {
 		c.AgentsDir = agentsDir
 		c.LLM.Provider, c.LLM.BaseURL, c.LLM.Model, c.LLM.MaxRetries = "openai", modelURL, "scripted-caller", 0
@@ -185,7 +191,7 @@ func TestDeveloperToolsEndToEnd(t *testing.T) {
 	op := in.newKey(t, "operator", "internal")
 
 	register := []struct{ path, body string }{
-		{"/v1/tools", fmt.Sprintf(`{"name":"air_quality","description":"Air quality index of a district 空气质量","parameters":{"type":"object","properties":{"district":{"type":"string"}},"required":["district"]},"endpoint":%q,"headers":{"X-Api-Key":"${CITYAGENT_SECRET_AQI}"},"timeout_ms":3000,"clearance":"internal"}`, api.URL+"/aqi")},
+		{"/v1/tools", fmt.Sprintf(`{"name":"air_quality","description":"Air quality index of a district 空气质量","parameters":{"type":"object","properties":{"district":{"type":"string"}},"required":["district"]},"endpoint":%q,"headers":{"X-Api-Key":"${CITYAGENT_SECRET_DEVTOOLS_E2E_AQI}"},"timeout_ms":3000,"clearance":"internal"}`, api.URL+"/aqi")},
 		{"/v1/tools", fmt.Sprintf(`{"name":"slow_tool","description":"An endpoint that hangs","endpoint":%q,"timeout_ms":300}`, api.URL+"/hang")},
 		{"/v1/tool-sources", fmt.Sprintf(`{"name":"bus","kind":"openapi","document":%q}`, strings.Replace(busOpenAPI, "{base}", api.URL, 1))},
 		{"/v1/tool-sources", fmt.Sprintf(`{"name":"everything","kind":"mcp","command":[%q,%q,"stdio"],"tools":["get-sum","echo"]}`, node, script)},
