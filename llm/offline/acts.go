@@ -199,6 +199,9 @@ func isRequestClause(c string, asked bool) bool {
 			framed = true
 		}
 	}
+	if !asked && l.needs(low) {
+		return true
+	}
 	if l.openersEN[words[0]] && !framed {
 		return false
 	}
@@ -211,6 +214,25 @@ func isRequestClause(c string, asked bool) bool {
 
 // verbStarts reports whether words open with an English request verb, one
 // word ("schedule") or several ("set up").
+// needs tells a statement of need that asks for an action ("We need a
+// day-ahead DR event in Dongcheng tomorrow to cut 3000 kW."): low opens with
+// a need frame and a request verb follows a later "to". Without one ("We
+// need the figures for Nanhu.") it asks for nothing.
+func (l *lexicon) needs(low string) bool {
+	for _, f := range l.needFramesEN {
+		if !strings.HasPrefix(low, " "+f+" ") {
+			continue
+		}
+		rest := strings.Fields(low[len(f)+2:])
+		for i := 0; i+1 < len(rest); i++ {
+			if rest[i] == "to" && l.verbStarts(rest[i+1:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (l *lexicon) verbStarts(words []string) bool {
 	if len(words) == 0 {
 		return false

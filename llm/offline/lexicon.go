@@ -34,6 +34,7 @@ type lexicon struct {
 
 	requestVerbsEN, requestFramesEN, openersEN map[string]bool
 	framesEN                                   []string
+	needFramesEN                               []string // "we need": a statement of need, a request with "… to cut 3000 kW"
 	requestVerbsZH, requestFramesZH, cuesZH    []string
 	negationsEN, negationsZH                   []string
 
@@ -87,6 +88,7 @@ type languageFile struct {
 	Acts struct {
 		RequestVerbsEN    []string `yaml:"request_verbs_en"`
 		RequestFramesEN   []string `yaml:"request_frames_en"`
+		NeedFramesEN      []string `yaml:"need_frames_en"`
 		QuestionOpenersEN []string `yaml:"question_openers_en"`
 		RequestVerbsZH    []string `yaml:"request_verbs_zh"`
 		RequestFramesZH   []string `yaml:"request_frames_zh"`
@@ -142,6 +144,7 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 	a := lf.Acts
 	l.requestVerbsEN, l.requestFramesEN, l.openersEN = setOf(lower(a.RequestVerbsEN)), setOf(lower(a.RequestFramesEN)), setOf(lower(a.QuestionOpenersEN))
 	l.framesEN = lower(a.RequestFramesEN)
+	l.needFramesEN = lower(a.NeedFramesEN)
 	l.requestVerbsZH, l.requestFramesZH, l.cuesZH = a.RequestVerbsZH, a.RequestFramesZH, a.QuestionCuesZH
 	l.negationsEN, l.negationsZH = lower(a.NegationsEN), a.NegationsZH
 	for kind, ps := range lf.References {
@@ -323,6 +326,21 @@ func (l *lexicon) referred(text string) map[string]bool {
 		}
 	}
 	return out
+}
+
+// withoutWindowRefs is text with its references back to an earlier window
+// of time ("over the same period") blanked: they name the window the earlier
+// message gave, not a tool ("period" is energy_peak_load's argument).
+func (l *lexicon) withoutWindowRefs(text string) string {
+	low := strings.ToLower(text)
+	for _, p := range l.refs["window"] {
+		for _, sp := range phraseSpans(low, p) {
+			if len(low) == len(text) {
+				text = text[:sp[0]] + strings.Repeat(" ", sp[1]-sp[0]) + text[sp[1]:]
+			}
+		}
+	}
+	return text
 }
 
 // answerTypes lists the kinds of answer a question asks for, in file order.

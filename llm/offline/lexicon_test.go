@@ -65,15 +65,25 @@ func TestExpandAliases(t *testing.T) {
 
 func TestReferred(t *testing.T) {
 	for text, want := range map[string]string{
-		"And on that road, any incidents?": "road",
-		"那这个区今天的峰值？":                       "district",
-		"该路段现在车速多少？":                       "segment",
-		"What is the peak in Gaoxin?":      "",
+		"And on that road, any incidents?":    "road",
+		"那这个区今天的峰值？":                          "district",
+		"该路段现在车速多少？":                          "segment",
+		"What is the peak in Gaoxin?":         "",
+		"And in Gaoxin over the same period?": "window",
 	} {
 		got := lex().referred(text)
 		if want == "" && len(got) > 0 || want != "" && !got[want] {
 			t.Errorf("referred(%q) = %v, want %q", text, got, want)
 		}
+	}
+}
+
+func TestWithoutWindowRefs(t *testing.T) {
+	if got := lex().withoutWindowRefs("And in Gaoxin over the same period?"); strings.Contains(got, "period") || !strings.Contains(got, "Gaoxin") {
+		t.Errorf("withoutWindowRefs = %q, want the window reference blanked and the rest kept", got)
+	}
+	if got := lex().withoutWindowRefs("What was the peak this period?"); got != "What was the peak this period?" {
+		t.Errorf("withoutWindowRefs = %q, want it unchanged", got)
 	}
 }
 

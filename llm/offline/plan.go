@@ -263,9 +263,15 @@ func plan(question string, earlier, answers []string, seen []llm.DataBlock, docs
 	first.full = question
 	srcs := []source{first}
 	ranked := rankTerms(docs, own, first.terms)
-	if len(ranked) == 0 && contentTerms(own) <= followUpTerms {
+	// "And in Gaoxin over the same period?": the window the earlier
+	// message named ranks no tool; entitySources fills it from there.
+	bare := lex().withoutWindowRefs(own)
+	if bare != own {
+		ranked = rank(docs, bare)
+	}
+	if len(ranked) == 0 && contentTerms(bare) <= followUpTerms {
 		for _, e := range earlier {
-			if ranked = rank(docs, own+"\n"+e); len(ranked) > 0 {
+			if ranked = rank(docs, bare+"\n"+e); len(ranked) > 0 {
 				srcs = append(srcs, newSource(e))
 				break
 			}
