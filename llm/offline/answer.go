@@ -405,6 +405,11 @@ const (
 	contextWeight = 1.0
 	// quotedWeight is how much a term of the text a question quotes counts.
 	quotedWeight = 0.5
+	// swapCut is what a sentence keeps of its earlier-message score when
+	// an English continuation ("And on the Ring Expressway?") names what
+	// changes and the sentence says none of it: the row the earlier
+	// question asked about is not the one asked now.
+	swapCut = 0.5
 
 	misfitCut = 0.4
 
@@ -445,6 +450,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	quantities := questionQuantities(question)
 	asksThreshold := lex().asksThreshold(question)
 	unit := askedUnit(lowQuestion)
+	swaps := len(context) > 0 && !hasHan(question) && lex().continues(question)
 	var cands []quoted
 	var bestMisfit quoted // the sentence that meets the question best but not its type
 	bestFitRaw := 0.0
@@ -501,6 +507,9 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 					}
 				}
 				cross := translatedWeight(has, trs, counted)
+				if swaps && words+han == 0 && aliases+cross == 0 {
+					earlier *= swapCut
+				}
 				score := float64(words) + hanUnigramWeight*float64(han) + aliases + cross
 				for _, t := range titled {
 					if !counted[t] {

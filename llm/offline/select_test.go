@@ -189,3 +189,19 @@ func TestTitleSaysWhatSentencesAreAbout(t *testing.T) {
 		t.Fatalf("pickSentences = %+v, want the validity rule of the advertising passage first", got)
 	}
 }
+
+// An English continuation names what changes ("And on the Ring
+// Expressway?"): the row it names wins over the row the earlier question
+// asked about.
+func TestPickSentencesContinuationSwaps(t *testing.T) {
+	docs := []llm.DataBlock{{Kind: "document", Ref: "rw#1", Body: "Speed limit: up to 40 km/h, Advance warning sign: 50 m before the works, Taper length: 20 m. " +
+		"Speed limit: 50–60 km/h, Advance warning sign: 100 m before the works, Taper length: 40 m. " +
+		"Speed limit: Ring Expressway, Advance warning sign: 1,000 m, 500 m and 200 m, Taper length: 120 m."}}
+	context := map[string]float64{}
+	addContext(context, "How far before the works does the advance warning sign go on a road with a 40 km/h limit?", contextWeight)
+	q := "And on the Ring Expressway?"
+	got := pickSentences(q, context, askedTypes(q, []string{"How far before the works does the advance warning sign go on a road with a 40 km/h limit?"}), docs)
+	if len(got) == 0 || !strings.Contains(got[0].text, "1,000 m") {
+		t.Errorf("%q: first sentence %v, want the Ring Expressway row", q, got)
+	}
+}
