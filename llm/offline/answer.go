@@ -572,10 +572,17 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
 	seen := map[string]bool{}
 	quotedDoc := map[int]bool{}
+	english, hanQuoted := !hasHan(question), false
 	var out []quoted
 	for _, c := range cands {
 		if len(out) == maxQuoted {
 			break
+		}
+		// An English question is answered in English: one Chinese
+		// sentence (the rule only a Chinese passage states) is quoted
+		// with its gloss, a second would make the answer Chinese.
+		if english && hanQuoted && hanShare(c.text) >= 0.5 {
+			continue
 		}
 		// A bilingual passage says the same rule twice: once quoted from
 		// it, its other-language twin adds nothing.
@@ -584,6 +591,7 @@ func pickSentences(question string, context map[string]float64, types []*answerT
 		}
 		seen[c.text] = true
 		quotedDoc[c.doc] = true
+		hanQuoted = hanQuoted || hanShare(c.text) >= 0.5
 		out = append(out, c)
 	}
 	return out

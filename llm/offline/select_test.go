@@ -205,3 +205,26 @@ func TestPickSentencesContinuationSwaps(t *testing.T) {
 		t.Errorf("%q: first sentence %v, want the Ring Expressway row", q, got)
 	}
 }
+
+// An English question quotes at most one Chinese sentence: a second would
+// make the answer Chinese. A Chinese question keeps both.
+func TestPickSentencesOneChineseQuoteForEnglish(t *testing.T) {
+	docs := []llm.DataBlock{{Kind: "document", Ref: "h#1", Body: "第六条 咨询类诉求能够依据知识库直接答复的，接线员即时答复，直接办结率目标不低于70%。" +
+		"接线员可以依据本知识库直接答复以下咨询，直接办结。"}}
+	han := func(qs []quoted) (n int) {
+		for _, q := range qs {
+			if hanShare(q.text) >= 0.5 {
+				n++
+			}
+		}
+		return n
+	}
+	q := "What share of enquiries are operators expected to settle on the spot from the knowledge base?"
+	if got := pickSentences(q, nil, lex().answerTypes(q), docs); len(got) == 0 || han(got) != 1 || !strings.Contains(got[0].text, "70%") {
+		t.Errorf("%q: quoted %v, want the 70%% sentence alone", q, got)
+	}
+	q = "接线员依据知识库直接答复的直接办结率目标是多少？"
+	if got := pickSentences(q, nil, lex().answerTypes(q), docs); han(got) != 2 {
+		t.Errorf("%q: quoted %v, want both sentences", q, got)
+	}
+}
