@@ -95,6 +95,10 @@ func TestPlanOnAgentTools(t *testing.T) {
 			tool: "propose_hotline_dispatch_ticket", args: map[string]any{"department": "urban_management", "request_text": "人民路有个井盖丢了，归哪个部门管？"}},
 		"follow-up request looks up again": {agent: "traffic", questions: []string{"Which segment is the most congested right now?", "Send a tow truck there."},
 			tool: "traffic_congestion", noAction: true},
+		"same period keeps the window": {agent: "energy", questions: []string{"Were there any anomalies in Nanhu in the last 3 hours?", "And in Gaoxin over the same period?"},
+			tool: "energy_anomalies", args: map[string]any{"district": "gaoxin", "hours": 3.0}, noAction: true},
+		"need with a to-verb proposes": {agent: "energy", questions: []string{"We need a day-ahead DR event in Dongcheng tomorrow to cut 3000 kW."},
+			tool: "propose_energy_demand_response_event", args: map[string]any{"district": "dongcheng", "event_type": "day_ahead", "reduction_kw": 3000.0}},
 		"follow-up names its own road": {agent: "traffic", questions: []string{"How is traffic on Zhongshan Road right now?", "And on Renmin Road?"}, tool: "traffic_congestion",
 			args: map[string]any{"road": "renmin"}},
 	} {
