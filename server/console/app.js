@@ -149,11 +149,16 @@ function signOut() {
 // route renders the page of the current hash. Routes run one at a time: a
 // hash change while a page is still loading renders again afterwards, so a
 // slow page never overwrites the one the user moved on to.
+// #view's data-ready ("<page> <lang>", e.g. "chat zh") is set once the last
+// pending render is on screen and removed while one is pending, so a script
+// (or a test) driving the page knows which form it is typing into.
 let routing = null, routeAgain = false;
 async function route() {
+  $("#view").removeAttribute("data-ready");
   if (routing) { routeAgain = true; return routing; }
   routing = (async () => {
     do { routeAgain = false; await routeOnce(); } while (routeAgain);
+    $("#view").dataset.ready = ((location.hash || "#/").split("/")[1] || "") + " " + lang;
   })();
   try { await routing; } finally { routing = null; }
 }
@@ -192,7 +197,7 @@ function signinView(err) {
 }
 
 // ---- chat --------------------------------------------------------------------
-let chatState = { agent: "", session: "" };
+let chatState = { agent: "", session: "", draft: "" }; // draft: the unsent message, kept across a re-render (a language switch)
 async function chatView(sessionID) {
   const [{ agents }, { sessions }] = await Promise.all([api("/v1/agents"), api("/v1/sessions?limit=30")]);
   const usable = agents.filter((a) => !a.roles || a.roles.length === 0 || a.roles.some(can));
@@ -205,6 +210,8 @@ async function chatView(sessionID) {
   const box = h("textarea", { id: "message", rows: 3, maxlength: 8000, placeholder: t("ask"), "aria-label": t("ask") });
   const sendBtn = h("button", { type: "submit", id: "send" }, t("send"));
   const form = h("form", { class: "row", onsubmit: (ev) => { ev.preventDefault(); send(); } }, box, sendBtn);
+  box.value = chatState.draft;
+  box.addEventListener("input", () => { chatState.draft = box.value; });
   box.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) send(); });
   const list = h("ul", { class: "sessions", "data-testid": "sessions" });
   const listSessions = (items) => fill(list,
@@ -231,7 +238,7 @@ async function chatView(sessionID) {
   async function send() {
     const message = box.value.trim();
     if (!message || sendBtn.disabled) return;
-    box.value = ""; sendBtn.disabled = true;
+    box.value = ""; chatState.draft = ""; sendBtn.disabled = true;
     log.append(h("div", { class: "msg user" }, message));
     // data-deltas counts the streamed pieces shown before the turn ended.
     const answer = h("div", { class: "msg bot", "data-testid": "answer", "data-state": "streaming", "data-deltas": 0 });

@@ -35,6 +35,8 @@ async function signIn(page, role) {
 async function shot(page, name) { if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: false }); }
 // ask sends a message in the chat page and waits for the turn's details.
 async function ask(page, agent, message) {
+  // A render still pending (a language switch) would replace the form typed into.
+  await page.waitForSelector('#view[data-ready^="chat "]', { state: "attached" });
   await page.selectOption("#agent", agent);
   const turns = await page.locator("[data-testid=answer]").count();
   await page.fill("#message", message);
@@ -109,6 +111,7 @@ try {
   await sup.goto(base + "/console#/chat");
   await sup.click("#lang");
   await sup.waitForFunction(() => [...document.querySelectorAll("#nav a")].some((a) => a.textContent === "对话"));
+  await sup.waitForSelector('#view[data-ready="chat zh"]', { state: "attached" });
   await sup.waitForSelector("#agent option", { state: "attached" });
   const zh = await ask(sup, "traffic", "现在哪些路段最拥堵？");
   if (!/[\u4e00-\u9fff]{4,}/.test(zh.answer)) fail("answer not in Chinese: " + zh.answer);
