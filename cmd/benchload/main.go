@@ -63,6 +63,7 @@ type options struct {
 	only     string
 	message  string
 	profile  string
+	streams  int
 }
 
 func run() error {
@@ -76,6 +77,7 @@ func run() error {
 	flag.BoolVar(&o.stream, "stream", true, "also measure the OpenAI-provider turn streamed (SSE)")
 	flag.StringVar(&o.only, "only", "", "measure only this server: floor, embedded or openai (default all)")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of each cityagent's closed-loop run to PREFIX-<server>.prof (needs -bin built with -tags pprof)")
+	flag.IntVar(&o.streams, "streams", 10000, "event streams (GET /v1/events) to hold open on the embedded server while timing turns one at a time (0: skip)")
 	flag.StringVar(&o.message, "message", "Which road segments are the most congested right now?", "the question of every turn")
 	flag.Parse()
 	for _, r := range strings.Split(rates, ",") {
@@ -91,6 +93,7 @@ func run() error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: run scripts/bench-deps.sh (Debian's wrk)")
 	}
+	raiseFileLimit() // the streams step holds -streams connections on each side
 	tmp, err := os.MkdirTemp("", "benchload-")
 	if err != nil {
 		return err
@@ -118,6 +121,7 @@ type bench struct {
 	floor  float64 // closed-loop req/s of the floor
 	floorC float64 // closed-loop CPU ms per request of the floor
 	notes  []string
+	held   *streamsResult // the streams step, when it ran
 }
 
 type row struct {
@@ -172,6 +176,15 @@ func (b *bench) measure() error {
 		if want("embedded") {
 			if err := b.runAll(t); err != nil {
 				return err
+			}
+			if b.o.streams > 0 {
+				res, err := holdStreams(t, b.o.streams, 100)
+				if err != nil {
+					return fmt.Errorf("embedded, %d event streams: %w", b.o.streams, err)
+				}
+				b.held = &res
+				fmt.Fprintf(os.Stderr, "benchload: %d event streams open (%d failed): RSS %.0f → %.0f MB; %d turns one at a time p50 %s p99 %s; %d streams still open after\n",
+					res.open, res.dialFail, res.rssBefore, res.rssOpen, res.turns, res.p50.Round(10*time.Microsecond), res.p99.Round(10*time.Microsecond), res.stillOpen)
 			}
 		}
 	}
@@ -420,6 +433,11 @@ func (b *bench) print(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %d | %.3f | %.0f | %s | %s |\n", r.server, modeText(r), r.rate,
 			ms(r.p50), ms(r.p99), r.failed, r.cpuMS, r.rssMB, ratio, cratio)
 	}
+	if h := b.held; h != nil {
+		fmt.Fprintln(w, "\n| server | event streams open (GET /v1/events) | failed to open | server RSS before → with them open (MB) | turns while open, one at a time | p50 ms | p99 ms | streams still open after |")
+		fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|")
+		fmt.Fprintf(w, "| cityagent, embedded | %d | %d | %.0f → %.0f | %d | %.1f | %.1f | %d |\n", h.open, h.dialFail, h.rssBefore, h.rssOpen, h.turns, ms(h.p50), ms(h.p99), h.stillOpen)
+	}
 	for _, n := range b.notes {
 		fmt.Fprintln(w, n)
 	}
@@ -456,6 +474,16 @@ func (b *bench) stopAll() {
 			_ = cmd.Process.Kill()
 			<-done
 		}
+	}
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one, for
+// this process and the servers it starts.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
 }
 
