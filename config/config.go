@@ -81,6 +81,9 @@ type ServerConfig struct {
 	// RequestTimeout is the deadline of every request's context, streams
 	// included (server.Options.RequestTimeout); 0 = the server's default.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxStreamsPerKey bounds the event streams (GET /v1/events) one key
+	// holds open at once (server.Options.MaxStreamsPerKey); -1 = no limit.
+	MaxStreamsPerKey int `yaml:"max_streams_per_key"`
 }
 
 // LogConfig sets structured logging.
@@ -116,7 +119,7 @@ func Default() Config {
 		DataDir:   "./data",
 		Knowledge: KnowledgeConfig{Store: "embedded", Embedder: "hashed", LoadDemo: true},
 		LLM:       LLMConfig{ModelConfig: ModelConfig{Provider: "offline", Timeout: 60 * time.Second, MaxRetries: 2}},
-		Server:    ServerConfig{BodyLimit: 1 << 20, HeartbeatInterval: 15 * time.Second, ShutdownTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second},
+		Server:    ServerConfig{BodyLimit: 1 << 20, HeartbeatInterval: 15 * time.Second, ShutdownTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxStreamsPerKey: 32},
 		Log:       LogConfig{Level: "info", Format: "text"},
 		DemoCity:  DemoCityConfig{Seed: 2024},
 		Hotline:   defaultHotline(),
@@ -159,6 +162,11 @@ var Env = append([]EnvVar{
 	{"CITYAGENT_LOG_FORMAT", "text or json", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"CITYAGENT_HOTLINE_TAXONOMY", "hotline taxonomy YAML file; empty = the demo city's built-in one", func(c *Config, v string) error { c.Hotline.Taxonomy = v; return nil }},
 	{"CITYAGENT_HOTLINE_DEADLINE", "every hotline ticket call answers within this, e.g. 10s", func(c *Config, v string) error { return setDuration(&c.Hotline.Deadline, v) }},
+	{"CITYAGENT_MAX_STREAMS_PER_KEY", "event streams (GET /v1/events) one key may hold open at once; -1 = no limit (server.max_streams_per_key)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Server.MaxStreamsPerKey = n
+		return err
+	}},
 	{"CITYAGENT_DEMO_SEED", "seed of the simulated demo city", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		c.DemoCity.Seed = n
@@ -286,6 +294,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Events.LeaseTTL != 0 && c.Events.LeaseTTL < time.Second {
 		bad("events.lease_ttl", "must be at least 1s (0 = the default, 15s)")
+	}
+	if c.Server.MaxStreamsPerKey == 0 || c.Server.MaxStreamsPerKey < -1 {
+		bad("server.max_streams_per_key", "must be at least 1, or -1 for no limit (default 32)")
 	}
 	if c.Server.RequestTimeout != 0 && c.Server.RequestTimeout < time.Second {
 		bad("server.request_timeout", "must be at least 1s (0 = the default, 5m)")

@@ -83,6 +83,10 @@ func (s *Server) streamEvents(c *fiber.Ctx) error {
 	if len(errs) > 0 {
 		return badRequest("invalid event stream request", errs...)
 	}
+	key := f.who.KeyID
+	if err := s.feeds.take(c, key); err != nil {
+		return err
+	}
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
@@ -94,6 +98,7 @@ func (s *Server) streamEvents(c *fiber.Ctx) error {
 	s.streams.Add(1)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.streams.Done()
+		defer s.feeds.release(key)
 		defer cancel()
 		defer sub.Close()
 		s.metrics.streams.Inc()

@@ -28,6 +28,11 @@ type eventEnv struct {
 
 func newEventEnv(t *testing.T) *eventEnv {
 	t.Helper()
+	return newEventEnvOpts(t, Options{HeartbeatInterval: 100 * time.Millisecond})
+}
+
+func newEventEnvOpts(t *testing.T, opts Options) *eventEnv {
+	t.Helper()
 	db, err := store.Open(t.Context(), "", storeDir(t))
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +44,7 @@ func newEventEnv(t *testing.T) *eventEnv {
 	go func() { hub.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	env := &eventEnv{db: db, keys: map[access.Role]string{}}
-	env.srv = New(Deps{Keys: db, Sessions: db, Events: &events.Service{Hub: hub, Outbox: db, Webhooks: db}},
-		Options{HeartbeatInterval: 100 * time.Millisecond})
+	env.srv = New(Deps{Keys: db, Sessions: db, Events: &events.Service{Hub: hub, Outbox: db, Webhooks: db}}, opts)
 	for _, r := range []access.Role{access.RoleOperator, access.RoleHotline} {
 		_, secret, err := IssueKey(t.Context(), db, KeyRequest{Name: string(r), Role: string(r), Clearance: "internal"}, "test", time.Now())
 		if err != nil {

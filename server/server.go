@@ -103,6 +103,10 @@ type Options struct {
 	// < 0: no queue. A turn refused gets 503 with Retry-After.
 	MaxTurns  int
 	TurnQueue int
+	// MaxStreamsPerKey bounds the event streams (GET /v1/events) one key
+	// holds open at once; 0: DefaultMaxStreamsPerKey, < 0: no limit. One
+	// more is 429 with Retry-After (server/streamcap.go).
+	MaxStreamsPerKey int
 	// CityName and CityTimeZone (IANA) are what GET /v1/me tells the
 	// console, which shows times in the city's zone.
 	CityName, CityTimeZone string
@@ -122,6 +126,7 @@ type Server struct {
 	streams  sync.WaitGroup
 	convs    conversations
 	turns    *admission // server/admission.go
+	feeds    *streamCap // server/streamcap.go
 	metrics  *metrics
 	shutdown sync.Once
 	drain    drainState // server/drain.go
@@ -158,6 +163,10 @@ func New(deps Deps, opts Options) *Server {
 	s.metrics.onTurn = s.chargeTokens // server/ratelimit.go
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.turns = newAdmission(opts.MaxTurns, opts.TurnQueue)
+	if opts.MaxStreamsPerKey == 0 {
+		opts.MaxStreamsPerKey = DefaultMaxStreamsPerKey
+	}
+	s.feeds = newStreamCap(opts.MaxStreamsPerKey)
 	s.app = fiber.New(fiber.Config{
 		AppName: "cityagent",
 		// Fiber's strings (Params, Method, Path, Get, Query) and Body point

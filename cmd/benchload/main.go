@@ -230,7 +230,9 @@ func (b *bench) startCityagent(name string, env []string) (target, error) {
 		return target{}, err
 	}
 	data := filepath.Join(b.tmp, strings.Fields(name)[0])
-	env = append(env, "CITYAGENT_ADDR="+addr, "CITYAGENT_DATA="+data, "CITYAGENT_LOG_LEVEL=warn")
+	// The streams step holds all its streams with the one admin key: no
+	// per-key cap on them (the shipped default is 32 per key).
+	env = append(env, "CITYAGENT_ADDR="+addr, "CITYAGENT_DATA="+data, "CITYAGENT_LOG_LEVEL=warn", "CITYAGENT_MAX_STREAMS_PER_KEY=-1")
 	var pprofAddr string
 	if b.o.profile != "" {
 		if pprofAddr, err = freeAddr(); err != nil {

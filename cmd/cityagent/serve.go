@@ -102,7 +102,7 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer, ready chan<- s
 		Telemetry: tel, // cmd/cityagent/telemetry.go
 		Rates:     rates,
 	}, server.Options{RateLimits: quotas, BodyLimit: cfg.Server.BodyLimit, HeartbeatInterval: cfg.Server.HeartbeatInterval,
-		ReadTimeout: cfg.Server.ReadTimeout, RequestTimeout: cfg.Server.RequestTimeout, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue,
+		ReadTimeout: cfg.Server.ReadTimeout, RequestTimeout: cfg.Server.RequestTimeout, MaxStreamsPerKey: cfg.Server.MaxStreamsPerKey, Version: version, MaxTurns: limits.maxTurns, TurnQueue: limits.queue,
 		CityName: cfg.City.Name, CityTimeZone: cfg.City.TimeZone})
 	stopRegistry := startRegistrySync(ctx, inst, cfg, log) // cmd/cityagent/scaleout.go: other replicas' tools
 	defer stopRegistry()
