@@ -72,8 +72,8 @@ bench-knowledge:
 ## bench-load: the load benchmark behind the README's performance table (docs/performance.md), ~3 min: builds
 ## bin/cityagent, starts it (embedded default; and with the OpenAI provider against a zero-latency model server)
 ## beside a floor (bare Fiber + one SQLite insert), drives each with wrk (closed loop, 64 connections) and a
-## fixed-rate open-loop driver, reads server CPU from /proc and prints one table; then holds 10,000 event streams
-## open on the embedded server and times turns meanwhile. BENCH_LOAD_FLAGS: e.g. -d 30s -rates 500,1000 -streams 0
+## fixed-rate open-loop driver, reads server CPU from /proc and prints a table; then holds 10,000 event streams
+## open on the embedded server and times turns meanwhile (a second table). BENCH_LOAD_FLAGS: e.g. -d 30s -rates 500,1000 -streams 0
 BENCH_LOAD_FLAGS ?=
 bench-load: build
 	./scripts/bench-deps.sh
