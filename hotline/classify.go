@@ -88,6 +88,8 @@ type Classifier struct {
 	nearMisses        []string // normalised
 	pastAfter         []string // normalised
 	past, now         matcher
+	unreal, resolved  matcher // the taxonomy's mentions
+	still, explained  matcher
 	hazards           []compiledHazard
 	hazardDefs        []*Hazard
 	hazardUrgency     []string // the urgency of each hazard
@@ -158,6 +160,10 @@ func NewClassifier(t *Taxonomy) *Classifier {
 	c.focus = compile(t.Mentions.Focus, 1)
 	c.past = compile(t.Mentions.Past, 1)
 	c.now = compile(t.Mentions.Now, 1)
+	c.unreal = compile(t.Mentions.Unreal, 1)
+	c.resolved = compile(t.Mentions.Resolved, 1)
+	c.still = compile(t.Mentions.Still, 1)
+	c.explained = compile(t.Mentions.Explained, 1)
 	for _, w := range t.Mentions.LandmarkAfter {
 		c.landmarkAfter = append(c.landmarkAfter, strings.Join(strings.Fields(normalize(w)), ""))
 	}
@@ -674,7 +680,7 @@ func (c *Classifier) hazardFirst(r *request, n int, cat func(int) int, swap func
 	if hazardCat(0) {
 		return
 	}
-	if score, _, _ := c.emerg[cat(0)].score(r, 0, nil); score > 0 {
+	if score, _ := c.presentScore(r, c.emerg[cat(0)]); score > 0 {
 		return
 	}
 	for i := 1; i < n; i++ {
@@ -769,7 +775,16 @@ func (c *Classifier) classifyUrgency(r *request, out *Classification) {
 		if cs.Code != cat.Code {
 			continue
 		}
-		if score, cues, _ := c.emerg[i].score(r, 0, nil); score > 0 {
+		if urgency == UrgencyEmergency {
+			// A category that is an emergency in itself (a crash, a gas
+			// leak) is one only where its words tell of now: not of the
+			// past, a drill, the news or a fear ("万一哪天漏气").
+			if score, _ := c.presentScore(r, c.cats[i]); score == 0 {
+				urgency = UrgencyNormal
+				out.urgencyEvidence = map[string]bool{urgency: true}
+			}
+		}
+		if score, cues := c.presentScore(r, c.emerg[i]); score > 0 {
 			urgency = c.tax.moreUrgent(urgency, UrgencyEmergency)
 			out.UrgencyCues = append(out.UrgencyCues, cues...)
 			out.urgencyEvidence[UrgencyEmergency] = true
@@ -786,7 +801,12 @@ func (c *Classifier) classifyUrgency(r *request, out *Classification) {
 		}
 	}
 	for i, u := range c.tax.Urgencies {
-		if score, cues, _ := c.urgent[i].score(r, 0, nil); score > 0 {
+		score, cues, _ := c.urgent[i].score(r, 0, nil)
+		if u.ID == UrgencyEmergency {
+			// An emergency's words count where they tell of now.
+			score, cues = c.presentScore(r, c.urgent[i])
+		}
+		if score > 0 {
 			out.urgencyEvidence[u.ID] = true
 			if more := c.tax.moreUrgent(urgency, u.ID); more != urgency {
 				urgency = more

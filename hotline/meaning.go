@@ -15,7 +15,13 @@ type request struct {
 	clauses   []clause
 	sentences []text
 	questions []text // the sentences that end with a question mark
-	hazards   []*Hazard
+	// present are the clauses that may tell of a hazard now: not in a
+	// sentence that tells of one over or dealt with, not telling of the
+	// past only, of a drill, the news or a fear (see presentClause);
+	// presentText is each sentence made of its present clauses.
+	present     []clause
+	presentText []text
+	hazards     []*Hazard
 	// filing are the hazards whose categories the request is filed under
 	// (see filingHazards).
 	filing []*Hazard
@@ -47,9 +53,12 @@ func (c *Classifier) prepareRequest(s string) *request {
 	s, _ = stripInstructions(s) // instructions in the text decide nothing
 	r := &request{whole: prepare(s)}
 	var sentence, part strings.Builder
+	var inSentence []clause // the clauses of the sentence being read
 	flushClause := func() {
 		if t := prepare(part.String()); strings.TrimSpace(t.norm) != "" {
-			r.clauses = append(r.clauses, clause{t: t, weight: c.clauseWeight(t)})
+			cl := clause{t: t, weight: c.clauseWeight(t)}
+			r.clauses = append(r.clauses, cl)
+			inSentence = append(inSentence, cl)
 		}
 		part.Reset()
 	}
@@ -60,7 +69,18 @@ func (c *Classifier) prepareRequest(s string) *request {
 			if question {
 				r.questions = append(r.questions, t)
 			}
+			var now []string
+			if !c.over(t) && !c.dealtWith(t) {
+				for _, cl := range inSentence {
+					if c.presentClause(cl.t) {
+						r.present = append(r.present, cl)
+						now = append(now, cl.t.norm)
+					}
+				}
+			}
+			r.presentText = append(r.presentText, prepare(strings.Join(now, " ")))
 		}
+		inSentence = inSentence[:0]
 		sentence.Reset()
 	}
 	rs := []rune(englishClauses(s))
@@ -96,7 +116,7 @@ func (c *Classifier) prepareRequest(s string) *request {
 			}
 		}
 	}
-	r.hazards = c.findHazards(withPairs(r.sentences))
+	r.hazards = c.findHazards(withPairs(r.sentences), withPairs(r.presentText))
 	r.filing = c.filingHazards(r.hazards)
 	return r
 }
@@ -384,20 +404,25 @@ func gapCuts(kw string) [][2]string {
 }
 
 // findHazards returns the hazards some sentence describes: one of a
-// hazard's things and one of its signs in the same sentence.
-func (c *Classifier) findHazards(sentences []text) []*Hazard {
+// hazard's things and one of its signs in the same sentence, the sign in a
+// clause that tells of now (present[i] is sentences[i] made of those).
+func (c *Classifier) findHazards(sentences, present []text) []*Hazard {
 	var out []*Hazard
 	for i, h := range c.hazards {
-		for _, s := range sentences {
-			if c.over(s) {
+		for j, s := range sentences {
+			now := present[j]
+			if strings.TrimSpace(now.norm) == "" {
+				continue
+			}
+			if c.explainedAway(h, s) {
 				continue
 			}
 			things := h.things.hits(s)
 			// A thing and its sign are two words: a word that is both (嘶嘶,
 			// a hiss) needs another of the hazard's things beside it — the
 			// hiss of air in a tap is no gas.
-			if slices.ContainsFunc(h.signs.hits(s), func(k keyword) bool {
-				return slices.ContainsFunc(things, func(t keyword) bool { return t.norm != k.norm }) && !c.nearMiss(s, k) && !c.signTaken(i, s, k)
+			if slices.ContainsFunc(h.signs.hits(now), func(k keyword) bool {
+				return slices.ContainsFunc(things, func(t keyword) bool { return t.norm != k.norm }) && !c.nearMiss(now, k) && !c.pastGap(now, k) && !c.signTaken(i, s, k)
 			}) {
 				out = append(out, c.hazardDefs[i])
 				break
@@ -405,6 +430,99 @@ func (c *Classifier) findHazards(sentences []text) []*Hazard {
 		}
 	}
 	return out
+}
+
+// explainedAway reports whether sentence s finds a cause that is no hazard
+// for what hazard h's words describe: an explanation (一看是, 原来是, "it's just
+// the") followed by none of h's signs — the rotten-egg smell was the bins,
+// the smoke alarm's chirp its battery.
+func (c *Classifier) explainedAway(h compiledHazard, s text) bool {
+	for _, k := range c.explained.hits(s) {
+		src := s.norm
+		if k.cjk {
+			src = s.compact
+		}
+		at := strings.Index(src, k.norm)
+		if at < 0 {
+			continue // said with a character inserted
+		}
+		if len(h.signs.hits(prepare(src[at+len(k.norm):]))) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// presentClause reports whether clause t may tell of a hazard now: it does
+// not tell of the past only (上个月…, "last year …" with no word of now) and
+// holds no word of a drill, the news or a fear (演练, 新闻, 万一, "what if").
+func (c *Classifier) presentClause(t text) bool {
+	return !c.over(t) && len(c.unreal.hits(t)) == 0
+}
+
+// dealtWith reports whether sentence s tells of a hazard dealt with (已经扑灭,
+// 修好了, 人没事, "put out", "fixed") and not of one back or going on (还, 又,
+// 可是, "still", "but"): what it names is not happening now.
+func (c *Classifier) dealtWith(s text) bool {
+	if len(c.still.hits(s)) > 0 {
+		return false
+	}
+	return slices.ContainsFunc(c.resolved.hits(s), func(k keyword) bool { return !c.nearMiss(s, k) })
+}
+
+// presentScore is the weighted score of emergency cues m over the clauses
+// that tell of now, each cue neither a near miss nor told as past (困过人:
+// a keyword matched with 过 or a negation inserted is not the keyword).
+func (c *Classifier) presentScore(r *request, m matcher) (total float64, cues []string) {
+	seen := map[string]bool{}
+	for _, cl := range r.present {
+		if cl.weight == 0 {
+			continue
+		}
+		var hits []keyword
+		for _, k := range m.hits(cl.t) {
+			if !c.nearMiss(cl.t, k) && !c.pastGap(cl.t, k) {
+				hits = append(hits, k)
+			}
+		}
+		for _, k := range outermost(hits) {
+			total += k.weight * cl.weight
+			if !seen[k.text] {
+				seen[k.text] = true
+				cues = append(cues, k.text)
+			}
+		}
+	}
+	return total, cues
+}
+
+// pastGap reports whether Chinese keyword k occurs in t only with one
+// character inserted, and that character tells of the past or negates (电梯困过人
+// for 电梯困人, 没困着人): the keyword's event happened once or not at all.
+func (c *Classifier) pastGap(t text, k keyword) bool {
+	if !k.cjk || !k.gap || strings.Contains(t.compact, k.norm) {
+		return false
+	}
+	s := t.compact
+	found := false
+	for _, cut := range k.cuts {
+		head, tail := cut[0], cut[1]
+		for from := 0; from < len(s); {
+			at := strings.Index(s[from:], head)
+			if at < 0 {
+				break
+			}
+			at += from + len(head)
+			if r, n := utf8.DecodeRuneInString(s[at:]); n > 0 && strings.HasPrefix(s[at+n:], tail) {
+				if !slices.Contains(c.pastAfter, string(r)) && !slices.Contains(c.nearMisses, string(r)) {
+					return false
+				}
+				found = true
+			}
+			from = at
+		}
+	}
+	return found
 }
 
 // withPairs is the sentences and each two in a row: a hazard's thing and

@@ -103,6 +103,18 @@ type Mentions struct {
 	// over ("上次煤气泄漏你们处理得很快"): its signs raise nothing.
 	Past []string `yaml:"past"`
 	Now  []string `yaml:"now"`
+	// Unreal words in a clause say the hazard it names is not happening: a
+	// drill, the news, a fear ("演练", "on the news", "万一", "what if").
+	Unreal []string `yaml:"unreal"`
+	// Resolved words in a sentence say its hazard has been dealt with ("已经
+	// 扑灭了", "人没事", "put out"), unless a Still word says it is back or
+	// goes on ("还", "又", "but", "still").
+	Resolved []string `yaml:"resolved"`
+	Still    []string `yaml:"still"`
+	// Explained words find a cause that is no hazard for what the sentence
+	// describes ("一看是垃圾桶", "it's just the battery"): a hazard none of
+	// whose signs follows them is explained away.
+	Explained []string `yaml:"explained"`
 }
 
 // DeadlineRule sets the deadline of the tickets it matches. Empty fields
