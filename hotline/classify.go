@@ -464,10 +464,16 @@ func (c *Classifier) classifyType(r *request, out *Classification) {
 		prior = cat.Type
 	}
 	if len(r.hazards) > 0 {
-		// A hazard to life or property asks for help, whatever else it says.
+		// A hazard to life or property asks for help, whatever else it says;
+		// a question about one happening now ("…该找谁？", "who do I call?")
+		// asks for help too, not for information.
 		for i, ty := range c.tax.Types {
-			if ty.ID == typeDefault {
+			switch ty.ID {
+			case typeDefault:
 				scores[i] += hazardHelpBonus
+			case "inquiry":
+				scores[i], strong[i], cues[i] = 0, false, nil
+				out.typeEvidence[ty.ID] = 0
 			}
 		}
 	}
