@@ -109,6 +109,9 @@ type keyword struct {
 	last   string      // the keyword's last character (gap)
 	weight float64
 	all    []keyword // the parts of an "a+b" keyword
+	// passive: a hazard's sign in the passive (被偷, 被掀), also found with
+	// who did it said after 被 (被谁掀走了; see passiveAgent).
+	passive bool
 }
 
 type matcher []keyword
@@ -188,7 +191,11 @@ func NewClassifier(t *Taxonomy) *Classifier {
 		c.urgent = append(c.urgent, compile(u.Keywords, 1))
 		for i := range u.Hazards {
 			h := &u.Hazards[i]
-			c.hazards = append(c.hazards, compiledHazard{things: compile(h.Things, 1), signs: compile(h.Signs, 1)})
+			signs := compile(h.Signs, 1)
+			for i, k := range signs {
+				signs[i].passive = k.cjk && strings.HasPrefix(k.norm, "被") && utf8.RuneCountInString(k.norm) >= 2
+			}
+			c.hazards = append(c.hazards, compiledHazard{things: compile(h.Things, 1), signs: signs})
 			c.hazardDefs = append(c.hazardDefs, h)
 			c.hazardUrgency = append(c.hazardUrgency, u.ID)
 		}
@@ -353,6 +360,37 @@ func (k keyword) in(t text) bool {
 		from = at + 1
 	}
 	return false
+}
+
+// maxAgentRunes is how long the doer said between 被 and the verb may be.
+const maxAgentRunes = 3
+
+// passiveAgent reports whether passive keyword k (被 and a verb) occurs in s
+// with its doer said between them (被谁掀 for 被掀, 被一辆车撞 for 被撞) after
+// one of things: the thing is what it was done to (井盖被谁掀走了; the
+// railing 被车撞歪 is no crash).
+func passiveAgent(s string, k keyword, things matcher) bool {
+	verb := strings.TrimPrefix(k.norm, "被")
+	for from := 0; ; {
+		at := strings.Index(s[from:], "被")
+		if at < 0 {
+			return false
+		}
+		at += from
+		before := prepare(s[:at])
+		rest := s[at+len("被"):]
+		for n := 1; n <= maxAgentRunes && rest != ""; n++ {
+			r, size := utf8.DecodeRuneInString(rest)
+			if !unicode.Is(unicode.Han, r) {
+				break
+			}
+			rest = rest[size:]
+			if strings.HasPrefix(rest, verb) && len(things.hits(before)) > 0 {
+				return true
+			}
+		}
+		from = at + len("被")
+	}
 }
 
 // boundary reports whether s[start:end] is not part of a longer ASCII word

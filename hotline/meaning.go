@@ -421,7 +421,13 @@ func (c *Classifier) findHazards(sentences, present []text) []*Hazard {
 			// A thing and its sign are two words: a word that is both (嘶嘶,
 			// a hiss) needs another of the hazard's things beside it — the
 			// hiss of air in a tap is no gas.
-			if slices.ContainsFunc(h.signs.hits(now), func(k keyword) bool {
+			signs := h.signs.hits(now)
+			for _, k := range h.signs {
+				if k.passive && !slices.ContainsFunc(signs, func(x keyword) bool { return x.norm == k.norm }) && passiveAgent(now.compact, k, h.things) {
+					signs = append(signs, k)
+				}
+			}
+			if slices.ContainsFunc(signs, func(k keyword) bool {
 				return slices.ContainsFunc(things, func(t keyword) bool { return t.norm != k.norm }) && !c.nearMiss(now, k) && !c.pastGap(now, k) && !c.signTaken(i, s, k)
 			}) {
 				out = append(out, c.hazardDefs[i])
