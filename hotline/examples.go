@@ -306,7 +306,7 @@ type exampleThresholds struct {
 // defaultExampleThresholds were chosen on the dev rounds held back from
 // the rules of their time (docs/hotline.md, "Triage quality"). Naive Bayes
 // is overconfident, hence the high values where the rules were sure.
-var defaultExampleThresholds = exampleThresholds{catWeak: 0.5, catTie: 0.7, catCued: 0.95, catOne: 0.99, catOneZh: 20, typWeak: 0.99, emerg: 0.999}
+var defaultExampleThresholds = exampleThresholds{catWeak: 0.5, catTie: 0.7, catCued: 0.95, catOne: 0.99, catOneZh: 20, typWeak: 0.99, emerg: 0.99999}
 
 // withExamples lets the example model decide what the rules are unsure
 // of — the category when no strong keyword found it, two keyword scores
