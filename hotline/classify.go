@@ -464,6 +464,12 @@ func (c *Classifier) Classify(s string) Classification {
 	return out
 }
 
+// hazardMutes reports whether a present hazard silences the cues of type
+// typ: a request that tells of a hazard now asks for help, however it asks
+// (请问…该找谁？) or whatever it complains of besides (我要投诉物业…还有，楼道里有
+// 煤气味). No emergency of the dev set is labelled an inquiry or a complaint.
+func hazardMutes(typ string) bool { return typ == "inquiry" || typ == "complaint" }
+
 // typeDefault is the type of a request with no type cue in a category
 // that names no usual type: most hotline calls ask for something to be fixed.
 const typeDefault = "help"
@@ -502,14 +508,13 @@ func (c *Classifier) classifyType(r *request, out *Classification) {
 		prior = cat.Type
 	}
 	if len(r.hazards) > 0 {
-		// A hazard to life or property asks for help, whatever else it says;
-		// a question about one happening now ("…该找谁？", "who do I call?")
-		// asks for help too, not for information.
+		// A hazard to life or property asks for help, whatever else it says
+		// or asks (see hazardMutes).
 		for i, ty := range c.tax.Types {
-			switch ty.ID {
-			case typeDefault:
+			if ty.ID == typeDefault {
 				scores[i] += hazardHelpBonus
-			case "inquiry":
+			}
+			if hazardMutes(ty.ID) {
 				scores[i], strong[i], cues[i] = 0, false, nil
 				out.typeEvidence[ty.ID] = 0
 			}
