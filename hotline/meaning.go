@@ -423,7 +423,10 @@ func (c *Classifier) findHazards(sentences, present []text) []*Hazard {
 			// hiss of air in a tap is no gas.
 			signs := h.signs.hits(now)
 			for _, k := range h.signs {
-				if k.passive && !slices.ContainsFunc(signs, func(x keyword) bool { return x.norm == k.norm }) && passiveAgent(now.compact, k, h.things) {
+				if slices.ContainsFunc(signs, func(x keyword) bool { return x.norm == k.norm }) {
+					continue
+				}
+				if k.passive && passiveAgent(now.compact, k, h.things) || adverbInside(now.compact, k) {
 					signs = append(signs, k)
 				}
 			}
@@ -454,6 +457,30 @@ func (c *Classifier) explainedAway(h compiledHazard, s text) bool {
 		}
 		if len(h.signs.hits(prepare(src[at+len(k.norm):]))) == 0 {
 			return true
+		}
+	}
+	return false
+}
+
+// adverbs are the Chinese words of degree, time and scope that a caller puts
+// inside what a sign says (水已经很深 for 水很深, 门也打不开 for 门打不开).
+var adverbs = []string{"已经", "一直", "越来越", "特别", "非常", "有点", "都", "也", "还", "又", "很", "太", "真"}
+
+// adverbInside reports whether Chinese sign k occurs in s with one of adverbs
+// inserted between two of its characters.
+func adverbInside(s string, k keyword) bool {
+	if !k.cjk || len(k.all) > 0 {
+		return false
+	}
+	for i := range k.norm {
+		if i == 0 {
+			continue
+		}
+		head, tail := k.norm[:i], k.norm[i:]
+		for _, a := range adverbs {
+			if strings.Contains(s, head+a+tail) {
+				return true
+			}
 		}
 	}
 	return false
