@@ -426,7 +426,7 @@ func (c *Classifier) findHazards(sentences, present []text) []*Hazard {
 				if slices.ContainsFunc(signs, func(x keyword) bool { return x.norm == k.norm }) {
 					continue
 				}
-				if k.passive && passiveAgent(now.compact, k, h.things) || adverbInside(now.compact, k) {
+				if k.passive && passiveAgent(now.compact, k, h.things) || adverbInside(now, k) {
 					signs = append(signs, k)
 				}
 			}
@@ -466,12 +466,30 @@ func (c *Classifier) explainedAway(h compiledHazard, s text) bool {
 // inside what a sign says (水已经很深 for 水很深, 门也打不开 for 门打不开).
 var adverbs = []string{"已经", "一直", "越来越", "特别", "非常", "有点", "都", "也", "还", "又", "很", "太", "真"}
 
-// adverbInside reports whether Chinese sign k occurs in s with one of adverbs
-// inserted between two of its characters.
-func adverbInside(s string, k keyword) bool {
-	if !k.cjk || len(k.all) > 0 {
+// auxiliaries are the English words a caller puts inside what a sign says
+// ("water is pouring" for "water pouring", "lines are now down").
+var auxiliaries = []string{"is", "are", "was", "were", "has", "have", "been", "still", "already", "just", "really", "now", "all", "also"}
+
+// adverbInside reports whether sign k occurs in t with one of adverbs
+// inserted between two of its Chinese characters, or one of auxiliaries
+// between two of its English words.
+func adverbInside(t text, k keyword) bool {
+	if len(k.all) > 0 {
 		return false
 	}
+	if !k.cjk {
+		words := strings.Fields(k.norm)
+		for i := 1; i < len(words); i++ {
+			head, tail := strings.Join(words[:i], " "), strings.Join(words[i:], " ")
+			for _, a := range auxiliaries {
+				if (keyword{norm: head + " " + a + " " + tail}).in(t) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	s := t.compact
 	for i := range k.norm {
 		if i == 0 {
 			continue
