@@ -82,3 +82,43 @@ func TestMainIssueOverSimilarity(t *testing.T) {
 		}
 	}
 }
+
+// A hazard counts where the request tells of it now: asked about, buried
+// in a complaint, a third party's, said with a doer or an adverb inside its
+// sign — and not when it is over, dealt with, a drill, the news or a fear.
+func TestHazardNowOrNot(t *testing.T) {
+	t.Parallel()
+	c := NewClassifier(DefaultTaxonomy())
+	for _, tc := range []struct{ text, hazard string }{
+		{"请问一下厨房里煤气味特别大，这个该找哪个部门？", "gas leak"},
+		{"我想投诉一下物业不作为，另外三楼楼道里的电线一直在冒火花", "live wire"},
+		{"对门独居的大爷三天没出门了，敲门也没人应", "person living alone not seen"},
+		{"My neighbour lives on his own and he hasn't been seen since Monday", "person living alone not seen"},
+		{"一辆面包车冲进河里了，车里好像还有人", "vehicle in water"},
+		{"路中间下水井的盖子被人撬走了，就剩一个大洞", "open manhole"},
+		{"地下通道的水已经很深了，还有人往里走", "flooded underpass or tunnel"},
+		{"Water is pouring into the fuse box in our hallway", "water on electrics"},
+		{"The gas leak in the basement hasn't been fixed and the smell is getting worse", "gas leak"},
+	} {
+		got := c.Classify(tc.text)
+		if got.Urgency != UrgencyEmergency || !contains(got.Hazards, tc.hazard) || got.Type != typeDefault {
+			t.Errorf("%q: %s %s %s hazards %v", tc.text, got.Type, got.Category, got.Urgency, got.Hazards)
+		}
+	}
+	for _, text := range []string{
+		"上周楼里燃气泄漏，燃气公司当天就修好了，现在没有味道了，想问问多久检查一次？",
+		"明天上午小区搞燃气泄漏应急演练，会不会停气？",
+		"万一电梯困人了应该按哪个按钮？",
+		"电梯上个月困过人，这周物业换了主板，现在正常了",
+		"看新闻说外地有个路面塌陷了，我们这边的路有人查吗？",
+		"刚才楼下垃圾桶着火了，消防已经扑灭了，现在没事了",
+		"楼道里一股臭鸡蛋味，下去一看原来是垃圾好几天没人收",
+		"Last year a lorry crashed into the bridge railings and they still haven't been replaced",
+		"What should we do if the power lines ever come down in a storm?",
+		"The smoke alarm in the hallway keeps beeping, I think it's just the battery",
+	} {
+		if got := c.Classify(text); got.Urgency == UrgencyEmergency {
+			t.Errorf("%q: false emergency, hazards %v, cues %v", text, got.Hazards, got.UrgencyCues)
+		}
+	}
+}

@@ -70,7 +70,7 @@ func (c *Classifier) prepareRequest(s string) *request {
 				r.questions = append(r.questions, t)
 			}
 			var now []string
-			if !c.over(t) && !c.dealtWith(t) {
+			if !c.over(t) && !c.dealtWith(t) && !c.explainedAway(t) {
 				for _, cl := range inSentence {
 					if c.presentClause(cl.t) {
 						r.present = append(r.present, cl)
@@ -414,9 +414,6 @@ func (c *Classifier) findHazards(sentences, present []text) []*Hazard {
 			if strings.TrimSpace(now.norm) == "" {
 				continue
 			}
-			if c.explainedAway(h, s) {
-				continue
-			}
 			things := h.things.hits(s)
 			// A thing and its sign are two words: a word that is both (嘶嘶,
 			// a hiss) needs another of the hazard's things beside it — the
@@ -442,10 +439,10 @@ func (c *Classifier) findHazards(sentences, present []text) []*Hazard {
 }
 
 // explainedAway reports whether sentence s finds a cause that is no hazard
-// for what hazard h's words describe: an explanation (一看是, 原来是, "it's just
-// the") followed by none of h's signs — the rotten-egg smell was the bins,
-// the smoke alarm's chirp its battery.
-func (c *Classifier) explainedAway(h compiledHazard, s text) bool {
+// for what it describes: an explanation (一看是, 原来是, "it's just the")
+// followed by no hazard's sign and no emergency's word — the rotten-egg
+// smell was the bins, the smoke alarm's chirp its battery.
+func (c *Classifier) explainedAway(s text) bool {
 	for _, k := range c.explained.hits(s) {
 		src := s.norm
 		if k.cjk {
@@ -455,7 +452,15 @@ func (c *Classifier) explainedAway(h compiledHazard, s text) bool {
 		if at < 0 {
 			continue // said with a character inserted
 		}
-		if len(h.signs.hits(prepare(src[at+len(k.norm):]))) == 0 {
+		after := prepare(src[at+len(k.norm):])
+		if slices.ContainsFunc(c.hazards, func(h compiledHazard) bool { return len(h.signs.hits(after)) > 0 }) {
+			continue
+		}
+		emergencyWord := false
+		for i, u := range c.tax.Urgencies {
+			emergencyWord = emergencyWord || u.ID == UrgencyEmergency && len(c.urgent[i].hits(after)) > 0
+		}
+		if !emergencyWord {
 			return true
 		}
 	}
@@ -518,7 +523,40 @@ func (c *Classifier) dealtWith(s text) bool {
 	if len(c.still.hits(s)) > 0 {
 		return false
 	}
-	return slices.ContainsFunc(c.resolved.hits(s), func(k keyword) bool { return !c.nearMiss(s, k) })
+	return slices.ContainsFunc(c.resolved.hits(s), func(k keyword) bool { return !c.nearMiss(s, k) && !notDone(s, k) })
+}
+
+// notDoneWords are the words right before a resolution that say it did not
+// happen (没能扑灭, 无法修复, "hasn't been fixed", "not put out").
+var notDoneWords = []string{"没", "不", "未", "没能", "没法", "无法", "not", "n't", "never", "no"}
+
+// notDone reports whether every occurrence of resolution k in s is said
+// not to have happened.
+func notDone(s text, k keyword) bool {
+	src := s.norm
+	if k.cjk {
+		src = s.compact
+	}
+	found := false
+	for from := 0; ; {
+		at := strings.Index(src[from:], k.norm)
+		if at < 0 {
+			return found
+		}
+		at += from
+		before := strings.TrimRight(src[:at], " ")
+		if !k.cjk {
+			// an auxiliary may stand between ("hasn't been fixed" for "fixed")
+			for _, aux := range []string{" been", " be", " got", " is", " was"} {
+				before = strings.TrimSuffix(before, aux)
+			}
+		}
+		if !slices.ContainsFunc(notDoneWords, func(w string) bool { return strings.HasSuffix(before, w) }) {
+			return false
+		}
+		found = true
+		from = at + len(k.norm)
+	}
 }
 
 // presentScore is the weighted score of emergency cues m over the clauses
