@@ -90,6 +90,7 @@ type Classifier struct {
 	past, now         matcher
 	unreal, resolved  matcher // the taxonomy's mentions
 	still, explained  matcher
+	hypothetical      matcher
 	hazards           []compiledHazard
 	hazardDefs        []*Hazard
 	hazardUrgency     []string // the urgency of each hazard
@@ -167,6 +168,7 @@ func NewClassifier(t *Taxonomy) *Classifier {
 	c.resolved = compile(t.Mentions.Resolved, 1)
 	c.still = compile(t.Mentions.Still, 1)
 	c.explained = compile(t.Mentions.Explained, 1)
+	c.hypothetical = compile(t.Mentions.Hypothetical, 1)
 	for _, w := range t.Mentions.LandmarkAfter {
 		c.landmarkAfter = append(c.landmarkAfter, strings.Join(strings.Fields(normalize(w)), ""))
 	}

@@ -99,6 +99,7 @@ func TestHazardNowOrNot(t *testing.T) {
 		{"地下通道的水已经很深了，还有人往里走", "flooded underpass or tunnel"},
 		{"Water is pouring into the fuse box in our hallway", "water on electrics"},
 		{"The gas leak in the basement hasn't been fixed and the smell is getting worse", "gas leak"},
+		{"厨房煤气味这么大万一炸了怎么办", "gas leak"},
 	} {
 		got := c.Classify(tc.text)
 		if got.Urgency != UrgencyEmergency || !contains(got.Hazards, tc.hazard) || got.Type != typeDefault {

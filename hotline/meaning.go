@@ -17,7 +17,7 @@ type request struct {
 	questions []text // the sentences that end with a question mark
 	// present are the clauses that may tell of a hazard now: not in a
 	// sentence that tells of one over or dealt with, not telling of the
-	// past only, of a drill, the news or a fear (see presentClause);
+	// past only, of a drill, the news or a fear (see presentPart);
 	// presentText is each sentence made of its present clauses.
 	present     []clause
 	presentText []text
@@ -72,9 +72,10 @@ func (c *Classifier) prepareRequest(s string) *request {
 			var now []string
 			if !c.over(t) && !c.dealtWith(t) && !c.explainedAway(t) {
 				for _, cl := range inSentence {
-					if c.presentClause(cl.t) {
+					if t, ok := c.presentPart(cl.t); ok {
+						cl.t = t
 						r.present = append(r.present, cl)
-						now = append(now, cl.t.norm)
+						now = append(now, t.norm)
 					}
 				}
 			}
@@ -509,11 +510,24 @@ func adverbInside(t text, k keyword) bool {
 	return false
 }
 
-// presentClause reports whether clause t may tell of a hazard now: it does
-// not tell of the past only (上个月…, "last year …" with no word of now) and
-// holds no word of a drill, the news or a fear (演练, 新闻, 万一, "what if").
-func (c *Classifier) presentClause(t text) bool {
-	return !c.over(t) && len(c.unreal.hits(t)) == 0
+// presentPart is what clause t may tell of a hazard now (ok false: nothing):
+// not a clause of the past only (上个月…, "last year …" with no word of now),
+// nor one of a drill, the news or elsewhere (演练, 新闻, "on the news"), and
+// only what comes before a fear (煤气味这么大，万一炸了: the smell, not the blast).
+func (c *Classifier) presentPart(t text) (text, bool) {
+	if c.over(t) || len(c.unreal.hits(t)) > 0 {
+		return text{}, false
+	}
+	for _, k := range c.hypothetical.hits(t) {
+		src := t.norm
+		if k.cjk {
+			src = t.compact
+		}
+		if at := strings.Index(src, k.norm); at >= 0 {
+			t = prepare(src[:at])
+		}
+	}
+	return t, strings.TrimSpace(t.norm) != ""
 }
 
 // dealtWith reports whether sentence s tells of a hazard dealt with (已经扑灭,

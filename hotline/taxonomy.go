@@ -104,8 +104,11 @@ type Mentions struct {
 	Past []string `yaml:"past"`
 	Now  []string `yaml:"now"`
 	// Unreal words in a clause say the hazard it names is not happening: a
-	// drill, the news, a fear ("演练", "on the news", "万一", "what if").
+	// drill, the news, somewhere else ("演练", "on the news").
 	Unreal []string `yaml:"unreal"`
+	// Hypothetical words say what follows them in the clause is a fear, not
+	// what is happening ("万一", "what if").
+	Hypothetical []string `yaml:"hypothetical"`
 	// Resolved words in a sentence say its hazard has been dealt with ("已经
 	// 扑灭了", "人没事", "put out"), unless a Still word says it is back or
 	// goes on ("还", "又", "but", "still").
