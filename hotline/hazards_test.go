@@ -100,6 +100,7 @@ func TestHazardNowOrNot(t *testing.T) {
 		{"Water is pouring into the fuse box in our hallway", "water on electrics"},
 		{"The gas leak in the basement hasn't been fixed and the smell is getting worse", "gas leak"},
 		{"厨房煤气味这么大万一炸了怎么办", "gas leak"},
+		{"Builders drilling next door cracked a gas pipe and it's hissing", "gas leak"},
 	} {
 		got := c.Classify(tc.text)
 		if got.Urgency != UrgencyEmergency || !contains(got.Hazards, tc.hazard) || got.Type != typeDefault {
@@ -116,6 +117,7 @@ func TestHazardNowOrNot(t *testing.T) {
 		"楼道里一股臭鸡蛋味，下去一看原来是垃圾好几天没人收",
 		"Last year a lorry crashed into the bridge railings and they still haven't been replaced",
 		"What should we do if the power lines ever come down in a storm?",
+		"Tomorrow the fire drill at our flats will set off the smoke alarms for an hour",
 		"The smoke alarm in the hallway keeps beeping, I think it's just the battery",
 	} {
 		if got := c.Classify(text); got.Urgency == UrgencyEmergency {
