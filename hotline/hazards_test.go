@@ -101,6 +101,9 @@ func TestHazardNowOrNot(t *testing.T) {
 		{"The gas leak in the basement hasn't been fixed and the smell is getting worse", "gas leak"},
 		{"厨房煤气味这么大万一炸了怎么办", "gas leak"},
 		{"Builders drilling next door cracked a gas pipe and it's hissing", "gas leak"},
+		{"我爸突然晕倒了叫不醒，要不要送医院？", "medical emergency"},
+		{"赶紧派人来修好，厨房的燃气管子一直在漏气", "gas leak"},
+		{"My son is stuck in the lift between floors, can someone come and get him rescued?", "trapped in a lift"},
 	} {
 		got := c.Classify(tc.text)
 		if got.Urgency != UrgencyEmergency || !contains(got.Hazards, tc.hazard) || got.Type != typeDefault {
