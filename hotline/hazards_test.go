@@ -102,6 +102,9 @@ func TestHazardNowOrNot(t *testing.T) {
 		{"厨房煤气味这么大万一炸了怎么办", "gas leak"},
 		{"Builders drilling next door cracked a gas pipe and it's hissing", "gas leak"},
 		{"我爸突然晕倒了叫不醒，要不要送医院？", "medical emergency"},
+		{"从上周开始楼道里就一直有煤气味", "gas leak"},
+		{"Since last week there's been a gas smell in the hall", "gas leak"},
+		{"上周起独居的王奶奶就没开过门", "person living alone not seen"},
 		{"赶紧派人来修好，厨房的燃气管子一直在漏气", "gas leak"},
 		{"My son is stuck in the lift between floors, can someone come and get him rescued?", "trapped in a lift"},
 	} {

@@ -642,7 +642,39 @@ func withPairs(sentences []text) []text {
 // over reports whether sentence s tells of the past only (a Past word and
 // no Now word): the hazard it names is not happening.
 func (c *Classifier) over(s text) bool {
-	return len(c.past.hits(s)) > 0 && len(c.now.hits(s)) == 0
+	return slices.ContainsFunc(c.past.hits(s), func(k keyword) bool { return !onset(s, k) }) && len(c.now.hits(s)) == 0
+}
+
+// Words around a past time that make it the start of what goes on now
+// (从上周开始, 上个月起, "since last week").
+var (
+	onsetBefore = []string{"从", "自从", "自", "since", "from"}
+	onsetAfter  = []string{"开始", "起", "以来", "到现在", "至今", "onwards"}
+)
+
+// onset reports whether every occurrence of past word k in s starts what goes
+// on now.
+func onset(s text, k keyword) bool {
+	src := s.norm
+	if k.cjk {
+		src = s.compact
+	}
+	found := false
+	for from := 0; ; {
+		at := strings.Index(src[from:], k.norm)
+		if at < 0 {
+			return found
+		}
+		at += from
+		before := strings.TrimRight(src[:at], " ")
+		after := strings.TrimLeft(src[at+len(k.norm):], " ")
+		if !slices.ContainsFunc(onsetBefore, func(w string) bool { return strings.HasSuffix(before, w) }) &&
+			!slices.ContainsFunc(onsetAfter, func(w string) bool { return strings.HasPrefix(after, w) }) {
+			return false
+		}
+		found = true
+		from = at + len(k.norm)
+	}
 }
 
 // signTaken reports whether sign k of hazard i belongs to another hazard in
