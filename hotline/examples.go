@@ -335,7 +335,7 @@ func (c *Classifier) withExamples(r *request, s string, out *Classification) {
 	if !out.TypeStrong {
 		// A question about a problem the request describes asks for help:
 		// the examples may not make it an inquiry.
-		if g := c.examples.typ.best(fs); g.class != out.Type && g.p >= th.typWeak && !(g.class == "inquiry" && out.questionDiscounted) && !(len(r.hazards) > 0 && hazardMutes(g.class)) {
+		if g := c.examples.typ.best(fs); g.class != out.Type && g.p >= th.typWeak && !(g.class == "inquiry" && out.questionDiscounted) && !(len(r.hazards) > 0 && (hazardMutes(g.class) || out.typeEvidence[g.class] <= 0)) {
 			if _, ok := c.tax.Type(g.class); ok {
 				out.Type, out.TypeCues = g.class, []string{ViaExamples}
 				out.UrgencyCues = nil
