@@ -454,7 +454,10 @@ func (c *Classifier) explainedAway(s text) bool {
 			continue // said with a character inserted
 		}
 		after := prepare(src[at+len(k.norm):])
-		if slices.ContainsFunc(c.hazards, func(h compiledHazard) bool { return len(h.signs.hits(after)) > 0 }) {
+		// a sign said not to be there (也没着火) is none
+		if slices.ContainsFunc(c.hazards, func(h compiledHazard) bool {
+			return slices.ContainsFunc(h.signs.hits(after), func(x keyword) bool { return !c.nearMiss(after, x) })
+		}) {
 			continue
 		}
 		emergencyWord := false
