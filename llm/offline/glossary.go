@@ -72,6 +72,31 @@ type member struct {
 	terms []string // sorted
 	zh    bool     // written in Chinese
 	ident bool     // an identifier (under_review), not a word of a passage
+	// english: an English member read for matching its other forms
+	// (readPhrase); nil for one that matches only as written.
+	english *phrase
+}
+
+// spans returns where lowered text says the member: as written, or else
+// (an English member) in another form of its words (memberText).
+func (m *member) spans(low string, words *memberText) [][2]int {
+	if sp := phraseSpans(low, m.text); len(sp) > 0 || m.english == nil {
+		return sp
+	}
+	return m.english.spansIn(low, words.get(low))
+}
+
+// memberText is a text's lemmaWords, read once when a member first needs them.
+type memberText struct {
+	words []lemmaWord
+	done  bool
+}
+
+func (t *memberText) get(low string) []lemmaWord {
+	if !t.done {
+		t.words, t.done = lemmaWords(low), true
+	}
+	return t.words
 }
 
 // translation is an alias group a question names: the member it says, and
@@ -93,6 +118,7 @@ func (l *lexicon) translations(text string, terms map[string]bool) []translation
 	sort.Ints(ids)
 	var out []translation
 	var spans [][2]int
+	var words memberText
 	for k, g := range ids {
 		if k > 0 && ids[k-1] == g {
 			continue
@@ -105,7 +131,7 @@ func (l *lexicon) translations(text string, terms map[string]bool) []translation
 			}
 			// The group's first member the text says is what it says;
 			// its longest is how far its words reach.
-			if sp := phraseSpans(low, ms[i].text); len(sp) > 0 {
+			if sp := ms[i].spans(low, &words); len(sp) > 0 {
 				if said < 0 {
 					said = i
 				}

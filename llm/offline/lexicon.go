@@ -185,7 +185,9 @@ func (l *lexicon) addGroup(g []string, ranks, quoting, concept bool) {
 	ms := make([]member, len(g))
 	for i, m := range g {
 		ms[i] = member{text: m, terms: sortedTerms(termSet(m)), zh: hasHan(m), ident: strings.Contains(m, "_")}
+		ms[i].english = readPhrase(m)
 	}
+	enumerated(ms)
 	l.members = append(l.members, ms)
 	l.ranks = append(l.ranks, ranks)
 	l.quoting = append(l.quoting, quoting)
@@ -200,6 +202,31 @@ func (l *lexicon) addGroup(g []string, ranks, quoting, concept bool) {
 		if !keyed[key] {
 			keyed[key] = true
 			l.byTerm[key] = append(l.byTerm[key], i)
+		}
+	}
+}
+
+// enumerated keeps to its listed forms a one-word member whose group lists
+// other forms of the word: the group of disclosure lists "leaks" and
+// "leaked" but not the "leak" of gas, the one of phone calls "calls" but
+// not the verb "call".
+func enumerated(ms []member) {
+	count := map[string]int{}
+	for _, m := range ms {
+		if m.english == nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, w := range m.english.words {
+			if !seen[w.lemma] {
+				seen[w.lemma] = true
+				count[w.lemma]++
+			}
+		}
+	}
+	for i := range ms {
+		if e := ms[i].english; e != nil && len(e.words) == 1 && count[e.words[0].lemma] > 1 {
+			ms[i].english = nil
 		}
 	}
 }
@@ -281,14 +308,15 @@ func (l *lexicon) expansions(text string, terms map[string]bool) (ranking, other
 	}
 	sort.Ints(ids)
 	var rb, ob strings.Builder
+	var words memberText
 	for k, g := range ids {
 		if k > 0 && ids[k-1] == g || l.quoting[g] {
 			continue
 		}
 		members := l.groups[g]
 		hit := -1
-		for i, m := range members {
-			if hasPhrase(low, m) {
+		for i := range l.members[g] {
+			if len(l.members[g][i].spans(low, &words)) > 0 {
 				hit = i
 				break
 			}

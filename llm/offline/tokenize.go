@@ -163,9 +163,19 @@ func keepWord(w string) bool {
 }
 
 // stem removes common English inflections so that "congested", "congestion"
-// and "congest" meet. Both sides of every comparison go through it, so it
-// only has to be consistent, not correct.
+// and "congest" meet, and reads British spellings as American ones
+// ("centre" and "center", "licence" and "license" meet). Both sides of every
+// comparison go through it, so it only has to be consistent, not correct.
 func stem(w string) string {
+	s := stemBase(w)
+	if a, ok := britishStems[s]; ok {
+		return a
+	}
+	return s
+}
+
+// stemBase is stem with British spellings left as written.
+func stemBase(w string) string {
 	for _, r := range w {
 		if r > unicode.MaxASCII || !unicode.IsLetter(r) {
 			return w // identifiers like s042 and non-English words stay whole
