@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -497,6 +498,22 @@ func fillArgs(d *toolDoc, srcs []source) (args json.RawMessage, missing []proper
 	if len(missing) == 0 && len(d.alts) > 0 {
 		missing = d.missingAlternative(vals)
 	}
+	if len(missing) > 0 && lex().isLive(srcs[0].text) {
+		// "What are the current processing times?": a window of time the
+		// question about the present leaves open is the one the tool
+		// describes as its usual one.
+		lack := missing[:0:0]
+		for _, p := range missing {
+			if v, ok := p.describedWindow(); ok {
+				vals[p.name] = v
+			} else {
+				lack = append(lack, p)
+			}
+		}
+		if missing = lack; len(missing) == 0 && len(d.alts) > 0 {
+			missing = d.missingAlternative(vals)
+		}
+	}
 	if len(missing) > 0 {
 		return nil, missing, false
 	}
@@ -584,6 +601,36 @@ func (p *property) describedDefault() (json.RawMessage, bool) {
 	}
 	return found, found != nil
 }
+
+// describedWindow is the usual value a window of time describes ("Window in
+// days: permits issued in the last N days (最近N天发证); omit for the last 90
+// days", "…, e.g. 90"), for a question about the present that names none
+// ("What are the current processing times…?", "目前办理要多久？"): any recent
+// window answers it, and the one the tool's author suggests is the one to use.
+func (p *property) describedWindow() (json.RawMessage, bool) {
+	if p.s == nil || !p.s.is("integer") && !p.s.is("number") || !windowRE.MatchString(p.s.Description) {
+		return nil, false
+	}
+	var usual []string
+	for _, m := range usualRE.FindAllStringSubmatch(p.s.Description, -1) {
+		usual = append(usual, m[1]+m[2]+m[3])
+	}
+	for _, ex := range append(append(usual, p.s.exampleTexts()...), describedExamples(p.s.Description)...) {
+		n, err := strconv.Atoi(ex)
+		if err != nil || p.s.Minimum != nil && float64(n) < *p.s.Minimum || p.s.Maximum != nil && float64(n) > *p.s.Maximum {
+			continue
+		}
+		return json.RawMessage(ex), true
+	}
+	return nil, false
+}
+
+// windowRE finds a window of time in a description: "the last N days", "最近N天".
+var windowRE = regexp.MustCompile(`(?i)\b(?:last|past) N\b|最近N`)
+
+// usualRE finds the value a description gives for an omitted argument:
+// "omit for the last 90 days", "默认90天", "7 when omitted".
+var usualRE = regexp.MustCompile(`(?i)omit(?:ted)? for (?:the )?(?:last |past )?(\d+)|默认(\d+)|\b(\d+) when omitted`)
 
 // named is an enum value a question names, with the question's terms that name it.
 type named struct {

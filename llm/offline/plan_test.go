@@ -115,3 +115,34 @@ func TestWithoutLookupsKeepsClassifiers(t *testing.T) {
 		t.Errorf("kept %v, want only the triage call", got)
 	}
 }
+
+// A question about the present that leaves open a window of time the tool
+// needs takes the window the tool describes as its usual one; a question
+// that is not about the present still asks for it.
+func TestPlanDescribedWindow(t *testing.T) {
+	for name, desc := range map[string]string{
+		"omitted": "Window in days: permits issued in the last N days (最近N天发证); omit for the last 90 days (默认90天).",
+		"example": "Window in days: permits issued in the last N days (最近N天发证), e.g. 90.",
+	} {
+		spec := llm.ToolSpec{Name: "processing_times", Description: "Processing-time statistics of permits: average processing time. 办理时效 平均办理时间",
+			Parameters: json.RawMessage(`{"type":"object","anyOf":[{"required":["days"]},{"required":["district"]}],"properties":{
+				"days":{"type":"integer","minimum":7,"maximum":730,"description":"` + desc + `"},
+				"district":{"type":"string","enum":["nanhu"],"description":"District. Codes: nanhu = 南湖区 Nanhu District."}}}`)}
+		docs := New().index([]llm.ToolSpec{spec})
+		for q, want := range map[string]string{
+			"What are the current processing times of permits?":  `{"days":90}`,
+			"目前许可的平均办理时间是多少？":                                    `{"days":90}`,
+			"What are the processing times in the last 30 days?": `{"days":30}`,
+			"What is the processing time of permits?":            "",
+		} {
+			calls, _ := plan(q, nil, nil, nil, docs)
+			got := ""
+			if len(calls) == 1 {
+				got = string(calls[0].Arguments)
+			}
+			if got != want {
+				t.Errorf("%s: %q: calls %s, want %s", name, q, got, want)
+			}
+		}
+	}
+}
