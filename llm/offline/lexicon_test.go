@@ -107,6 +107,9 @@ func TestAnswerTypesByCueSpans(t *testing.T) {
 		"What is the speed limit near a school?":                                 "limit_value",
 		"How many working days before night works must the contractor apply?":    "how_long",
 		"When must an emergency repair crew file its application?":               "by_when",
+		"How far apart are the cross passages in the tunnel?":                    "distance",
+		"隧道横通道间距多少？":                                                             "distance",
+		"How far in advance must the plan be submitted?":                         "how_long",
 	} {
 		if got := names(q); got != want {
 			t.Errorf("answerTypes(%q) = %s, want %s", q, got, want)
