@@ -44,16 +44,19 @@ const (
 // toolDoc is a tool as the planner sees it. It is built once per distinct
 // spec and only read afterwards, so calls share it.
 type toolDoc struct {
-	spec     llm.ToolSpec
-	terms    map[string]float64 // term → the heaviest place the tool mentions it
-	filter   map[string]bool    // terms of its entity properties (district, road…) and their values: which one it looks at
+	spec   llm.ToolSpec
+	terms  map[string]float64 // term → the heaviest place the tool mentions it
+	filter map[string]bool    // terms of its entity properties (district, road…) and their values: which one it looks at
+	// named: the terms of those properties' values only (nanhu, jiefang):
+	// the kind's own word ("buildings", "a road") names no entity.
+	named    map[string]bool
 	props    []property
 	alts     [][]string // alternative sets of required properties (anyOf/oneOf)
 	callable bool
 }
 
 func indexTool(spec llm.ToolSpec) *toolDoc {
-	d := &toolDoc{spec: spec, terms: map[string]float64{}, filter: map[string]bool{}}
+	d := &toolDoc{spec: spec, terms: map[string]float64{}, filter: map[string]bool{}, named: map[string]bool{}}
 	add := func(text string, w float64) {
 		for _, t := range tokenize(text) {
 			if w > d.terms[t] {
@@ -80,6 +83,9 @@ func indexTool(spec llm.ToolSpec) *toolDoc {
 			add(splitIdent(c.text)+" "+c.desc, weightEnum)
 			if place {
 				d.addFilter(splitIdent(c.text) + " " + c.desc)
+				for _, t := range tokenize(splitIdent(c.text) + " " + c.desc) {
+					d.named[t] = true
+				}
 			}
 		}
 	}
@@ -879,7 +885,8 @@ const answeredShare = 0.4
 // documentsAnswer reports whether a rules question is answered by this
 // turn's passages, so that no live tool is called beside them: a question
 // (not a request) of a rules type ("how long may…", "多少钱", "who is
-// responsible"), with no word of live data and no entity a tool looks at
+// responsible"), or of no type in normative words ("must each stairwell
+// keep one running?"), with no word of live data and no entity a tool looks at
 // (a district, a road, an identifier), whose best sentence fits its type and
 // says at least answeredShare of it. "同一个用户一个季度最多调用多少次" is a
 // rule; "How long has the crash on Jiefang Road been there?" is not.
@@ -893,10 +900,12 @@ func documentsAnswer(t turn, tools []*toolDoc) bool {
 	}
 	own := withoutFrames(rd.own)
 	types := askedTypes(own, t.earlier)
-	if len(types) == 0 || lex().isLive(own) {
+	normative := lex().isNormative(own)
+	// A question of no type asks what a rule requires when its words are
+	// normative: "Must each stairwell still keep one running?".
+	if len(types) == 0 && !normative || lex().isLive(own) {
 		return false
 	}
-	normative := lex().isNormative(own)
 	for _, a := range types {
 		if !a.Rules && !normative {
 			return false
@@ -909,7 +918,7 @@ func documentsAnswer(t turn, tools []*toolDoc) bool {
 			return false
 		}
 		for t := range terms {
-			if d.filter[t] && !isSingleHan(t) {
+			if d.named[t] && !isSingleHan(t) {
 				return false
 			}
 		}
@@ -922,5 +931,5 @@ func documentsAnswer(t turn, tools []*toolDoc) bool {
 	// sentence picker's bar is: a colloquial question's other words cannot
 	// be met by any sentence.
 	bar := fitBonus*totalWeight(terms) + answeredShare*max(totalWeight(saidTerms(terms, t.docs)), 1)
-	return fitsAny(types, quotes[0].text, strings.ToLower(own)) && quotes[0].score >= bar
+	return (len(types) == 0 || fitsAny(types, quotes[0].text, strings.ToLower(own))) && quotes[0].score >= bar
 }

@@ -146,3 +146,25 @@ func TestPlanDescribedWindow(t *testing.T) {
 		}
 	}
 }
+
+// The word of an entity's kind names no entity ("office buildings" are a
+// category, not building B012), and a question of no type asks a rule when
+// its words are normative.
+func TestDocumentsAnswerKindWords(t *testing.T) {
+	docs := []llm.DataBlock{{Kind: "document", Ref: "pb#2", Body: "Office buildings have a yearly energy allowance of 60 kWh per square metre.\nEach stairwell must keep at least one lift running when lifts are switched off."}}
+	tools := New().index([]llm.ToolSpec{{Name: "energy_consumption", Description: "Metered electricity consumption of a building or a district. 用电量",
+		Parameters: json.RawMessage(`{"type":"object","properties":{
+			"building_id":{"type":"string","description":"Building id (楼宇编号), e.g. B012."},
+			"district":{"type":"string","enum":["nanhu"],"description":"District. Codes: nanhu = 南湖区 Nanhu District."}}}`)}})
+	for q, want := range map[string]bool{
+		"What yearly energy allowance applies to office buildings?":               true,
+		"What yearly energy allowance applies to office buildings in Nanhu?":      false, // a district
+		"When lifts are switched off, must each stairwell keep one lift running?": true,
+		"When lifts are switched off, does each stairwell keep one lift running?": false, // no type, not normative
+		"What yearly energy allowance applies to office buildings right now?":     false, // live
+	} {
+		if got := documentsAnswer(turn{question: q, docs: docs}, tools); got != want {
+			t.Errorf("documentsAnswer(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
