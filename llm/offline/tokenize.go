@@ -58,8 +58,12 @@ func tokenize(s string) []string {
 		if upper {
 			w = strings.ToLower(w)
 		}
-		if w = stem(w); keepWord(w) {
-			out = append(out, w)
+		// A stop word is dropped as written: stemmed, "does", "these" and
+		// "there" would pass as "doe", "thes" and "ther".
+		if !stopWords[w] {
+			if w = stem(w); keepWord(w) {
+				out = append(out, w)
+			}
 		}
 		wordStart, upper = -1, false
 	}

@@ -2,6 +2,7 @@ package offline
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -55,5 +56,13 @@ func TestDescribedValues(t *testing.T) {
 	want := map[int]string{0: ": under 20%", 1: " (over 80%)", 2: "-based"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// Stop words are dropped as written, before stemming could disguise them
+// ("does" → "doe", "these" → "thes", "there" → "ther").
+func TestTokenizeStopWordsBeforeStem(t *testing.T) {
+	if got := tokenize("Where does these rules apply there, before the works?"); strings.Join(got, " ") != "rule apply work" {
+		t.Errorf("tokenize = %v, want [rule apply work]", got)
 	}
 }
