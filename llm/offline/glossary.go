@@ -186,7 +186,10 @@ func groupTerms(trs []translation, question string) map[string]byte {
 	for _, tr := range trs {
 		for _, m := range tr.others {
 			f := termOfMember
-			if m.zh == tr.said.zh && !m.ident && !strings.Contains(low, m.text) {
+			// A question word of an answer type ("how fast", "by when")
+			// is no synonym to find in a sentence: the type's fit rewards
+			// the answer, and "fast chargers" answers no "how quickly".
+			if m.zh == tr.said.zh && !m.ident && !strings.Contains(low, m.text) && !lex().typeCues[m.text] {
 				f |= termOfAlias
 			}
 			for _, t := range m.terms {

@@ -82,3 +82,13 @@ func TestBritishStems(t *testing.T) {
 		t.Errorf("metres (a distance) meets meters (devices)")
 	}
 }
+
+// The question words of an answer type are no synonyms a sentence earns
+// weight for: "how quickly" does not make "fast chargers" an answer.
+func TestTypeCuesAreNoAliases(t *testing.T) {
+	q := "How quickly does the hotline dispatch a report?"
+	flags := groupTerms(lex().translations(q, termSet(q)), q)
+	if flags["fast"]&termOfAlias != 0 || flags["soon"]&termOfAlias != 0 {
+		t.Errorf("alias terms of %q include fast or soon: %v", q, flags)
+	}
+}

@@ -43,6 +43,7 @@ type lexicon struct {
 	propKinds map[string]string   // property name → entity kind
 	periods   []period
 	answers   []answerType
+	typeCues  map[string]bool // the question cues of the answer types ("how quickly", 多久)
 	live      []string
 	// normative: words that make a question about what a rule requires
 	normative []string
@@ -162,9 +163,13 @@ func loadLexicon(fsys embed.FS) (*lexicon, error) {
 	l.thresholdQ, l.thresholdA = lower(lf.Threshold.Question), lower(lf.Threshold.Answer)
 	l.followUp = lower(lf.FollowUpWords)
 	l.openers = lower(lf.FollowUpOpeners)
+	l.typeCues = map[string]bool{}
 	for _, a := range lf.AnswerTypes {
 		a.Question, a.Answer = lower(a.Question), lower(a.Answer)
 		l.answers = append(l.answers, a)
+		for _, q := range a.Question {
+			l.typeCues[q] = true
+		}
 	}
 	for i := range l.periods {
 		l.periods[i].Phrases = lower(l.periods[i].Phrases)
