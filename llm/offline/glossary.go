@@ -77,13 +77,13 @@ type member struct {
 	english *phrase
 }
 
-// spans returns where lowered text says the member: as written, or else
-// (an English member) in another form of its words (memberText).
-func (m *member) spans(low string, words *memberText) [][2]int {
-	if sp := phraseSpans(low, m.text); len(sp) > 0 || m.english == nil {
-		return sp
+// span returns where lowered text first says the member: as written, or
+// else (an English member) in another form of its words (memberText).
+func (m *member) span(low string, words *memberText) ([2]int, bool) {
+	if sp, ok := firstSpan(low, m.text); ok || m.english == nil {
+		return sp, ok
 	}
-	return m.english.spansIn(low, words.get(low))
+	return m.english.firstIn(low, words.get(low))
 }
 
 // memberText is a text's lemmaWords, read once when a member first needs them.
@@ -131,11 +131,11 @@ func (l *lexicon) translations(text string, terms map[string]bool) []translation
 			}
 			// The group's first member the text says is what it says;
 			// its longest is how far its words reach.
-			if sp := ms[i].spans(low, &words); len(sp) > 0 {
+			if sp, ok := ms[i].span(low, &words); ok {
 				if said < 0 {
 					said = i
 				}
-				at = sp[0]
+				at = sp
 			}
 		}
 		if said >= 0 {

@@ -238,6 +238,10 @@ type lemmaWord struct {
 	form       byte // formBare, formS, formEd or formIng
 	start, end int  // the word's bytes in the text
 	hyphen     bool // the next word follows a hyphen ("clean-up", "day-ahead")
+	// joined and joinedForm: the lemma of this word and the next written
+	// as one, when a hyphen joins them ("clean-up" → "cleanup")
+	joined     string
+	joinedForm byte
 }
 
 // lemmaWords splits lowered text into its ASCII words with their lemmas; a
@@ -259,6 +263,11 @@ func lemmaWords(low string) []lemmaWord {
 			out = append(out, lemmaWord{lemma: l, form: f, start: i, end: j, hyphen: j+1 < len(low) && low[j] == '-' && isASCIIAlnum(low[j+1])})
 		}
 		i = j
+	}
+	for k := 0; k+1 < len(out); k++ {
+		if a, b := &out[k], out[k+1]; a.hyphen && !b.hyphen {
+			a.joined, a.joinedForm = lemma(low[a.start:a.end] + low[b.start:b.end])
+		}
 	}
 	return out
 }
@@ -306,16 +315,21 @@ var timeUnits = setOf([]string{"second", "minut", "hour", "day", "week", "month"
 // ticket back". Never at a phrase's ends ("class a" is not "class").
 var articles = setOf([]string{"the", "a", "an"})
 
-// spansIn returns where lowered text (words: its lemmaWords) says the
-// phrase in another form of its words, in the text's bytes.
-func (p *phrase) spansIn(low string, words []lemmaWord) [][2]int {
-	var out [][2]int
-	for s := range words {
+// firstIn returns where lowered text (words: its lemmaWords) first says
+// the phrase in another form of its words, in the text's bytes.
+func (p *phrase) firstIn(low string, words []lemmaWord) ([2]int, bool) {
+	first, joined := p.words[0].lemma, p.joined[0].lemma
+	for s, w := range words {
+		// Most words start no match: their lemma is none the phrase
+		// starts with.
+		if w.lemma != first && (joined == "" || w.lemma != joined) && (w.joined == "" || w.joined != first) {
+			continue
+		}
 		if end, ok := p.matchAt(low, words, s); ok {
-			out = append(out, [2]int{words[s].start, words[end].end})
+			return [2]int{words[s].start, words[end].end}, true
 		}
 	}
-	return out
+	return [2]int{}, false
 }
 
 // wordMatches reports whether text word t (raw: as written) says phrase
@@ -326,6 +340,8 @@ func wordMatches(t lemmaWord, raw string, w lemmaWord, pw string, inside bool) b
 	switch {
 	case t.hyphen || w.hyphen:
 		return raw == pw
+	case t.lemma != w.lemma:
+		return false
 	case inside && timeUnits[w.lemma]:
 		// "a day-ahead event", "3 days ahead": a unit of time before
 		// another word is singular, and its plural says something else.
@@ -347,7 +363,7 @@ func (p *phrase) matchAt(low string, text []lemmaWord, s int) (int, bool) {
 			i, j = i+1, j+1
 		case i+1 < n && !t.hyphen && !p.joined[i].hyphen && t.lemma == p.joined[i].lemma && sameWord(t.form, p.joined[i].form, i+2 < n):
 			i, j = i+2, j+1 // "cleanup" says "clean up"
-		case t.hyphen && j+1 < len(text) && !w.hyphen && joinedMatches(low, t, text[j+1], w, i+1 < n):
+		case t.joined != "" && !w.hyphen && t.joined == w.lemma && sameWord(t.joinedForm, w.form, i+1 < n):
 			i, j = i+1, j+2 // "clean-up" says "cleanup"
 		case i > 0 && articles[raw]:
 			j++
@@ -362,10 +378,4 @@ func (p *phrase) matchAt(low string, text []lemmaWord, s int) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// joinedMatches reports whether two text words written as one say phrase word w.
-func joinedMatches(low string, a, b lemmaWord, w lemmaWord, inside bool) bool {
-	l, f := lemma(low[a.start:a.end] + low[b.start:b.end])
-	return !b.hyphen && l == w.lemma && sameWord(f, w.form, inside)
 }

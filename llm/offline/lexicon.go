@@ -321,7 +321,7 @@ func (l *lexicon) expansions(text string, terms map[string]bool) (ranking, other
 		members := l.groups[g]
 		hit := -1
 		for i := range l.members[g] {
-			if len(l.members[g][i].spans(low, &words)) > 0 {
+			if _, ok := l.members[g][i].span(low, &words); ok {
 				hit = i
 				break
 			}
@@ -424,6 +424,26 @@ func within(s [2]int, spans [][][2]int, i int) bool {
 		}
 	}
 	return false
+}
+
+// firstSpan returns where phrase first occurs in text, as hasPhrase matches it.
+func firstSpan(text, phrase string) ([2]int, bool) {
+	if phrase == "" {
+		return [2]int{}, false
+	}
+	wordy := isASCIIAlnum(phrase[0]) || isASCIIAlnum(phrase[len(phrase)-1])
+	for from := 0; from <= len(text)-len(phrase); {
+		at := strings.Index(text[from:], phrase)
+		if at < 0 {
+			break
+		}
+		at += from
+		if !wordy || wordBoundary(text, at, at+len(phrase)) {
+			return [2]int{at, at + len(phrase)}, true
+		}
+		from = at + 1
+	}
+	return [2]int{}, false
 }
 
 // phraseSpans returns where phrase occurs in text, as hasPhrase matches it.
