@@ -48,6 +48,7 @@ func hasHan(s string) bool {
 func tokenize(s string) []string {
 	out := make([]string, 0, len(s)/2)
 	wordStart, wordEnd := -1, -1
+	lastStart, lastEnd := -1, -1 // the word before, for a hyphenated pair
 	upper := false
 	var han []int // byte offsets of the current run of Chinese characters, and its end
 	flushWord := func() {
@@ -65,6 +66,14 @@ func tokenize(s string) []string {
 				out = append(out, w)
 			}
 		}
+		// "clean-up", "re-inspection", "e-bike" are also the words
+		// written as one: "cleanup", "reinspection", "ebike".
+		if lastEnd >= 0 && wordStart == lastEnd+1 && s[lastEnd] == '-' {
+			if j := stem(strings.ToLower(s[lastStart:lastEnd] + s[wordStart:wordEnd])); keepWord(j) && !stopWords[j] {
+				out = append(out, j)
+			}
+		}
+		lastStart, lastEnd = wordStart, wordEnd
 		wordStart, upper = -1, false
 	}
 	flushHan := func(end int) {

@@ -66,3 +66,11 @@ func TestTokenizeStopWordsBeforeStem(t *testing.T) {
 		t.Errorf("tokenize = %v, want [rule apply work]", got)
 	}
 }
+
+// A hyphenated pair is also the word written as one.
+func TestTokenizeHyphenatedPairs(t *testing.T) {
+	got := strings.Join(tokenize("Send a clean-up crew for the re-inspection"), " ")
+	if want := "send clean cleanup crew re inspect reinspect"; got != want {
+		t.Errorf("tokenize = %q, want %q", got, want)
+	}
+}
