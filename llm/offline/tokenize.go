@@ -243,6 +243,8 @@ func undouble(w string) string {
 	return w
 }
 
+// stopWords are English function words, with what contractions leave of
+// them once the apostrophe splits them ("isn't" → isn, "they're" → re).
 var stopWords = setOf(strings.Fields(`
 a about above after again all also am an and any are as at be been before being below between both but by
 can could current currently did do does doing down during each few for from further get give had has have having
@@ -250,6 +252,7 @@ he her here hers him his how i if in into is it its itself just let many may me 
 once only or other our ours out over own please same shall she should show so some such tell than that the their theirs
 them then there these they this those through to today too under until up us very was we were what whats when where
 which while who whom whose why will with would you your yours
+isn aren wasn weren don doesn didn hasn haven hadn wouldn couldn shouldn mustn needn re ve ll
 `))
 
 // particles end a run of Chinese text: they glue phrases and never carry
