@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,6 +117,7 @@ func (p *property) prepare() {
 		p.full, p.loose = compilePattern(s.Pattern)
 	}
 	p.ident = identOf(p)
+	p.window, _ = p.describedWindow()
 	if p.required && s.is("string") && len(p.choices) == 0 && s.Pattern == "" {
 		p.freeText = p.name == "q"
 		for t := range p.words {
@@ -504,14 +506,14 @@ func fillArgs(d *toolDoc, srcs []source) (args json.RawMessage, missing []proper
 	if len(missing) == 0 && len(d.alts) > 0 {
 		missing = d.missingAlternative(vals)
 	}
-	if len(missing) > 0 && lex().isLive(srcs[0].text) {
+	if len(missing) > 0 && slices.ContainsFunc(missing, func(p property) bool { return p.window != nil }) && lex().isLive(srcs[0].text) {
 		// "What are the current processing times?": a window of time the
 		// question about the present leaves open is the one the tool
 		// describes as its usual one.
 		lack := missing[:0:0]
 		for _, p := range missing {
-			if v, ok := p.describedWindow(); ok {
-				vals[p.name] = v
+			if p.window != nil {
+				vals[p.name] = p.window
 			} else {
 				lack = append(lack, p)
 			}

@@ -69,6 +69,7 @@ type property struct {
 	freeText    bool            // required text meant for the user's own words
 	full, loose *regexp.Regexp  // its pattern as written, and as a search
 	ident       *ident          // set when it is an identifier (segment_id)
+	window      json.RawMessage // the usual value of a window of time (describedWindow), or nil
 }
 
 // readParams decodes a tool's parameters into its properties, sorted by
