@@ -37,9 +37,10 @@ type Matcher struct {
 
 // NewMatcher prepares query's evidence: its folded whole text (field
 // matches), its quoted parts or else the whole query as a phrase of at
-// least two terms, and its identifier-like words: words without CJK of at
-// least four characters holding a digit and a letter or a joiner
-// ("zephyrcode7007", "PRM-2024-0173", "139-0000-2202").
+// least two terms, and its identifier-like words: words (cut at spaces,
+// punctuation and CJK characters) of at least four characters holding a
+// digit and a letter or a joiner ("zephyrcode7007", "PRM-2024-0173",
+// "139-0000-2202", XK-2026-004417 in "编号XK-2026-004417的").
 func NewMatcher(query string) *Matcher {
 	m := &Matcher{field: foldField(query)}
 	var quoted []string
@@ -69,8 +70,12 @@ func NewMatcher(query string) *Matcher {
 			verbatim = append(verbatim, cjkEnds(q))
 		}
 	}
+	// Words end at spaces and punctuation, and at CJK characters too:
+	// Chinese is written without spaces, so a code in a Chinese sentence
+	// ("编号XK-2026-004417的施工") is a word of its own.
 	for _, w := range strings.FieldsFunc(query, func(r rune) bool {
-		return unicode.IsSpace(r) || r == ',' || r == ';' || r == '"' || r == '“' || r == '”' || r == '，' || r == '、' || r == '。' || r == '(' || r == ')'
+		return unicode.IsSpace(r) || r == ',' || r == ';' || r == '"' || r == '“' || r == '”' || r == '(' || r == ')' ||
+			(r >= 0x2000 && unicode.IsPunct(r)) || isCJK(foldWidth(r))
 	}) {
 		w = strings.Trim(w, ".:!?'")
 		if k, n := phraseKey(w); n > 0 && identifierLike(w) {

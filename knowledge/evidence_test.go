@@ -69,6 +69,8 @@ func TestMatcher(t *testing.T) {
 		{"青鸾潮汐桥", knowledge.MatchNone},
 		{"permit PRM-2024-0173 for the riverside", knowledge.MatchIdentifier},
 		{"permit PRM-2024-0174", knowledge.MatchNone},
+		{"施工许可证编号PRM-2024-0173的施工什么时候结束", knowledge.MatchIdentifier}, // a code inside Chinese, no spaces
+		{"许可证PRM-2024-0174的施工期", knowledge.MatchNone},
 		{"zephyrcode7007", knowledge.MatchNone},
 		{"night", knowledge.MatchNone}, // one word is a term match, not a phrase
 	} {

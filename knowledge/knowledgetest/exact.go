@@ -45,7 +45,8 @@ func ExactDocs() []knowledge.Document {
 }
 
 // testExactMatch checks that exact evidence ranks first: a rare identifier,
-// a permit number among near misses, an English and a Chinese phrase whose
+// a permit number among near misses (also written inside a Chinese
+// sentence, without spaces), an English and a Chinese phrase whose
 // words the decoys hold scattered, a title and a metadata value.
 func testExactMatch(t *testing.T, open Open) {
 	s := open(t)
@@ -60,6 +61,7 @@ func testExactMatch(t *testing.T, open Open) {
 		{"rare identifier", "zephyrcode7007 signal timing approval", "target-ident"},
 		{"identifier alone", "zephyrcode7007", "target-ident"},
 		{"permit number", "road occupation permit PRM-2024-0173", "target-permit"},
+		{"permit number inside Chinese", "占道许可证PRM-2024-0173的夜间施工什么时候结束", "target-permit"},
 		{"english phrase", "amber heron crossing protocol", "target-phrase-en"},
 		{"quoted phrase", `signal timing "amber heron crossing protocol"`, "target-phrase-en"},
 		{"chinese phrase", "青鸾桥潮汐调度预案", "target-phrase-zh"},
