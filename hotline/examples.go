@@ -319,7 +319,7 @@ func (c *Classifier) withExamples(r *request, s string, out *Classification) {
 	th := c.examples.th
 	fs := exampleFeatures(s)
 	rulesUrgency := out.Urgency
-	if g, margin := c.examples.cat.margin(fs); g.class != out.Category && c.examplesMayMove(out, g, margin, th) {
+	if g, margin := c.examples.cat.margin(fs); g.class != out.Category && c.examplesMayMove(out, g, margin, th) && !c.namedLeads(r, out.Category, g.class) {
 		cat, _ := c.tax.Category(g.class)
 		out.Category, out.Department, out.Via = cat.Code, cat.Department, ViaExamples
 		out.CategoryCues, out.CategoryStrong = []string{ViaExamples}, false
@@ -397,4 +397,18 @@ func (c *Classifier) examplesMayMove(out *Classification, g guess, margin float6
 		return true
 	}
 	return out.catEvidence[g.class] >= closeScore*out.catEvidence[out.Category] && g.p >= th.catTie
+}
+
+// namedLeads reports whether the request names one department, in a clause
+// that counts fully, that leads category a and has no hand in b (水务的师傅,
+// "thank the housing bureau"): the caller says whom it is about, which the
+// labelled requests' words elsewhere do not overrule.
+func (c *Classifier) namedLeads(r *request, a, b string) bool {
+	named := c.namedDepartments(r)
+	if len(named) != 1 {
+		return false
+	}
+	ca, _ := c.tax.Category(a)
+	cb, _ := c.tax.Category(b)
+	return named[ca.Department] && !named[cb.Department] && !cb.Owns(ca.Department)
 }
