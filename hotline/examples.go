@@ -334,8 +334,10 @@ func (c *Classifier) withExamples(r *request, s string, out *Classification) {
 	}
 	if !out.TypeStrong {
 		// A question about a problem the request describes asks for help:
-		// the examples may not make it an inquiry.
-		if g := c.examples.typ.best(fs); g.class != out.Type && g.p >= th.typWeak && !(g.class == "inquiry" && out.questionDiscounted) && !(len(r.hazards) > 0 && (hazardMutes(g.class) || out.typeEvidence[g.class] <= 0)) {
+		// the examples may not make it an inquiry. Nor may they give a
+		// type the text has no cue of to a request for an interrupted
+		// service (暖气片是凉的: asking for it back) or with a hazard.
+		if g := c.examples.typ.best(fs); g.class != out.Type && g.p >= th.typWeak && !(g.class == "inquiry" && out.questionDiscounted) && !(len(r.hazards) > 0 && hazardMutes(g.class)) && (out.typeEvidence[g.class] > 0 || len(r.hazards) == 0 && !c.interruption(out.Category)) {
 			if _, ok := c.tax.Type(g.class); ok {
 				out.Type, out.TypeCues = g.class, []string{ViaExamples}
 				out.UrgencyCues = nil
