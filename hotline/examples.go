@@ -287,6 +287,11 @@ func exampleFeatures(s string) []string {
 // taxi ride), against the labelled requests' reading of the whole text.
 const oneKeywordScore = 2.0
 
+// cuedShare is the least share of the rules' leading keyword score the
+// example model's category needs of its own to replace it when the rules'
+// category was found by a strong keyword.
+const cuedShare = 0.5
+
 // exampleThresholds are the posterior probabilities the example model
 // needs to decide a field instead of the rules.
 type exampleThresholds struct {
@@ -383,7 +388,10 @@ func (c *Classifier) examplesMayMove(out *Classification, g guess, margin float6
 		return false
 	case out.Via != "keywords" || !out.CategoryStrong:
 		return g.p >= th.catWeak
-	case out.catEvidence[g.class] > 0 && g.p >= th.catCued:
+	case out.catEvidence[g.class] > 0 && out.catEvidence[g.class] >= cuedShare*out.catEvidence[out.Category] && g.p >= th.catCued:
+		// A category the request has a keyword of, if no more than a
+		// passing one beside the leader's many (站台 beside 路灯全不亮,
+		// 物业说 beside 路灯不亮): its words must weigh half the leader's.
 		return true
 	case out.Lang == LangEn && out.catEvidence[out.Category] < oneKeywordScore && g.p >= th.catOne:
 		// English only: over Chinese text's many overlapping character
