@@ -387,7 +387,9 @@ func (c *Classifier) examplesMayMove(out *Classification, g guess, margin float6
 	case out.interrupted && !c.interruption(g.class):
 		return false
 	case out.Via != "keywords" || !out.CategoryStrong:
-		return g.p >= th.catWeak
+		// A near tie of the model's own two best (log ratio under 1)
+		// is no reason to overrule the rules' reading.
+		return g.p >= th.catWeak && margin >= 1
 	case out.catEvidence[g.class] > 0 && out.catEvidence[g.class] >= cuedShare*out.catEvidence[out.Category] && g.p >= th.catCued:
 		// A category the request has a keyword of, if no more than a
 		// passing one beside the leader's many (站台 beside 路灯全不亮,
