@@ -128,6 +128,11 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			refuse = "the request's instruction-like text may have chosen it"
 		case len(rules.Hazards) > 0 && rules.Type == typeDefault && rules.typeEvidence[mv] < typeKeywordWeight:
 			refuse = "the request describes a hazard: " + strings.Join(rules.Hazards, ", ")
+		case rules.Urgency == UrgencyEmergency && rules.Type == typeDefault && hazardMutes(mv) && rules.typeEvidence[mv] < typeKeywordWeight:
+			// An emergency recognised by its words or the labelled
+			// requests, not by a hazard's thing and sign (燃汽味, a typo):
+			// a hint of a question or of displeasure does not make it one.
+			refuse = "the request is an emergency"
 		case rules.typeEvidence[mv] <= rules.typeEvidence[rules.Type]:
 			refuse = "the request has more cues for " + rules.Type
 		}
