@@ -341,8 +341,9 @@ func (c *Classifier) withExamples(r *request, s string, out *Classification) {
 		// A question about a problem the request describes asks for help:
 		// the examples may not make it an inquiry. Nor may they give a
 		// type the text has no cue of to a request for an interrupted
-		// service (暖气片是凉的: asking for it back) or with a hazard.
-		if g := c.examples.typ.best(fs); g.class != out.Type && g.p >= th.typWeak && !(g.class == "inquiry" && out.questionDiscounted) && !(len(r.hazards) > 0 && hazardMutes(g.class)) && (out.typeEvidence[g.class] > 0 || len(r.hazards) == 0 && !c.interruption(out.Category)) {
+		// service (暖气片是凉的: asking for it back), with a hazard, or
+		// whose type is its category's usual one and has a cue of its own.
+		if g := c.examples.typ.best(fs); g.class != out.Type && g.p >= th.typWeak && !(g.class == "inquiry" && out.questionDiscounted) && !(len(r.hazards) > 0 && hazardMutes(g.class)) && (out.typeEvidence[g.class] > 0 || len(r.hazards) == 0 && !c.interruption(out.Category) && !c.usualTypeCued(out)) {
 			if _, ok := c.tax.Type(g.class); ok {
 				out.Type, out.TypeCues = g.class, []string{ViaExamples}
 				out.UrgencyCues = nil
@@ -423,4 +424,11 @@ func (c *Classifier) namedLeads(r *request, a, b string) bool {
 	ca, _ := c.tax.Category(a)
 	cb, _ := c.tax.Category(b)
 	return named[ca.Department] && !named[cb.Department] && !cb.Owns(ca.Department)
+}
+
+// usualTypeCued reports whether the rules' type is the usual type of their
+// category and the text has a cue of it (摆摊 every day, 天天 at a jam).
+func (c *Classifier) usualTypeCued(out *Classification) bool {
+	cat, ok := c.tax.Category(out.Category)
+	return ok && cat.Type == out.Type && out.typeEvidence[out.Type] > 0
 }
