@@ -87,6 +87,8 @@ func (c *Classifier) decide(text string, model *TriageArgs, rules Classification
 			refuse = "the request describes a hazard (" + strings.Join(rules.Hazards, ", ") + ") filed under the other"
 		case rules.interrupted && !c.interruption(mv):
 			refuse = "the request states an interruption of service, filed under the other"
+		case c.namedLeads(c.prepareRequest(text), rules.Category, mv):
+			refuse = "the request names the department that leads the other"
 		case rules.Via == ViaExamples:
 			// The labelled requests chose it over the keywords' leader,
 			// which is what a reading of the words alone returns to.
