@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/cityagent/cityagent/knowledge"
@@ -22,8 +23,8 @@ func expandedText(question string) string {
 
 // search asks one collection for the question's k best documents. When the
 // glossary names the question's terms in the other language, a second
-// search with those names may add a document written only in that
-// language; the question's own hits, and the passages they quote, stay.
+// search with those names may add documents written only in that language
+// (mergeCrossLanguage); the question's own hits keep the passages they quote.
 func (tr *turnRun) search(ctx context.Context, collection, question string, k int) ([]knowledge.Hit, error) {
 	q := knowledge.Query{Collection: collection, Text: question, K: k, Clearance: tr.t.Principal.Clearance}
 	hits, err := tr.r.Knowledge.Search(ctx, q)
@@ -38,7 +39,7 @@ func (tr *turnRun) search(ctx context.Context, collection, question string, k in
 		// The question's own hits answer; the expansion only adds.
 		return hits, nil
 	}
-	return withExpandedPassages(mergeExpanded(hits, more, k), more), nil
+	return withExpandedPassages(mergeCrossLanguage(question, hits, more, k), more), nil
 }
 
 // withExpandedPassages adds to each hit the passage by which the
@@ -105,4 +106,75 @@ func mergeExpanded(hits, expanded []knowledge.Hit, k int) []knowledge.Hit {
 		return hits
 	}
 	return hits
+}
+
+// maxCrossLanguage is how many documents of the glossary-expanded search
+// may take the places of the question's own hits.
+const maxCrossLanguage = 2
+
+// mergeCrossLanguage is mergeExpanded when a place is free. When none is,
+// the expanded search's new documents, best first and at most
+// maxCrossLanguage of them, may each take the place of the question's
+// weakest own hit that the expanded search does not rank above it (a hit
+// both searches put first is confirmed, whatever its fused score): the first
+// by rank as mergeExpanded has it, any of them by evidence — its passage
+// names more of the question's glossary concepts, in either language, than
+// the hit's does. An English question meets a Chinese-only rule by its
+// concepts (信号灯 熄灭 交警 for "lights … gone dark … police") where its own
+// search found English documents by generic words alone.
+func mergeCrossLanguage(question string, hits, expanded []knowledge.Hit, k int) []knowledge.Hit {
+	if k == 0 || len(hits) < k {
+		return mergeExpanded(hits, expanded, k)
+	}
+	rank := func(doc string) int {
+		for i, h := range expanded {
+			if h.DocID == doc {
+				return i
+			}
+		}
+		return len(expanded)
+	}
+	asked := offline.Concepts(question)
+	concepts := func(h knowledge.Hit) int {
+		n := 0
+		for _, g := range offline.Concepts(h.Title + " " + strings.Join(h.HeadingPath, " ") + " " + h.Text) {
+			if slices.Contains(asked, g) {
+				n++
+			}
+		}
+		return n
+	}
+	own := make(map[string]bool, len(hits))
+	for _, h := range hits {
+		own[h.DocID] = true
+	}
+	out := slices.Clone(hits)
+	added := 0
+	for i, e := range expanded {
+		if added == maxCrossLanguage {
+			break
+		}
+		if slices.ContainsFunc(out, func(h knowledge.Hit) bool { return h.DocID == e.DocID }) {
+			continue
+		}
+		weak := -1
+		for j := len(out) - 1; j >= 0; j-- {
+			if own[out[j].DocID] && rank(out[j].DocID) > i {
+				weak = j
+				break
+			}
+		}
+		if weak < 0 {
+			continue
+		}
+		byRank := added == 0 && weak == len(out)-1
+		if !byRank && concepts(e) <= concepts(out[weak]) {
+			continue
+		}
+		// As in mergeExpanded, never scored above the question's best.
+		e.Score = min(e.Score, hits[0].Score)
+		out = append(append(out[:weak:weak], out[weak+1:]...), e)
+		added++
+	}
+	return out
 }

@@ -65,6 +65,49 @@ func TestMergeExpanded(t *testing.T) {
 	}
 }
 
+// With every place taken, a document of the expanded search takes the place
+// of the question's weakest hit that the expanded search does not confirm,
+// by rank (the first) or by naming more of the question's concepts; a hit
+// the expanded search ranks above it stays.
+func TestMergeCrossLanguage(t *testing.T) {
+	hit := func(doc, text string, score float64) knowledge.Hit {
+		return knowledge.Hit{Chunk: knowledge.Chunk{DocID: doc, ID: doc + "#0", Text: text}, Score: score}
+	}
+	q := "If all the traffic lights at a junction have gone dark, how quickly must the police arrive?"
+	green := hit("green-wave", "Green wave corridors are reviewed every year.", 0.03)
+	events := hit("events", "Large events need a traffic plan.", 0.029)
+	works := hit("roadworks", "Roadworks at night need a permit.", 0.028)
+	incident := hit("incident", "事故现场处置。", 0.031)
+	fault := hit("signal-fault", "一级故障：路口信号灯全部熄灭的，交警15分钟内到达路口指挥交通。", 0.030)
+	docs := func(hs []knowledge.Hit) []string {
+		var out []string
+		for _, h := range hs {
+			out = append(out, h.DocID)
+		}
+		return out
+	}
+	own := []knowledge.Hit{green, events, works}
+	got := mergeCrossLanguage(q, slices.Clone(own), []knowledge.Hit{incident, fault}, 3)
+	if want := []string{"green-wave", "incident", "signal-fault"}; !slices.Equal(docs(got), want) {
+		t.Errorf("documents %v, want %v (the first by rank, the second by its concepts)", docs(got), want)
+	}
+	if got[2].Score > own[0].Score {
+		t.Errorf("score %v above the question's best %v", got[2].Score, own[0].Score)
+	}
+	// A hit the expanded search ranks first is confirmed: it stays, and a
+	// new document saying no more of the question than the others does not
+	// come in by evidence.
+	got = mergeCrossLanguage(q, slices.Clone(own), []knowledge.Hit{hit("roadworks", "", 0.033), hit("other", "其他规定。", 0.02)}, 3)
+	if want := []string{"green-wave", "events", "roadworks"}; !slices.Equal(docs(got), want) {
+		t.Errorf("documents %v, want %v", docs(got), want)
+	}
+	// A free place is mergeExpanded's.
+	got = mergeCrossLanguage(q, []knowledge.Hit{green}, []knowledge.Hit{fault}, 3)
+	if want := []string{"green-wave", "signal-fault"}; !slices.Equal(docs(got), want) {
+		t.Errorf("documents %v, want %v", docs(got), want)
+	}
+}
+
 // An English question retrieves a Chinese-only rule through the glossary,
 // and the model still sees the user's message exactly as written.
 func TestRetrieveAcrossLanguages(t *testing.T) {

@@ -240,3 +240,15 @@ func hasAllTerms(has map[string]bool, terms []string) bool {
 	}
 	return len(terms) > 0
 }
+
+// Concepts lists the alias and glossary groups text names, in either
+// language, by their index in the lexicon (sorted): a question and a passage
+// that name the same group speak of the same thing, whatever their language.
+func Concepts(text string) []int {
+	trs := lex().translations(text, termSet(text))
+	out := make([]int, 0, len(trs))
+	for _, tr := range trs {
+		out = append(out, tr.group)
+	}
+	return out
+}

@@ -165,3 +165,28 @@ func TestGlossaryMeetsChineseRules(t *testing.T) {
 		}
 	}
 }
+
+// A question and a passage in different languages name the same glossary
+// groups: "traffic lights … police" and 信号灯 … 交警.
+func TestConceptsAcrossLanguages(t *testing.T) {
+	en := Concepts("If all the traffic lights at a junction have gone dark, how quickly must the police arrive?")
+	zh := Concepts("一级故障：路口信号灯全部熄灭的，交警15分钟内到达路口指挥交通。")
+	if len(en) == 0 || len(zh) == 0 {
+		t.Fatalf("concepts en %v zh %v: want some for both", en, zh)
+	}
+	if !slices.IsSorted(en) || !slices.IsSorted(zh) {
+		t.Errorf("concepts en %v zh %v: want them sorted", en, zh)
+	}
+	shared := 0
+	for _, g := range en {
+		if slices.Contains(zh, g) {
+			shared++
+		}
+	}
+	if shared < 2 {
+		t.Errorf("concepts en %v zh %v share %d groups, want at least 2", en, zh, shared)
+	}
+	if got := Concepts("zzqx"); len(got) != 0 {
+		t.Errorf("Concepts(zzqx) = %v, want none", got)
+	}
+}
