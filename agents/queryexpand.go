@@ -119,7 +119,9 @@ const maxCrossLanguage = 2
 // both searches put first is confirmed, whatever its fused score): the first
 // by rank as mergeExpanded has it, any of them by evidence — its passage
 // names more of the question's glossary concepts, in either language, than
-// the hit's does. An English question meets a Chinese-only rule by its
+// the hit's does. A later one, ranked lower by the expanded search, also
+// names no fewer of them than the one before it, or it would only add a
+// rival passage to quote. An English question meets a Chinese-only rule by its
 // concepts (信号灯 熄灭 交警 for "lights … gone dark … police") where its own
 // search found English documents by generic words alone.
 func mergeCrossLanguage(question string, hits, expanded []knowledge.Hit, k int) []knowledge.Hit {
@@ -149,7 +151,7 @@ func mergeCrossLanguage(question string, hits, expanded []knowledge.Hit, k int) 
 		own[h.DocID] = true
 	}
 	out := slices.Clone(hits)
-	added := 0
+	added, before := 0, 0
 	for i, e := range expanded {
 		if added == maxCrossLanguage {
 			break
@@ -168,9 +170,11 @@ func mergeCrossLanguage(question string, hits, expanded []knowledge.Hit, k int) 
 			continue
 		}
 		byRank := added == 0 && weak == len(out)-1
-		if !byRank && concepts(e) <= concepts(out[weak]) {
+		n := concepts(e)
+		if !byRank && n <= concepts(out[weak]) || added > 0 && n < before {
 			continue
 		}
+		before = n
 		// As in mergeExpanded, never scored above the question's best.
 		e.Score = min(e.Score, hits[0].Score)
 		out = append(append(out[:weak:weak], out[weak+1:]...), e)

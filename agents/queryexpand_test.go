@@ -11,6 +11,7 @@ import (
 	"github.com/cityagent/cityagent/knowledge"
 	"github.com/cityagent/cityagent/knowledge/embedded"
 	"github.com/cityagent/cityagent/llm"
+	"github.com/cityagent/cityagent/llm/offline"
 	"github.com/cityagent/cityagent/llm/scripted"
 	"github.com/cityagent/cityagent/store"
 	"github.com/cityagent/cityagent/tools"
@@ -99,6 +100,16 @@ func TestMergeCrossLanguage(t *testing.T) {
 	// come in by evidence.
 	got = mergeCrossLanguage(q, slices.Clone(own), []knowledge.Hit{hit("roadworks", "", 0.033), hit("other", "其他规定。", 0.02)}, 3)
 	if want := []string{"green-wave", "events", "roadworks"}; !slices.Equal(docs(got), want) {
+		t.Errorf("documents %v, want %v", docs(got), want)
+	}
+	// A later document naming fewer of the question's concepts than the one
+	// before it stays out: it would only add a rival passage.
+	lamps := hit("lamps", "信号灯。", 0.02)
+	if offline.Concepts(lamps.Text) == nil {
+		t.Fatal("no concept for 信号灯")
+	}
+	got = mergeCrossLanguage(q, slices.Clone(own), []knowledge.Hit{fault, lamps}, 3)
+	if want := []string{"green-wave", "events", "signal-fault"}; !slices.Equal(docs(got), want) {
 		t.Errorf("documents %v, want %v", docs(got), want)
 	}
 	// A free place is mergeExpanded's.
